@@ -1,0 +1,93 @@
+"""The one model every format converts to and from.
+
+Templating, masking, packing and writing only ever see these types; each format in
+``dataprep.formats`` is a small adapter between its rows and them.
+
+>>> from dataprep.canonical import Conversation, Message
+>>> conv = Conversation([Message("user", "Hi"), Message("assistant", "Hello!")])
+>>> [m.role for m in conv.messages]
+['user', 'assistant']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One function call made by an assistant turn.
+
+    ``arguments`` is kept as it came: a JSON string (OpenAI) or an object (Hugging Face
+    templates). Keeping it as given is what makes round trips exact; ``prepare`` turns it
+    into an object for templates that expect one.
+    """
+
+    name: str
+    arguments: str | dict[str, Any]
+    id: str | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    role: str
+    # None only for an assistant turn that carries tool calls and no text.
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    reasoning: str | None = None
+    # None: the mask policy decides. False: never trained. True: trained even where the
+    # policy would not (e.g. ``--mask last`` with an explicit train flag on an earlier turn).
+    train: bool | None = None
+    # Where this message came from in its row, e.g. "conversations[3]"; used in messages.
+    origin: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A supervised example: a list of messages.
+
+    ``plain`` marks text that is not chat (the ``text`` format, string prompt-completion):
+    contents are concatenated as they are, with no chat template.
+    """
+
+    messages: list[Message]
+    tools: list[dict[str, Any]] | None = None
+    plain: bool = False
+    # Row-level fields no format field claims (ids, metadata): carried through conversions.
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Preference:
+    """A paired preference: a shared prompt and two continuations.
+
+    ``chosen`` and ``rejected`` never repeat the prompt: an implicit-prompt row has its
+    shared prefix moved into ``prompt`` by its adapter.
+    """
+
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    tools: list[dict[str, Any]] | None = None
+    plain: bool = False
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Unpaired:
+    """A KTO example: one continuation labelled desirable (True) or not (False)."""
+
+    prompt: list[Message]
+    completion: list[Message]
+    label: bool
+    tools: list[dict[str, Any]] | None = None
+    plain: bool = False
+    extra: dict[str, Any] | None = None
+
+
+Example = Conversation | Preference | Unpaired

@@ -1,0 +1,81 @@
+"""The ``dataprep`` command line: a thin layer over the library.
+
+Each command lives in its own module here and is imported only when it runs, so
+``dataprep --help`` and ``dataprep validate`` never import torch or transformers.
+Library errors become messages and exit codes in one place: ``main``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from dataprep.errors import DataprepError
+
+# name -> (module, attribute, one-line help). The help is here so that listing the
+# commands imports none of them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "detect": ("dataprep.cli.detect", "detect", "Tell the format of each file, with the evidence."),
+    "validate": ("dataprep.cli.validate", "validate", "Check files against their format's schema and meaning."),
+    "convert": ("dataprep.cli.convert", "convert", "Convert a file to another format, losing nothing silently."),
+    "prepare": ("dataprep.cli.prepare", "prepare", "Template, tokenize, mask and pack data for one model."),
+    "inspect": ("dataprep.cli.inspect", "inspect", "Show a prepared row with its trained tokens highlighted."),
+    "stats": ("dataprep.cli.stats", "stats", "Rows, turns, lengths and trainable share of a file or prepared folder."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dataprep")
+def cli() -> None:
+    """Fine-tuning data you can trust.
+
+    \b
+    A typical session:
+      dataprep detect data.jsonl                 what format is this?
+      dataprep validate data.jsonl               what is wrong with it, and where?
+      dataprep convert data.jsonl --to messages -o clean.jsonl
+      dataprep prepare clean.jsonl --tokenizer ./tok --max-length 2048 -o prepared/
+      dataprep inspect prepared/ --row 0         which tokens are trained?
+
+    Exit codes: 0 all good, 1 the data has problems, 2 the command was used wrongly.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        # Commands end with ctx.exit(code); in non-standalone mode click returns it.
+        rc = cli.main(args=argv, prog_name="dataprep", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except DataprepError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        # `dataprep convert ... -o - | head` closes our stdout early: not an error.
+        sys.exit(0)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
