@@ -1,0 +1,79 @@
+"""Meta-tests: the contracts between formats, schemas, samples, commands and the README."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from dataprep.cli import COMMANDS, cli
+from dataprep.formats import FORMATS
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_format_has_schema_and_sample(name):
+    assert (ROOT / "schemas" / f"{name}.schema.json").is_file()
+    assert (ROOT / "samples" / f"{name}.jsonl").is_file()
+    assert FORMATS[name].NAME == name
+
+
+def test_no_schema_or_sample_without_a_format():
+    schemas = {p.name.removesuffix(".schema.json") for p in (ROOT / "schemas").glob("*.schema.json")}
+    assert schemas == set(FORMATS)
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_sample_row_detects_as_its_format_only(name):
+    lines = (ROOT / "samples" / f"{name}.jsonl").read_bytes().splitlines()
+    assert len(lines) >= 5, "samples should be realistic, not a single row"
+    for number, line in enumerate(lines, 1):
+        row = orjson.loads(line)
+        matching = [f for f, module in FORMATS.items() if module.detect(row)]
+        assert matching == [name], f"samples/{name}.jsonl:{number} detected as {matching}"
+        FORMATS[name].to_canonical(row)
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_sample_validates_clean(name):
+    result = CliRunner().invoke(cli, ["validate", str(ROOT / "samples" / f"{name}.jsonl")])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_dataprep_command_has_help_and_is_in_readme(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) > 5
+    assert f"dataprep {command}" in README
+
+
+@pytest.mark.parametrize("command", ["sft", "dpo", "merge", "check"])
+def test_every_train_command_is_in_readme(command):
+    assert f"train {command}" in README
+
+
+def test_readme_shows_the_ci_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "make test" in README and "make demo" in README
+
+
+def test_light_commands_do_not_import_the_heavy_stack():
+    code = (
+        "import sys\n"
+        "from dataprep.cli import main\n"
+        "try:\n"
+        f"    main(['validate', {str(ROOT / 'samples' / 'messages.jsonl')!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
