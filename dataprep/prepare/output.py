@@ -1,0 +1,427 @@
+"""Writing a prepared folder: Arrow shards in the ``datasets.save_to_disk`` layout, the
+manifest, the rejects, atomically; and the fingerprint that makes a second run a no-op.
+
+The layout ``datasets.load_from_disk`` opens, written without ``datasets`` (it is slow to
+import and writes timestamps nowhere we need)::
+
+    DIR/data-00000-of-00001.arrow    Arrow IPC *stream* files, as datasets writes them
+    DIR/dataset_info.json            the features (list<int32> columns)
+    DIR/state.json                   shard list and a fingerprint derived from ours
+    DIR/dataprep.json                the manifest (what was done, to what, with what)
+    DIR/rejects.jsonl                one line per rejected row
+
+With an eval split the data goes to ``DIR/train/`` and ``DIR/eval/`` beside a
+``dataset_dict.json``, the ``DatasetDict`` layout. Nothing in a data file depends on the
+time or the machine: the same inputs and options give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from dataprep.errors import InputError, UsageError
+from dataprep.prepare.packing import PackPlan
+
+MANIFEST = "dataprep.json"
+REJECTS = "rejects.jsonl"
+DATASET_DICT = "dataset_dict.json"
+SFT_COLUMNS = ("input_ids", "labels")
+PACKED_COLUMNS = ("input_ids", "labels", "seq_lengths")
+DPO_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
+# datasets' own defaults: record batches of 1000 rows, shards of about 500 MB.
+ROWS_PER_BATCH = 1000
+MAX_SHARD_BYTES = 500 * 1024 * 1024
+
+
+# --- fingerprints ------------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file, read in 1 MiB chunks (disk speed, constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_of(value: Any) -> str:
+    """sha256 of a JSON-able value, independent of dict order.
+
+    >>> fingerprint_of({"a": 1, "b": [2]}) == fingerprint_of({"b": [2], "a": 1})
+    True
+    """
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+# --- the folder --------------------------------------------------------------------------
+
+
+def is_prepared_folder(path: str | os.PathLike) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest of a prepared folder, or None when there is none (or it is unreadable)."""
+    try:
+        return orjson.loads((Path(path) / MANIFEST).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def check_replaceable(target: str | os.PathLike) -> None:
+    """Refuse an output folder that exists and is not a previous prepare output.
+
+    Checked before any work so that a typo in ``-o`` costs nothing. An empty folder is
+    fine (people ``mkdir`` their output folder first).
+    """
+    target = Path(target)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise UsageError(f"refusing to overwrite {target}: it is a file, not a prepared folder")
+    if is_prepared_folder(target) or not any(target.iterdir()):
+        return
+    raise UsageError(
+        f"refusing to overwrite {target}: it exists and is not a prepared folder "
+        "(it has no dataprep.json); choose another -o or remove it"
+    )
+
+
+class AtomicFolder:
+    """Build a folder under a temporary name beside ``target``; rename it when complete.
+
+    Any exception, KeyboardInterrupt included, removes the temporary folder: there is never
+    a half-written ``target``. A previous prepared ``target`` is replaced as a whole.
+
+        with AtomicFolder("out/sft") as tmp:
+            ...write into tmp...
+    """
+
+    def __init__(self, target: str | os.PathLike):
+        self.target = Path(target)
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        check_replaceable(self.target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.target.name}.tmp-", dir=self.target.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        try:
+            self._commit()
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        return False
+
+    def _commit(self) -> None:
+        assert self.tmp is not None
+        os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0o700; a dataset folder is shared
+        check_replaceable(self.target)
+        if self.target.exists() and any(self.target.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f"{self.target.name}.old-", dir=self.target.parent))
+            os.replace(self.target, old / "previous")
+            os.replace(self.tmp, self.target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.target)
+
+
+# --- Arrow -------------------------------------------------------------------------------
+
+
+def _features(columns: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        name: {"feature": {"dtype": "int32", "_type": "Value"}, "_type": "List"} for name in columns
+    }
+
+
+def arrow_schema(columns: tuple[str, ...]) -> pa.Schema:
+    """list<int32> columns, with the features metadata datasets reads back."""
+    meta = json.dumps({"info": {"features": _features(columns)}})
+    return pa.schema(
+        [pa.field(name, pa.list_(pa.int32())) for name in columns],
+        metadata={"huggingface": meta},
+    )
+
+
+def list_array(values: np.ndarray, offsets: np.ndarray) -> pa.ListArray:
+    """A list<int32> column from one flat buffer and its offsets: no per-row Python objects."""
+    return pa.ListArray.from_arrays(
+        pa.array(np.ascontiguousarray(offsets, dtype=np.int32)),
+        pa.array(np.ascontiguousarray(values, dtype=np.int32)),
+    )
+
+
+class SplitWriter:
+    """Writes one split (a ``Dataset`` folder) shard by shard.
+
+    ``write`` takes a batch of rows as, for each column, the concatenated values and the
+    offsets (len(rows) + 1). Shards are named ``data-XXXXX-of-NNNNN.arrow`` when the count
+    is known, on ``close``.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        columns: tuple[str, ...],
+        fingerprint: str,
+        *,
+        split: str = "train",
+        max_shard_bytes: int = MAX_SHARD_BYTES,
+    ):
+        self.folder = Path(folder)
+        self.split = split
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.columns = columns
+        self.schema = arrow_schema(columns)
+        self.fingerprint = fingerprint
+        self.max_shard_bytes = max_shard_bytes
+        self.rows = 0
+        self._shards: list[Path] = []
+        self._sink: pa.NativeFile | None = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._shard_bytes = 0
+
+    def _open_shard(self) -> None:
+        path = self.folder / f"shard-{len(self._shards):05d}.part"
+        self._shards.append(path)
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        self._shard_bytes = 0
+
+    def _close_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = self._sink = None
+
+    def write(self, batch: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Write rows: ``{column: (values, offsets)}`` for every column of the split."""
+        arrays = [list_array(*batch[name]) for name in self.columns]
+        record_batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        if record_batch.num_rows == 0:
+            return
+        if self._writer is None or self._shard_bytes >= self.max_shard_bytes:
+            self._close_shard()
+            self._open_shard()
+        self._writer.write_batch(record_batch)
+        self._shard_bytes += record_batch.nbytes
+        self.rows += record_batch.num_rows
+
+    def close(self) -> int:
+        """Finish the shards, name them, write state.json and dataset_info.json; the row count."""
+        if not self._shards:
+            self._open_shard()  # an empty split is still a loadable dataset
+        self._close_shard()
+        total = len(self._shards)
+        names = [f"data-{i:05d}-of-{total:05d}.arrow" for i in range(total)]
+        for part, name in zip(self._shards, names, strict=True):
+            os.replace(part, self.folder / name)
+        state = {
+            "_data_files": [{"filename": name} for name in names],
+            # datasets uses 16 hex digits; derived from ours so it is stable across runs.
+            "_fingerprint": hashlib.sha256(f"{self.fingerprint}:{self.split}".encode()).hexdigest()[
+                :16
+            ],
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": None,
+        }
+        info = {
+            "citation": "",
+            "description": "",
+            "features": _features(self.columns),
+            "homepage": "",
+            "license": "",
+        }
+        (self.folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
+        (self.folder / "dataset_info.json").write_text(json.dumps(info, indent=2))
+        return self.rows
+
+
+def write_dataset_dict(folder: str | os.PathLike, splits: list[str]) -> None:
+    (Path(folder) / DATASET_DICT).write_text(json.dumps({"splits": splits}))
+
+
+def split_folders(folder: str | os.PathLike) -> dict[str, Path]:
+    """The splits of a prepared folder: ``{"train": DIR}`` or ``{"train": DIR/train, ...}``."""
+    folder = Path(folder)
+    dd = folder / DATASET_DICT
+    if dd.is_file():
+        return {name: folder / name for name in json.loads(dd.read_text())["splits"]}
+    return {"train": folder}
+
+
+def read_split(folder: str | os.PathLike) -> pa.Table:
+    """A split's rows as one Arrow table, memory-mapped (nothing is copied)."""
+    folder = Path(folder)
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        tables = [
+            pa.ipc.open_stream(pa.memory_map(str(folder / f["filename"]))).read_all()
+            for f in state["_data_files"]
+        ]
+    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
+        raise InputError(str(folder), f"not a readable prepared split ({e})") from None
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+# --- rejects -----------------------------------------------------------------------------
+
+
+class RejectsWriter:
+    """rejects.jsonl: ``{source, line, code, message, row}`` per rejected row, in input order."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._f = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def add(self, source: str, line: int, code: str, message: str, row: Any) -> None:
+        record = {"source": source, "line": line, "code": code, "message": message, "row": row}
+        try:
+            data = orjson.dumps(record)
+        except TypeError:
+            # A row read from Parquet/Arrow can hold values JSON has no word for.
+            record["row"] = repr(row)
+            data = orjson.dumps(record)
+        self._f.write(data + b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+
+# --- documents between encoding and packing ----------------------------------------------
+
+
+class DocumentSpill:
+    """Encoded SFT documents on disk, until packing knows where each goes.
+
+    Packing needs every length before it places the first document, so documents are
+    appended to two flat int32 files (ids, labels); only their lengths stay in memory. The
+    rows are then gathered through a memory map whose pages are released as we go, so the
+    peak memory does not grow with the input.
+    """
+
+    def __init__(self, folder: str | os.PathLike, name: str):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._ids_path = self.folder / f"{name}.ids.bin"
+        self._labels_path = self.folder / f"{name}.labels.bin"
+        self._ids = open(self._ids_path, "wb")  # noqa: SIM115 - closed in finish()
+        self._labels = open(self._labels_path, "wb")  # noqa: SIM115
+        self._lengths: list[np.ndarray] = []
+        self.lengths: np.ndarray | None = None
+
+    def add(self, ids: np.ndarray, labels: np.ndarray, lengths: np.ndarray) -> None:
+        """Append documents: their tokens concatenated, and the length of each."""
+        np.ascontiguousarray(ids, dtype=np.int32).tofile(self._ids)
+        np.ascontiguousarray(labels, dtype=np.int32).tofile(self._labels)
+        self._lengths.append(np.asarray(lengths, dtype=np.int32))
+
+    def finish(self) -> np.ndarray:
+        """Stop appending; the length of every document, in order."""
+        self._ids.close()
+        self._labels.close()
+        self.lengths = (
+            np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int32)
+        )
+        self._lengths = []
+        return self.lengths
+
+    def write_rows(
+        self,
+        plan: PackPlan,
+        writer: SplitWriter,
+        *,
+        with_seq_lengths: bool,
+        rows_per_batch: int = ROWS_PER_BATCH,
+    ) -> None:
+        """Write the rows of ``plan`` (documents concatenated in plan order) to ``writer``."""
+        assert self.lengths is not None, "finish() first"
+        lengths = self.lengths.astype(np.int64)
+        starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        with _mapped_int32(self._ids_path) as ids, _mapped_int32(self._labels_path) as labels:
+            released = 0
+            for r0 in range(0, plan.num_rows, rows_per_batch):
+                r1 = min(r0 + rows_per_batch, plan.num_rows)
+                d0, d1 = int(plan.row_starts[r0]), int(plan.row_starts[r1])
+                docs = plan.doc_order[d0:d1]
+                doc_lengths = lengths[docs]
+                doc_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+                np.cumsum(doc_lengths, out=doc_offsets[1:])
+                # Index of each output token in the flat files: for a document, its start
+                # there plus its position inside it.
+                gather = np.repeat(starts[docs] - doc_offsets[:-1], doc_lengths)
+                gather += np.arange(int(doc_offsets[-1]), dtype=np.int64)
+                row_doc_starts = plan.row_starts[r0 : r1 + 1] - d0
+                token_offsets = doc_offsets[row_doc_starts]
+                batch = {
+                    "input_ids": (ids.array[gather], token_offsets),
+                    "labels": (labels.array[gather], token_offsets),
+                }
+                if with_seq_lengths:
+                    batch["seq_lengths"] = (doc_lengths, row_doc_starts)
+                writer.write(batch)
+                released += int(doc_offsets[-1])
+                if released >= 16 << 20:  # tokens; 64 MiB per file
+                    ids.release()
+                    labels.release()
+                    released = 0
+
+    def remove(self) -> None:
+        for path in (self._ids_path, self._labels_path):
+            path.unlink(missing_ok=True)
+
+
+class _mapped_int32:
+    """A read-only memory map of an int32 file whose resident pages can be dropped."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> _mapped_int32:
+        self._f = open(self.path, "rb")  # closed in __exit__
+        size = os.fstat(self._f.fileno()).st_size
+        self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self.array = (
+            np.frombuffer(self._mm, dtype=np.int32) if self._mm else np.zeros(0, dtype=np.int32)
+        )
+        return self
+
+    def release(self) -> None:
+        # The pages stay in the page cache; they only stop counting in our RSS.
+        if self._mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._mm.madvise(mmap.MADV_DONTNEED)
+
+    def __exit__(self, *exc) -> None:
+        del self.array
+        if self._mm is not None:
+            self._mm.close()
+        self._f.close()
+
+
+def iter_batches(table: pa.Table, rows: int = ROWS_PER_BATCH) -> Iterator[pa.RecordBatch]:
+    yield from table.to_batches(max_chunksize=rows)
