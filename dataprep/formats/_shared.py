@@ -1,0 +1,451 @@
+"""What the format adapters share: reading and writing message lists, row-level extras,
+and the rules for conversions that lose something.
+
+Two message dialects exist among the formats. The *messages* dialect (``role``,
+``content``, ``tool_calls``, ...) is used by ``messages`` and by the message lists of
+``prompt-completion``, ``preference`` and ``kto``; it lives here. The *ShareGPT* dialect
+(``from``, ``value``) lives in ``dataprep.formats.sharegpt``.
+
+Words put in ``dropped`` (and so shown to users after ``--allow-lossy``) are fixed here, so
+that a summary can count them across rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, ToolCall, Unpaired
+from dataprep.errors import LossyConversion, RowError
+
+# The words of ``dropped``: one per kind of thing a format cannot hold.
+DROP_TOOL_CALLS = "tool calls"
+DROP_TOOL_RESULTS = "tool results"
+DROP_TOOL_CALL_IDS = "tool call ids"
+DROP_TOOLS = "tool definitions"
+DROP_REASONING = "reasoning"
+DROP_NAMES = "message names"
+DROP_TRAIN = "per-message train flags"
+DROP_LATE_SYSTEM = "system messages after the first turn"
+DROP_REJECTED = "rejected responses"
+DROP_LABEL = "KTO labels"
+DROP_SPLIT = "prompt/completion boundary"
+
+
+def drop_extra_word(key: str) -> str:
+    return f"extra field '{key}'"
+
+
+# Keys of a message in the messages dialect, and the aliases accepted for two of them.
+REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+TRAIN_KEYS = ("train", "weight", "loss_weight")
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "tool_calls", "tool_call_id", "name", *REASONING_KEYS, *TRAIN_KEYS}
+)
+# Role spellings the messages dialect accepts besides the canonical ones: OpenAI's newer
+# "developer" (a system prompt) and its legacy "function" (a tool result).
+MESSAGE_ROLE_ALIASES = {"developer": "system", "function": "tool"}
+
+
+def is_empty(value: Any) -> bool:
+    """A value that carries nothing: dropping it loses nothing (``"refusal": null``)."""
+    return value is None or value == "" or value == [] or value == {}
+
+
+def type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def wrong_type(path: str, expected: str, value: Any) -> RowError:
+    return RowError(path, f"expected {expected}, got {type_name(value)}", "wrong-type")
+
+
+def require(obj: dict, key: str, path: str) -> Any:
+    """``obj[key]``, or a ``missing-field`` error naming ``path``."""
+    if key not in obj:
+        return_path = f"{path}.{key}" if path else key
+        raise RowError(return_path, f"missing required field '{key}'", "missing-field")
+    return obj[key]
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def text_or_none(value: Any, path: str) -> str | None:
+    """A message's text: a string or null (null is a meaning problem ``validate`` reports)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise RowError(path, f"content must be a string, got {type_name(value)}", "non-string-content")
+
+
+def optional_str(value: Any, path: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise wrong_type(path, "a string", value)
+
+
+def check_known_keys(obj: dict, known: Iterable[str], path: str) -> None:
+    """Refuse keys the canonical model has no place for, unless they hold nothing.
+
+    A message has no ``extra``: a key we do not know would vanish in conversion, so it is
+    an error rather than a silent loss. Empty values (``"refusal": null``) are ignored.
+    """
+    known = known if isinstance(known, (set, frozenset)) else set(known)
+    for key, value in obj.items():
+        if key not in known and not is_empty(value):
+            raise RowError(
+                join(path, key),
+                f"unknown message field '{key}': dataprep keeps no per-message extras; "
+                "remove it, or map it onto a known field with --field",
+                "unknown-field",
+            )
+
+
+def read_train(obj: dict, path: str) -> bool | None:
+    """The per-message train flag: ``train`` (bool), or ``weight``/``loss_weight`` (0 or 1),
+    as Axolotl and LLaMA-Factory write them."""
+    present = [k for k in TRAIN_KEYS if obj.get(k) is not None]
+    if not present:
+        return None
+    if len(present) > 1:
+        raise RowError(
+            join(path, present[1]),
+            f"both '{present[0]}' and '{present[1]}' set: keep one",
+            "conflicting-fields",
+        )
+    key = present[0]
+    value = obj[key]
+    if key == "train":
+        if isinstance(value, bool):
+            return value
+        raise RowError(join(path, key), f"train must be true or false, got {value!r}", "bad-weight")
+    if not isinstance(value, bool) and isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    raise RowError(
+        join(path, key),
+        f"{key} must be 0 or 1 (a fractional loss weight is not supported), got {value!r}",
+        "bad-weight",
+    )
+
+
+def read_reasoning(obj: dict, path: str) -> str | None:
+    present = [k for k in REASONING_KEYS if obj.get(k) is not None]
+    if not present:
+        return None
+    if len(present) > 1:
+        raise RowError(
+            join(path, present[1]),
+            f"both '{present[0]}' and '{present[1]}' set: keep one",
+            "conflicting-fields",
+        )
+    return text_or_none(obj[present[0]], join(path, present[0]))
+
+
+def read_content(value: Any, path: str) -> str | None:
+    """A content field: a string, null, or a list of text parts joined with no separator
+    (``{"type": "text", "text": ...}`` as OpenAI writes it, or ``"value"`` as LLaMA-Factory
+    v1 does). Images and audio are refused: this is a text toolkit."""
+    if not isinstance(value, list):
+        return text_or_none(value, path)
+    texts = []
+    for i, part in enumerate(value):
+        part_path = join(path, i)
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            raise wrong_type(part_path, "a content part object", part)
+        kind = part.get("type", "text")
+        if kind != "text":
+            raise RowError(
+                join(part_path, "type"),
+                f"content part of type '{kind}' is not supported: only text parts are",
+                "unsupported-content",
+            )
+        key = "text" if "text" in part else "value"
+        if key not in part:
+            raise RowError(part_path, "text part without 'text' or 'value'", "missing-field")
+        text = part[key]
+        if not isinstance(text, str):
+            raise RowError(
+                join(part_path, key),
+                f"text part must hold a string, got {type_name(text)}",
+                "non-string-content",
+            )
+        texts.append(text)
+    return "".join(texts)
+
+
+def read_arguments(value: Any, path: str) -> str | dict[str, Any]:
+    """Tool-call arguments as they came: a JSON string or an object. Whether the string is
+    valid JSON is a meaning check for ``validate``."""
+    if isinstance(value, (str, dict)):
+        return value
+    raise RowError(
+        path,
+        f"arguments must be a JSON string or an object, got {type_name(value)}",
+        "bad-tool-call",
+    )
+
+
+def read_tool_call(value: Any, path: str) -> ToolCall:
+    """One call, in OpenAI shape ``{id?, type: "function", function: {name, arguments}}`` or
+    Hugging Face shape ``{name, arguments}``."""
+    if not isinstance(value, dict):
+        raise RowError(
+            path, f"a tool call must be an object, got {type_name(value)}", "bad-tool-call"
+        )
+    if "function" in value:
+        check_known_keys(value, ("id", "type", "function", "index"), path)
+        kind = value.get("type", "function")
+        if kind != "function":
+            raise RowError(
+                join(path, "type"),
+                f"tool call of type '{kind}': only 'function' is supported",
+                "bad-tool-call",
+            )
+        body, body_path = value["function"], join(path, "function")
+        if not isinstance(body, dict):
+            raise RowError(body_path, f"expected an object, got {type_name(body)}", "bad-tool-call")
+        check_known_keys(body, ("name", "arguments"), body_path)
+    else:
+        check_known_keys(value, ("id", "type", "name", "arguments"), path)
+        body, body_path = value, path
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise RowError(
+            join(body_path, "name"), "a tool call needs a function name", "bad-tool-call"
+        )
+    if "arguments" not in body:
+        raise RowError(join(body_path, "arguments"), "a tool call needs arguments", "bad-tool-call")
+    call_id = value.get("id")
+    if call_id is not None and not isinstance(call_id, str):
+        raise RowError(
+            join(path, "id"), f"id must be a string, got {type_name(call_id)}", "bad-tool-call"
+        )
+    return ToolCall(name, read_arguments(body["arguments"], join(body_path, "arguments")), call_id)
+
+
+def read_tool_calls(value: Any, path: str) -> list[ToolCall] | None:
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list):
+        raise RowError(path, f"tool_calls must be a list, got {type_name(value)}", "bad-tool-call")
+    return [read_tool_call(call, join(path, i)) for i, call in enumerate(value)]
+
+
+def read_tools(value: Any, path: str) -> list[dict[str, Any]] | None:
+    """Tool definitions: a list of objects, or that list as a JSON string (LLaMA-Factory's
+    ``tools`` column). An empty string means none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise RowError(
+                path, f"tools is a string but not valid JSON ({e})", "bad-tools"
+            ) from None
+        if isinstance(value, dict):
+            value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise RowError(path, "tools must be a list of objects (function schemas)", "bad-tools")
+    return value
+
+
+def read_role(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        role = MESSAGE_ROLE_ALIASES.get(value, value)
+        if role in ROLES:
+            return role
+    shown = value if isinstance(value, str) else type_name(value)
+    raise RowError(
+        path,
+        f"unknown role '{shown}' (known: {', '.join(ROLES)}; map it with --role {shown}=user)",
+        "unknown-role",
+    )
+
+
+def read_message(value: Any, path: str) -> Message:
+    """One message in the messages dialect; ``path`` is where it sits in the row."""
+    if not isinstance(value, dict):
+        raise wrong_type(path, "a message object", value)
+    check_known_keys(value, MESSAGE_KEYS, path)
+    role = read_role(require(value, "role", path), join(path, "role"))
+    return Message(
+        role=role,
+        content=read_content(value.get("content"), join(path, "content")),
+        tool_calls=read_tool_calls(value.get("tool_calls"), join(path, "tool_calls")),
+        tool_call_id=optional_str(value.get("tool_call_id"), join(path, "tool_call_id")),
+        name=optional_str(value.get("name"), join(path, "name")),
+        reasoning=read_reasoning(value, path),
+        train=read_train(value, path),
+        origin=path,
+    )
+
+
+def read_messages(value: Any, path: str) -> list[Message]:
+    if not isinstance(value, list):
+        raise wrong_type(path, "a list of messages", value)
+    return [read_message(item, join(path, i)) for i, item in enumerate(value)]
+
+
+def write_tool_call(call: ToolCall) -> dict[str, Any]:
+    """OpenAI shape; arguments stay as they came (string or object)."""
+    out: dict[str, Any] = {} if call.id is None else {"id": call.id}
+    out["type"] = "function"
+    out["function"] = {"name": call.name, "arguments": call.arguments}
+    return out
+
+
+def write_message(message: Message) -> dict[str, Any]:
+    """One message in the messages dialect: every canonical field has a place."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.reasoning is not None:
+        out["reasoning_content"] = message.reasoning
+    if message.tool_calls:
+        out["tool_calls"] = [write_tool_call(c) for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    if message.train is not None:
+        out["train"] = message.train
+    return out
+
+
+def write_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    return [write_message(m) for m in messages]
+
+
+def has_message_list_prefix(value: Any) -> bool:
+    """Cheap look for detection: a list whose first item (if any) is a message object."""
+    return isinstance(value, list) and (
+        not value or (isinstance(value[0], dict) and "role" in value[0])
+    )
+
+
+def split_extra(row: dict, claimed: frozenset[str]) -> dict[str, Any] | None:
+    """Row-level keys no format field claims (ids, sources, metadata), carried through."""
+    extra = {k: v for k, v in row.items() if k not in claimed}
+    return extra or None
+
+
+def put_extra(
+    row: dict, extra: dict[str, Any] | None, claimed: frozenset[str], dropped: list[str]
+) -> None:
+    """Write ``extra`` back into ``row``. A key the target format claims for itself (an
+    ``extra`` ``text`` going into the text format) cannot be written without changing the
+    row's meaning: it is dropped, and said so."""
+    for key, value in (extra or {}).items():
+        if key in claimed:
+            add(dropped, drop_extra_word(key))
+        else:
+            row[key] = value
+
+
+def add(dropped: list[str], word: str) -> None:
+    if word not in dropped:
+        dropped.append(word)
+
+
+def finish(row: dict, dropped: list[str], target: str, allow_lossy: bool) -> tuple[dict, list[str]]:
+    """The end of every ``from_canonical``: refuse a loss unless it was allowed."""
+    if dropped and not allow_lossy:
+        raise LossyConversion(list(dropped), target)
+    return row, dropped
+
+
+def not_convertible(example: Example, target: str, why: str) -> RowError:
+    return RowError(
+        "", f"a {kind_of(example)} example cannot be written as {target}: {why}", "not-convertible"
+    )
+
+
+def kind_of(example: Example) -> str:
+    if isinstance(example, Preference):
+        return "preference"
+    if isinstance(example, Unpaired):
+        return "kto"
+    return "sft"
+
+
+def as_conversation(example: Example, target: str, dropped: list[str]) -> Conversation:
+    """The conversation an SFT format can hold for ``example``.
+
+    A preference pair keeps its prompt and chosen answer (the rejected one is dropped); a
+    KTO example labelled desirable keeps its prompt and completion (the label is dropped);
+    one labelled undesirable is not training data for SFT at all.
+    """
+    if isinstance(example, Conversation):
+        return example
+    if isinstance(example, Preference):
+        add(dropped, DROP_REJECTED)
+        return Conversation(
+            example.prompt + example.chosen, example.tools, example.plain, example.extra
+        )
+    if not example.label:
+        raise not_convertible(
+            example, target, "an undesirable (label false) completion is not SFT data"
+        )
+    add(dropped, DROP_LABEL)
+    return Conversation(
+        example.prompt + example.completion, example.tools, example.plain, example.extra
+    )
+
+
+def strip_tool_use(messages: list[Message], dropped: list[str]) -> list[Message]:
+    """Messages without tool calls and tool results, for formats that have no place for
+    them: a tool-calling turn with no text goes, one with text keeps its text."""
+    kept = []
+    for m in messages:
+        if m.role == "tool":
+            add(dropped, DROP_TOOL_RESULTS)
+            continue
+        if m.tool_calls:
+            add(dropped, DROP_TOOL_CALLS)
+            if m.content is None:
+                continue
+            m = Message(
+                m.role, m.content, None, m.tool_call_id, m.name, m.reasoning, m.train, m.origin
+            )
+        kept.append(m)
+    return kept
+
+
+def note_unheld(
+    messages: list[Message],
+    dropped: list[str],
+    *,
+    names: bool = True,
+    reasoning: bool = True,
+    train: bool = True,
+    tool_call_ids: bool = True,
+) -> None:
+    """Record in ``dropped`` the message fields a format cannot hold (True: cannot)."""
+    for m in messages:
+        if names and m.name is not None:
+            add(dropped, DROP_NAMES)
+        if reasoning and m.reasoning is not None:
+            add(dropped, DROP_REASONING)
+        if train and m.train is not None:
+            add(dropped, DROP_TRAIN)
+        if tool_call_ids and (
+            m.tool_call_id is not None or any(c.id is not None for c in m.tool_calls or ())
+        ):
+            add(dropped, DROP_TOOL_CALL_IDS)
+
+
+def common_prefix(a: list[Message], b: list[Message]) -> int:
+    """How many leading messages ``a`` and ``b`` share, leaving each at least one of its own."""
+    limit = min(len(a), len(b)) - 1
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
