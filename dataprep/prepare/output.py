@@ -23,7 +23,6 @@ import mmap
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -316,38 +315,40 @@ class RejectsWriter:
 
 
 class DocumentSpill:
-    """Encoded SFT documents on disk, until packing knows where each goes.
+    """Encoded documents on disk, until packing knows where each goes.
 
-    Packing needs every length before it places the first document, so documents are
-    appended to two flat int32 files (ids, labels); only their lengths stay in memory. The
-    rows are then gathered through a memory map whose pages are released as we go, so the
-    peak memory does not grow with the input.
+    Packing needs every length before it places the first document, so each column's
+    values are appended to a flat int32 file; only the lengths stay in memory. The rows are
+    then gathered through a memory map whose pages are released as we go, so the peak
+    memory does not grow with the input. Columns may have their own lengths (DPO's
+    prompt, chosen and rejected) or share them (SFT's input_ids and labels).
     """
 
-    def __init__(self, folder: str | os.PathLike, name: str):
+    def __init__(self, folder: str | os.PathLike, name: str, columns: tuple[str, ...]):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._ids_path = self.folder / f"{name}.ids.bin"
-        self._labels_path = self.folder / f"{name}.labels.bin"
-        self._ids = open(self._ids_path, "wb")  # noqa: SIM115 - closed in finish()
-        self._labels = open(self._labels_path, "wb")  # noqa: SIM115
-        self._lengths: list[np.ndarray] = []
-        self.lengths: np.ndarray | None = None
+        self.columns = columns
+        self._paths = {c: self.folder / f"{name}.{c}.bin" for c in columns}
+        self._files = {c: open(p, "wb") for c, p in self._paths.items()}  # noqa: SIM115
+        self._lengths: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+        self.lengths: dict[str, np.ndarray] | None = None
 
-    def add(self, ids: np.ndarray, labels: np.ndarray, lengths: np.ndarray) -> None:
-        """Append documents: their tokens concatenated, and the length of each."""
-        np.ascontiguousarray(ids, dtype=np.int32).tofile(self._ids)
-        np.ascontiguousarray(labels, dtype=np.int32).tofile(self._labels)
-        self._lengths.append(np.asarray(lengths, dtype=np.int32))
+    def add(self, columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Append documents: per column, their values concatenated and the length of each."""
+        for name in self.columns:
+            values, lengths = columns[name]
+            np.ascontiguousarray(values, dtype=np.int32).tofile(self._files[name])
+            self._lengths[name].append(np.asarray(lengths, dtype=np.int32))
 
-    def finish(self) -> np.ndarray:
-        """Stop appending; the length of every document, in order."""
-        self._ids.close()
-        self._labels.close()
-        self.lengths = (
-            np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int32)
-        )
-        self._lengths = []
+    def finish(self) -> dict[str, np.ndarray]:
+        """Stop appending; per column, the length of every document, in order."""
+        for f in self._files.values():
+            f.close()
+        self.lengths = {
+            c: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+            for c, parts in self._lengths.items()
+        }
+        self._lengths = {}
         return self.lengths
 
     def write_rows(
@@ -355,44 +356,51 @@ class DocumentSpill:
         plan: PackPlan,
         writer: SplitWriter,
         *,
-        with_seq_lengths: bool,
+        seq_lengths_of: str | None = None,
         rows_per_batch: int = ROWS_PER_BATCH,
     ) -> None:
-        """Write the rows of ``plan`` (documents concatenated in plan order) to ``writer``."""
+        """Write the rows of ``plan`` (documents concatenated in plan order) to ``writer``;
+        with ``seq_lengths_of``, a ``seq_lengths`` column from that column's lengths."""
         assert self.lengths is not None, "finish() first"
-        lengths = self.lengths.astype(np.int64)
-        starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
-        with _mapped_int32(self._ids_path) as ids, _mapped_int32(self._labels_path) as labels:
+        lengths = {c: v.astype(np.int64) for c, v in self.lengths.items()}
+        starts = {}
+        for c, v in lengths.items():
+            starts[c] = np.zeros(len(v) + 1, dtype=np.int64)
+            np.cumsum(v, out=starts[c][1:])
+        maps = {c: _mapped_int32(p) for c, p in self._paths.items()}
+        for m in maps.values():
+            m.open()
+        try:
             released = 0
             for r0 in range(0, plan.num_rows, rows_per_batch):
                 r1 = min(r0 + rows_per_batch, plan.num_rows)
                 d0, d1 = int(plan.row_starts[r0]), int(plan.row_starts[r1])
                 docs = plan.doc_order[d0:d1]
-                doc_lengths = lengths[docs]
-                doc_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-                np.cumsum(doc_lengths, out=doc_offsets[1:])
-                # Index of each output token in the flat files: for a document, its start
-                # there plus its position inside it.
-                gather = np.repeat(starts[docs] - doc_offsets[:-1], doc_lengths)
-                gather += np.arange(int(doc_offsets[-1]), dtype=np.int64)
                 row_doc_starts = plan.row_starts[r0 : r1 + 1] - d0
-                token_offsets = doc_offsets[row_doc_starts]
-                batch = {
-                    "input_ids": (ids.array[gather], token_offsets),
-                    "labels": (labels.array[gather], token_offsets),
-                }
-                if with_seq_lengths:
-                    batch["seq_lengths"] = (doc_lengths, row_doc_starts)
+                batch = {}
+                for c in self.columns:
+                    doc_lengths = lengths[c][docs]
+                    doc_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+                    np.cumsum(doc_lengths, out=doc_offsets[1:])
+                    # Index of each output value in the flat file: its document's start
+                    # there plus its position inside the document.
+                    gather = np.repeat(starts[c][docs] - doc_offsets[:-1], doc_lengths)
+                    gather += np.arange(int(doc_offsets[-1]), dtype=np.int64)
+                    batch[c] = (maps[c].array[gather], doc_offsets[row_doc_starts])
+                    released += int(doc_offsets[-1])
+                    if c == seq_lengths_of:
+                        batch["seq_lengths"] = (doc_lengths, row_doc_starts)
                 writer.write(batch)
-                released += int(doc_offsets[-1])
-                if released >= 16 << 20:  # tokens; 64 MiB per file
-                    ids.release()
-                    labels.release()
+                if released >= 16 << 20:  # values (64 MiB) read since the last release
+                    for m in maps.values():
+                        m.release()
                     released = 0
+        finally:
+            for m in maps.values():
+                m.close()
 
     def remove(self) -> None:
-        for path in (self._ids_path, self._labels_path):
+        for path in self._paths.values():
             path.unlink(missing_ok=True)
 
 
@@ -402,26 +410,22 @@ class _mapped_int32:
     def __init__(self, path: Path):
         self.path = path
 
-    def __enter__(self) -> _mapped_int32:
-        self._f = open(self.path, "rb")  # closed in __exit__
+    def open(self) -> None:
+        self._f = open(self.path, "rb")  # closed in close()
         size = os.fstat(self._f.fileno()).st_size
         self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         self.array = (
             np.frombuffer(self._mm, dtype=np.int32) if self._mm else np.zeros(0, dtype=np.int32)
         )
-        return self
 
     def release(self) -> None:
         # The pages stay in the page cache; they only stop counting in our RSS.
         if self._mm is not None and hasattr(mmap, "MADV_DONTNEED"):
             self._mm.madvise(mmap.MADV_DONTNEED)
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         del self.array
         if self._mm is not None:
             self._mm.close()
         self._f.close()
 
-
-def iter_batches(table: pa.Table, rows: int = ROWS_PER_BATCH) -> Iterator[pa.RecordBatch]:
-    yield from table.to_batches(max_chunksize=rows)

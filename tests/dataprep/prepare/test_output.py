@@ -108,16 +108,17 @@ def test_same_rows_same_bytes_different_fingerprint_different_state(tmp_path):
 def test_spill_writes_the_rows_of_a_plan(tmp_path, pack):
     rng = np.random.default_rng(0)
     docs = [rng.integers(0, 1000, size=n).astype(np.int32) for n in (5, 3, 8, 2, 7, 1)]
-    spill = DocumentSpill(tmp_path / "spill", "train")
+    spill = DocumentSpill(tmp_path / "spill", "train", SFT_COLUMNS)
     # two appends, as batches arrive
     for part in (docs[:2], docs[2:]):
         ids = np.concatenate(part)
-        spill.add(ids, -ids, np.array([len(d) for d in part]))
-    lengths = spill.finish()
+        lengths = np.array([len(d) for d in part])
+        spill.add({"input_ids": (ids, lengths), "labels": (-ids, lengths)})
+    lengths = spill.finish()["input_ids"]
     assert lengths.tolist() == [5, 3, 8, 2, 7, 1]
     plan = pack_best_fit_decreasing(lengths, 10) if pack else unpacked_plan(len(docs))
     writer = SplitWriter(tmp_path / "ds", PACKED_COLUMNS if pack else SFT_COLUMNS, "0" * 64)
-    spill.write_rows(plan, writer, with_seq_lengths=pack, rows_per_batch=2)
+    spill.write_rows(plan, writer, seq_lengths_of="input_ids" if pack else None, rows_per_batch=2)
     writer.close()
     table = read_split(tmp_path / "ds").to_pydict()
     expected = [np.concatenate([docs[d] for d in row]).tolist() for row in plan.rows()]
@@ -128,6 +129,18 @@ def test_spill_writes_the_rows_of_a_plan(tmp_path, pack):
         assert all(sum(s) == len(r) for s, r in zip(table["seq_lengths"], expected, strict=True))
     spill.remove()
     assert not list((tmp_path / "spill").iterdir())
+
+
+def test_spill_columns_with_their_own_lengths(tmp_path):
+    rows = {"prompt_ids": [[1, 2], [3]], "chosen_ids": [[4], [5, 6, 7]], "rejected_ids": [[8, 9, 10], [11]]}
+    spill = DocumentSpill(tmp_path / "spill", "train", DPO_COLUMNS)
+    for i in range(2):
+        spill.add({c: (np.array(v[i]), np.array([len(v[i])])) for c, v in rows.items()})
+    spill.finish()
+    writer = SplitWriter(tmp_path / "ds", DPO_COLUMNS, "0" * 64)
+    spill.write_rows(unpacked_plan(2), writer)
+    writer.close()
+    assert read_split(tmp_path / "ds").to_pydict() == rows
 
 
 def test_rejects_writer_keeps_every_row_even_unusual_values(tmp_path):
