@@ -33,6 +33,9 @@ from dataprep.formats import _shared
 NAME = "prompt-completion"
 KIND = "sft"
 CLAIMED = frozenset({"prompt", "completion", "tools"})
+# An extra field under "label" or "chosen" would make the written row read as kto or
+# preference (see detect).
+CLAIMED_WRITTEN = CLAIMED | {"label", "chosen"}
 
 
 def detect(row: dict) -> bool:
@@ -117,5 +120,5 @@ def from_canonical(
         }
         if conv.tools is not None:
             row["tools"] = conv.tools
-    _shared.put_extra(row, conv.extra, CLAIMED, dropped)
+    _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)
     return _shared.finish(row, dropped, NAME, allow_lossy)

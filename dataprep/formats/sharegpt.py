@@ -44,6 +44,8 @@ from dataprep.formats import _shared
 NAME = "sharegpt"
 KIND = "sft"
 CLAIMED = frozenset({"conversations", "system", "tools"})
+# Extra fields "chosen" and "rejected" would make the written row read as preference.
+CLAIMED_WRITTEN = CLAIMED | {"chosen", "rejected"}
 
 ROLE_ALIASES = {
     "human": "user",
@@ -187,5 +189,5 @@ def from_canonical(
     row: dict[str, Any] = {"conversations": write_turns(conv.messages)}
     if conv.tools is not None:
         row["tools"] = json.dumps(conv.tools, ensure_ascii=False)
-    _shared.put_extra(row, conv.extra, CLAIMED, dropped)
+    _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)
     return _shared.finish(row, dropped, NAME, allow_lossy)
