@@ -1,0 +1,285 @@
+"""Deciding a file's format from every row, and saying why.
+
+Each row is shown to every format's ``detect``; the set of formats that claim it is the
+row's *kind*. The file's format follows from the kinds seen:
+
+- one format claims every row: that format;
+- several formats claim every row alike: ``ambiguous`` (pass ``--format`` to choose);
+- no format claims any row: ``unknown``, with the keys seen and the closest format;
+- otherwise (rows disagree, or some rows fit nothing): ``mixed``, with the lines of
+  each kind.
+
+Streaming: rows are counted, never kept, so a file of any size is detected in constant
+memory.
+
+>>> from dataprep.reading import Record
+>>> rows = [{"instruction": "Add 2 and 2", "output": "4"}, {"instruction": "Hi", "output": "Hello"}]
+>>> d = detect_rows(Record("a.jsonl", i + 1, r, None, None) for i, r in enumerate(rows))
+>>> d.status, d.format, d.rows
+('ok', 'alpaca', 2)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from dataprep.formats import FORMATS
+
+if TYPE_CHECKING:
+    from dataprep.mapping import Mapping
+    from dataprep.reading import Record
+
+Status = Literal["ok", "mixed", "ambiguous", "unknown"]
+
+# How many line numbers to keep per kind: enough to find the rows, constant memory.
+LINES_KEPT = 5
+UNKNOWN = "unknown"
+
+_DETECTORS = tuple((name, module.detect) for name, module in FORMATS.items())
+
+
+def row_formats(row: Any) -> tuple[str, ...]:
+    """The formats whose ``detect`` claims ``row``, in the order of ``FORMATS``.
+
+    >>> row_formats({"messages": [{"role": "user", "content": "Hi"}]})
+    ('messages',)
+    >>> row_formats({"question": "Hi"})
+    ()
+    """
+    if type(row) is not dict:
+        return ()
+    return tuple([name for name, detect in _DETECTORS if detect(row)])
+
+
+def kind_name(names: tuple[str, ...]) -> str:
+    """How a kind is named in reports: the format, ``a|b`` for several, ``unknown`` for none."""
+    return "|".join(names) if names else UNKNOWN
+
+
+@dataclass
+class Detection:
+    """What a file is, decided from every row, with the evidence."""
+
+    source: str
+    status: Status
+    format: str | None  # set when status is "ok"
+    rows: int  # readable rows
+    unreadable: int
+    keys: Counter[str]  # top-level key -> rows that have it
+    kinds: Counter[str]  # kind name -> rows of that kind
+    lines: dict[str, list[int]]  # kind name -> its first lines
+    unreadable_lines: list[int] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)  # for "ambiguous"
+    closest: str | None = None  # for "unknown": the format the keys come nearest to
+    missing: list[str] = field(default_factory=list)  # the keys the closest format lacks
+    hint: str | None = None  # a command-line fix, when one can be guessed
+
+    @property
+    def is_single(self) -> bool:
+        """True when the file has one format and every row could be read."""
+        return self.status == "ok" and not self.unreadable
+
+    @property
+    def message(self) -> str:
+        """The decision in words, for humans."""
+        if self.status == "ok":
+            return f"{self.format} ({_count(self.rows, 'row')})"
+        if self.status == "ambiguous":
+            names = " and ".join(self.candidates)
+            return (
+                f"ambiguous: every row fits {names}; pass --format "
+                f"({' or '.join(self.candidates)}) to choose"
+            )
+        if self.status == "mixed":
+            parts = ", ".join(
+                f"{kind} ({_count(n, 'row')})" for kind, n in self.kinds.most_common()
+            )
+            return f"mixed: rows disagree: {parts}"
+        if not self.rows:
+            return "unknown: no readable rows"
+        text = "unknown: no format fits these rows"
+        if self.closest:
+            text += f"; closest is {self.closest}"
+            if self.missing:
+                text += f", which needs {', '.join(self.missing)}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "format": self.format,
+            "rows": self.rows,
+            "unreadable": self.unreadable,
+            "unreadable_lines": self.unreadable_lines,
+            "keys": dict(self.keys.most_common()),
+            "kinds": dict(self.kinds.most_common()),
+            "lines": self.lines,
+            "candidates": self.candidates,
+            "closest": self.closest,
+            "missing": self.missing,
+            "hint": self.hint,
+            "message": self.message,
+        }
+
+
+class Detector:
+    """Accumulates the evidence row by row; ``result()`` decides.
+
+    ``validate`` and ``convert`` feed it while they work, so detection costs no second
+    pass over the file.
+    """
+
+    def __init__(self, source: str):
+        self.source = source
+        self.rows = 0
+        self.unreadable = 0
+        self.unreadable_lines: list[int] = []
+        self.keys: Counter[str] = Counter()
+        self._kinds: dict[tuple[str, ...], int] = {}
+        self._lines: dict[tuple[str, ...], list[int]] = {}
+
+    def add(self, row: Any, line: int) -> tuple[str, ...]:
+        """Count one readable row; return the formats that claim it."""
+        names = row_formats(row)
+        self.rows += 1
+        if type(row) is dict:
+            self.keys.update(row.keys())
+        seen = self._kinds.get(names)
+        if seen is None:
+            self._kinds[names] = 1
+            self._lines[names] = [line]
+        else:
+            self._kinds[names] = seen + 1
+            lines = self._lines[names]
+            if len(lines) < LINES_KEPT:
+                lines.append(line)
+        return names
+
+    def add_unreadable(self, line: int) -> None:
+        self.unreadable += 1
+        if len(self.unreadable_lines) < LINES_KEPT:
+            self.unreadable_lines.append(line)
+
+    def merge(self, other: Detector) -> None:
+        """Fold in the evidence of a later part of the same file (parallel validation)."""
+        self.rows += other.rows
+        self.unreadable += other.unreadable
+        self.unreadable_lines = (self.unreadable_lines + other.unreadable_lines)[:LINES_KEPT]
+        self.keys.update(other.keys)
+        for names, n in other._kinds.items():
+            self._kinds[names] = self._kinds.get(names, 0) + n
+            self._lines[names] = (self._lines.get(names, []) + other._lines[names])[:LINES_KEPT]
+
+    def result(self) -> Detection:
+        kinds = Counter({kind_name(k): n for k, n in self._kinds.items()})
+        lines = {kind_name(k): v for k, v in self._lines.items()}
+        detection = Detection(
+            source=self.source,
+            status="unknown",
+            format=None,
+            rows=self.rows,
+            unreadable=self.unreadable,
+            keys=self.keys,
+            kinds=kinds,
+            lines=lines,
+            unreadable_lines=self.unreadable_lines,
+        )
+        if not self._kinds:
+            return detection
+        if () in self._kinds:
+            if len(self._kinds) == 1:
+                _explain_unknown(detection)
+            else:
+                detection.status = "mixed"
+            return detection
+        common = set.intersection(*(set(k) for k in self._kinds))
+        if len(common) == 1:
+            detection.status = "ok"
+            detection.format = common.pop()
+        elif common:
+            detection.status = "ambiguous"
+            detection.candidates = [name for name in FORMATS if name in common]
+        else:
+            detection.status = "mixed"
+        return detection
+
+
+def detect_rows(
+    records: Iterable[Record], source: str = "", mapping: Mapping | None = None
+) -> Detection:
+    """Decide the format of a stream of records from every row.
+
+    ``mapping`` (from ``--field``/``--role``) is applied to each row before detection.
+    Unreadable rows are counted, and their lines kept, but decide nothing.
+    """
+    detector: Detector | None = None
+    apply = mapping.apply if mapping is not None else None
+    for record in records:
+        if detector is None:
+            detector = Detector(source or record.source)
+        if record.problem is not None:
+            detector.add_unreadable(record.line)
+            continue
+        row = record.value
+        if apply is not None and type(row) is dict:
+            row = apply(row)
+        detector.add(row, record.line)
+    if detector is None:
+        detector = Detector(source)
+    return detector.result()
+
+
+def detect_file(path: str, mapping: Mapping | None = None) -> Detection:
+    """``detect_rows`` over a file (any input ``read_records`` takes; ``-`` is stdin)."""
+    from dataprep.reading import read_records
+
+    return detect_rows(read_records(path), source=path, mapping=mapping)
+
+
+def _schema_variants(name: str) -> list[tuple[set[str], set[str]]]:
+    """(required keys, known keys) of each top-level shape a format's schema allows."""
+    from dataprep.schema import load_schema
+
+    schema = load_schema(name)
+    variants = []
+    branches = [schema]
+    for key in ("anyOf", "oneOf"):
+        branches += schema.get(key, [])
+    base_props = set(schema.get("properties", {}))
+    base_req = set(schema.get("required", []))
+    for branch in branches:
+        required = base_req | set(branch.get("required", []))
+        known = base_props | set(branch.get("properties", {}))
+        if required or known:
+            variants.append((required, known))
+    return variants
+
+
+def _explain_unknown(detection: Detection) -> None:
+    """Name the format the keys come closest to, what it lacks, and a --field that may fix it."""
+    seen = set(detection.keys)
+    best: tuple[float, int] = (0.0, 0)
+    for name in FORMATS:
+        try:
+            variants = _schema_variants(name)
+        except Exception:  # a missing schema must not break detection of the others
+            continue
+        for required, known in variants:
+            score = (len(required & seen) / len(required) if required else 0.0, len(known & seen))
+            if score > best:
+                best = score
+                detection.closest = name
+                detection.missing = sorted(required - seen)
+                unexplained = sorted(seen - known)
+    if detection.closest and len(detection.missing) == 1 and len(unexplained) == 1:
+        detection.hint = f"--field {detection.missing[0]}={unexplained[0]}"
+    elif detection.closest is None and seen:
+        detection.hint = "--field NAME=KEY to map your keys onto a format's fields"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
