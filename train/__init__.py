@@ -1,0 +1,28 @@
+"""Fine-tune on data that ``dataprep prepare`` wrote, with TRL underneath.
+
+    train sft DIR --model PATH -o OUT        supervised fine-tuning (LoRA by default)
+    train dpo DIR --model PATH -o OUT        preference optimisation
+    train merge OUT -o MERGED                a LoRA adapter folded into its base model
+    train check CONFIG.yaml                  a config validated without training
+
+The modules read in pipeline order: ``config`` (YAML -> our fields -> TRL's config),
+``data`` (the prepared folder and its manifest), ``models`` (model, tokenizer, LoRA,
+precision), then the two recipes ``sft`` and ``dpo``, ``merge``, and ``callbacks``.
+Importing this package imports nothing heavy: ``train --help`` answers without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def is_main_process() -> bool:
+    """True on the process that talks to the user (rank 0 under ``accelerate launch``)."""
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def say(message: str) -> None:
+    """A progress note on stderr, from the main process only (stdout stays for data)."""
+    if is_main_process():
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,285 @@
+"""The ``train`` command line: a thin layer over ``train.sft``, ``train.dpo`` and
+``train.merge``.
+
+Nothing heavy is imported until a command runs, so ``train --help`` answers at once and
+without torch. Library errors become messages and exit codes here, in ``main``, as in
+``dataprep``: 0 all good, 1 the data (or the run) has a problem, 2 the command was used
+wrongly. ``accelerate launch -m train sft ...`` runs the same commands on every process.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dataprep.errors import DataprepError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dataprep")
+def cli() -> None:
+    """Fine-tune on data that `dataprep prepare` wrote, with TRL underneath.
+
+    \b
+    A typical session:
+      train sft prepared/ --model samples/tiny-model -o run/          LoRA by default
+      train sft prepared/ --model ./base --qlora -o run/ --set num_train_epochs=2
+      train dpo prepared-dpo/ --model ./base -o run-dpo/ --config train/configs/dpo_lora.yaml
+      train merge run/ -o merged/                                      a model that loads alone
+      train check train/configs/sft_lora.yaml                          a config, without training
+
+    Several GPUs: accelerate launch --config_file train/configs/accelerate_ddp.yaml -m train sft ...
+
+    Exit codes: 0 all good, 1 the data or the run has a problem, 2 the command was used wrongly.
+    """
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `train sft` and `train dpo` share."""
+    options = [
+        click.argument("data", metavar="DIR", type=click.Path()),
+        click.option(
+            "--model",
+            "-m",
+            help="Base model: a folder or a Hugging Face name (cached; no downloads).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            help="Folder for checkpoints and the result (adapter or model, tokenizer, config, manifest).",
+        ),
+        click.option(
+            "--tokenizer",
+            help="Tokenizer folder, when the model's folder has none (checked against the data's).",
+        ),
+        click.option(
+            "--lora",
+            "mode",
+            flag_value="lora",
+            help="LoRA adapter (the default): r 16, alpha 32, dropout 0.05, all linear layers.",
+        ),
+        click.option(
+            "--qlora",
+            "mode",
+            flag_value="qlora",
+            help="LoRA on a 4-bit NF4 base model (bitsandbytes).",
+        ),
+        click.option("--full", "mode", flag_value="full", help="Train every weight."),
+        click.option("--lora-r", type=int, help="LoRA rank (default 16)."),
+        click.option("--lora-alpha", type=int, help="LoRA scale numerator (default 32)."),
+        click.option("--lora-dropout", type=float, help="LoRA dropout (default 0.05)."),
+        click.option(
+            "--lora-target",
+            multiple=True,
+            help="A module to adapt; repeat it (default: all-linear).",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(),
+            help="YAML config: our keys plus any TRL config field.",
+        ),
+        click.option(
+            "--set",
+            "sets",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override a config key (YAML value); repeatable: --set learning_rate=1e-4 --set lora.r=8.",
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="Continue from the last checkpoint in the output folder (same data order and step).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> Any:
+    from train.config import load_run_config
+
+    lora_target = list(flags["lora_target"]) or None
+    return load_run_config(
+        config_file,
+        sets,
+        {
+            "model": (flags["model"], "--model"),
+            "tokenizer": (flags["tokenizer"], "--tokenizer"),
+            "mode": (flags["mode"], f"--{flags['mode']}"),
+            "lora.r": (flags["lora_r"], "--lora-r"),
+            "lora.alpha": (flags["lora_alpha"], "--lora-alpha"),
+            "lora.dropout": (flags["lora_dropout"], "--lora-dropout"),
+            "lora.target_modules": (lora_target, "--lora-target"),
+        },
+    )
+
+
+def output_folder(output: str | None, run: Any) -> str:
+    from dataprep.errors import UsageError
+
+    output = output or run.trl.get("output_dir")
+    if not output:
+        raise UsageError("where should the run go? pass -o OUT (or `output_dir:` in the config)")
+    return output
+
+
+def quiet_libraries() -> None:
+    """Silence notices that are noise on a CPU run (bitsandbytes asks for a kernels package
+    that only speeds up 4-bit matmuls on some CPUs)."""
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
+def command_line(ctx: click.Context) -> str:
+    argv = (ctx.obj or {}).get("argv")
+    return shlex.join(["train", *argv]) if argv else f"train {ctx.info_name}"
+
+
+@cli.command()
+@training_options
+@click.pass_context
+def sft(
+    ctx: click.Context,
+    data: str,
+    output: str | None,
+    resume: bool,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """Supervised fine-tuning on prepared SFT data (DIR from `dataprep prepare`).
+
+    The data is used as prepared: its labels, its packing (documents kept apart), its
+    length policy. The model's tokenizer must be the one the data was prepared with.
+
+    \b
+    Examples:
+      train sft prepared/ --model samples/tiny-model -o run/ --set max_steps=30
+      train sft prepared/ --model ./base --qlora -o run/ --config train/configs/sft_qlora.yaml
+      train sft prepared/ --model ./base -o run/ --resume         continue after a crash
+    """
+    quiet_libraries()
+    run = run_config(config_file, sets, **flags)
+    from train.sft import run_sft
+
+    run_sft(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
+    ctx.exit(0)
+
+
+@cli.command()
+@training_options
+@click.pass_context
+def dpo(
+    ctx: click.Context,
+    data: str,
+    output: str | None,
+    resume: bool,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """Direct preference optimisation on prepared DPO data (prompt, chosen, rejected ids).
+
+    The reference model is the base with the adapter switched off (LoRA, QLoRA) or a
+    frozen copy (--full); `--set precompute_ref_log_probs=true` computes its
+    log-probabilities once, before training, instead.
+
+    \b
+    Examples:
+      train dpo prepared-dpo/ --model samples/tiny-model -o run-dpo/ --set max_steps=20
+      train dpo prepared-dpo/ --model ./sft-merged -o run-dpo/ --set beta=0.05
+    """
+    quiet_libraries()
+    run = run_config(config_file, sets, **flags)
+    from train.dpo import run_dpo
+
+    run_dpo(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
+    ctx.exit(0)
+
+
+@cli.command()
+@click.argument("adapter", metavar="ADAPTER", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, help="Folder for the merged model and its tokenizer."
+)
+@click.option(
+    "--base", help="Base model, when the adapter's base_model_name_or_path is not where it was."
+)
+@click.pass_context
+def merge(ctx: click.Context, adapter: str, output: str, base: str | None) -> None:
+    """Merge a LoRA adapter (a `train sft`/`train dpo` output) into its base model.
+
+    The result loads with `AutoModelForCausalLM.from_pretrained(OUT)` alone, and holds
+    the tokenizer, the training config and the data's manifest.
+
+    \b
+    Example:
+      train merge run/ -o merged/
+    """
+    quiet_libraries()
+    from train.merge import merge_adapter
+
+    merge_adapter(adapter, output, base=base)
+    ctx.exit(0)
+
+
+@cli.command()
+@click.argument("config_file", metavar="CONFIG", type=click.Path())
+@click.option(
+    "--kind",
+    type=click.Choice(["sft", "dpo"]),
+    help="Which trainer, when the config has no `kind:`.",
+)
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="A prepared folder: also check the config against its manifest.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, as in `train sft`.",
+)
+@click.pass_context
+def check(
+    ctx: click.Context, config_file: str, kind: str | None, data: str | None, sets: tuple[str, ...]
+) -> None:
+    """Validate a config without training: our keys, then TRL's own checks.
+
+    \b
+    Examples:
+      train check train/configs/sft_lora.yaml
+      train check my.yaml --kind dpo --data prepared-dpo/
+    """
+    quiet_libraries()
+    from train.config import check_config
+
+    click.echo(check_config(config_file, kind=kind, data=data, sets=sets))
+    ctx.exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        rc = cli.main(args=argv, prog_name="train", standalone_mode=False, obj={"argv": argv})
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except DataprepError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted (the last checkpoint is kept: rerun with --resume).", err=True)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)

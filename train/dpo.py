@@ -1,0 +1,121 @@
+"""Direct preference optimisation on prepared data, top to bottom.
+
+    train dpo DIR --model PATH -o OUT [--qlora | --full] [--config FILE] [--set key=value]
+
+The data holds ``prompt_ids``, ``chosen_ids`` and ``rejected_ids``: exactly the columns
+TRL's ``DPOTrainer`` makes in its own tokenization step, which it runs on every dataset
+it is given and has no switch to skip (TRL 1.16). ``PretokenizedDPOTrainer`` skips it and
+nothing else; ``pyproject.toml`` pins ``trl>=1.16,<1.17`` because this relies on that
+step being ``_prepare_dataset``.
+
+The reference model: for LoRA and QLoRA the base itself, with the adapter switched off
+(TRL does this when there is no reference model); for full fine-tuning a frozen copy
+loaded here; with ``precompute_ref_log_probs: true`` the reference log-probabilities are
+computed once before training (and cached beside the data, keyed by data and model) and
+no reference model is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trl import DPOTrainer
+
+from dataprep.errors import UsageError
+from train import models, say
+from train.config import RunConfig, resume_checkpoint, trainer_config, write_config
+from train.data import check_tokenizer, copy_manifest, load_prepared
+
+
+class PretokenizedDPOTrainer(DPOTrainer):
+    """``DPOTrainer`` for data that is already tokenized.
+
+    ``_prepare_dataset`` (extract the prompt, add EOS, apply the chat template, tokenize)
+    is what ``dataprep prepare`` already did, with the masks and length policy of its
+    manifest; the columns it would produce are the columns we have. Called from
+    ``__init__`` and from ``evaluate``, so both see the data as prepared.
+    """
+
+    def _prepare_dataset(
+        self, dataset: Any, processing_class: Any, args: Any, dataset_name: str
+    ) -> Any:
+        return dataset
+
+
+def run_dpo(
+    data_dir: str | Path,
+    run: RunConfig,
+    output_dir: str | Path,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    command: str = "train dpo",
+) -> Any:
+    """Train, save the adapter (or model) with its tokenizer, config and manifest in
+    ``output_dir``; returns the trainer (its ``state.log_history`` has the losses)."""
+    from train.callbacks import StopOnNonFiniteLoss, advise_on_oom
+
+    if not run.model:
+        raise UsageError("which model? pass --model PATH (or `model:` in the config)")
+    output_dir = Path(output_dir)
+
+    # 1. The data, and the tokenizer it was made with.
+    data = load_prepared(data_dir, kind="dpo")
+    tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
+    check_tokenizer(data, tokenizer_dir)
+    tokenizer = models.load_tokenizer(tokenizer_dir)
+    models.check_vocabulary(run.model, tokenizer)
+
+    # 2. TRL's config: our defaults for the mode and device, then the user's keys.
+    device = models.device_type()
+    args = trainer_config(
+        run,
+        "dpo",
+        output_dir=str(output_dir),
+        device_type=device,
+        bf16_ok=models.bf16_supported(device),
+        has_eval=data.eval is not None,
+    )
+    checkpoint = resume_checkpoint(output_dir, resume)
+
+    # 3. The policy, and for full fine-tuning its frozen reference.
+    load = {
+        "mode": run.mode,
+        "device": device,
+        "packed": False,
+        "init_kwargs": run.trl.get("model_init_kwargs"),
+    }
+    model = models.load_model(models.resolve_path(run.model), **load)
+    reference = None
+    if run.mode == "full" and not args.precompute_ref_log_probs:
+        reference = models.load_model(models.resolve_path(run.model), **load)
+        reference.requires_grad_(False)
+        reference.eval()
+    trainer = PretokenizedDPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        processing_class=tokenizer,
+        peft_config=None if run.mode == "full" else models.lora_config(run.lora),
+        callbacks=list(callbacks),
+    )
+    trainer.add_callback(StopOnNonFiniteLoss(trainer))
+    say(f"dpo on {len(data.train):,} pairs, beta {args.beta:g}, {device}")
+    say(models.describe(trainer.model, run.mode))
+
+    # 4. Train.
+    with advise_on_oom(trainer):
+        trainer.train(resume_from_checkpoint=checkpoint)
+
+    # 5. Everything needed to use or reproduce the run, in one folder.
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+        write_config(run, output_dir / "train_config.yaml", command, effective=args)
+        copy_manifest(data, output_dir)
+        say(f"saved to {output_dir}")
+    return trainer

@@ -1,0 +1,66 @@
+"""Fold a LoRA adapter into its base model: a model ``transformers`` loads alone.
+
+    train merge OUT -o MERGED [--base PATH]
+
+The base comes from the adapter's ``base_model_name_or_path`` (``train`` records it as an
+absolute path), or ``--base``. The merge runs in fp32 whatever the training precision
+(an adapter trained with QLoRA merges into the full-precision base), and the merged
+weights are saved in the dtype the base was stored in.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from dataprep.errors import UsageError
+from train import say
+from train.data import MANIFEST, has_tokenizer
+
+KEPT_FILES = (MANIFEST, "train_config.yaml")
+
+
+def merge_adapter(
+    adapter_dir: str | Path, output_dir: str | Path, *, base: str | None = None
+) -> Path:
+    """Merge ``adapter_dir`` into its base and save model and tokenizer in ``output_dir``."""
+    adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
+    config_path = adapter_dir / "adapter_config.json"
+    if not config_path.is_file():
+        if (adapter_dir / "config.json").is_file():
+            raise UsageError(
+                f"{adapter_dir} holds a whole model (trained with --full): there is no adapter to merge"
+            )
+        raise UsageError(f"{adapter_dir}: no adapter_config.json, so no LoRA adapter to merge")
+    try:
+        adapter_config = json.loads(config_path.read_bytes())
+    except ValueError as e:
+        raise UsageError(f"{config_path}: unreadable: {e}") from None
+    base = base or adapter_config.get("base_model_name_or_path")
+    if not base:
+        raise UsageError(f"{config_path} does not name its base model: pass --base PATH")
+    if output_dir.exists() and any(output_dir.iterdir()):
+        raise UsageError(f"refusing to write into {output_dir}: it exists and is not empty")
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        stored = AutoConfig.from_pretrained(base).dtype
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"base model {base}: cannot load it ({e}); pass --base PATH") from None
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    if isinstance(stored, torch.dtype) and stored in (torch.bfloat16, torch.float16):
+        model = model.to(stored)
+    model.save_pretrained(str(output_dir))
+
+    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
+    AutoTokenizer.from_pretrained(str(tokenizer_from)).save_pretrained(str(output_dir))
+    for name in KEPT_FILES:
+        if (adapter_dir / name).is_file():
+            shutil.copyfile(adapter_dir / name, output_dir / name)
+    say(f"merged {adapter_dir} into {base}: {output_dir}")
+    return output_dir

@@ -1,0 +1,180 @@
+"""Models and tokenizers: loading, precision by device, LoRA / QLoRA / full, and the
+attention seam (``train.fastpath``).
+
+Precision by device and mode:
+
+    device            lora: base weights   qlora: 4-bit NF4, compute   full: weights, autocast
+    CUDA with bf16    bf16                 bf16                        fp32, bf16
+    older CUDA        fp16                 fp16                        fp32, fp16
+    CPU               fp32                 fp32                        fp32, none
+
+Under FSDP the base weights stay fp32: FSDP's own mixed precision casts them, and
+mixed dtypes inside one sharded unit are not allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dataprep.errors import TrainError, UsageError
+from train import fastpath, say
+from train.config import LoraSettings
+from train.data import PreparedData, has_tokenizer
+
+
+def device_type() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def bf16_supported(device: str) -> bool:
+    import torch
+
+    return device == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def resolve_path(name_or_path: str) -> str:
+    """A local folder as an absolute path (so the adapter config finds its base from
+    anywhere); anything else as given, for ``from_pretrained`` to look up."""
+    path = Path(name_or_path).expanduser()
+    return str(path.resolve()) if path.is_dir() else name_or_path
+
+
+def local_folder(name_or_path: str) -> Path | None:
+    """The folder holding ``name_or_path``: itself, or its snapshot in the local Hugging
+    Face cache (we never download: HF_HUB_OFFLINE)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists() or name_or_path.count("/") > 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name_or_path, local_files_only=True))
+    except Exception:  # not cached, not a repo id, no hub library: all mean "not here"
+        return None
+
+
+def choose_tokenizer(model: str, tokenizer: str | None, data: PreparedData) -> Path:
+    """The tokenizer folder for this run: ``--tokenizer``, else the model's own, else the
+    one the data names (checked against the data's hash either way)."""
+    if tokenizer:
+        folder = local_folder(tokenizer)
+        if folder is None or not has_tokenizer(folder):
+            raise UsageError(
+                f"--tokenizer {tokenizer}: no tokenizer there (a folder, or a cached model)"
+            )
+        return folder
+    folder = local_folder(model)
+    if folder is not None and has_tokenizer(folder):
+        return folder
+    named = data.tokenizer_name
+    folder = local_folder(named) if named else None
+    if folder is not None and has_tokenizer(folder):
+        say(f"note: {model} has no tokenizer; using {named}, the one the data was prepared with")
+        return folder
+    raise UsageError(
+        f"{model} has no tokenizer files; pass the one the data was prepared with: --tokenizer DIR"
+    )
+
+
+def load_tokenizer(folder: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token is None:
+        # Padding positions never reach the loss (labels -100), so any token will do.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def check_vocabulary(model: str, tokenizer: Any) -> None:
+    """Refuse a model whose embedding table has no row for some of the tokenizer's ids."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    text_config = config.get_text_config()
+    rows = getattr(text_config, "vocab_size", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise TrainError(
+            f"{model} embeds {rows} tokens but the tokenizer has {len(tokenizer)}: "
+            "this is not the model the tokenizer belongs to"
+        )
+
+
+def is_fsdp() -> bool:
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+
+
+def load_model(
+    name_or_path: str,
+    *,
+    mode: str,
+    device: str,
+    packed: bool,
+    init_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The causal LM for training in ``mode``, on the attention path ``fastpath`` picks.
+
+    ``init_kwargs`` (TRL's ``model_init_kwargs``) go to ``from_pretrained`` last, so a
+    config can still choose ``dtype``, ``attn_implementation`` or ``trust_remote_code``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    compute = torch.bfloat16 if bf16_supported(device) else torch.float16
+    if device != "cuda":
+        compute = torch.float32
+    kwargs: dict[str, Any] = {
+        "attn_implementation": fastpath.attention_implementation(device, packed=packed),
+        "dtype": torch.float32 if mode == "full" or is_fsdp() else compute,
+    }
+    if mode == "qlora":
+        from accelerate import PartialState
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+            # FSDP shards the packed 4-bit weights as tensors of this dtype.
+            bnb_4bit_quant_storage=compute if is_fsdp() else torch.uint8,
+        )
+        # 4-bit weights are placed at load time; each process takes its own device.
+        kwargs["device_map"] = {"": PartialState().device if device == "cuda" else "cpu"}
+    kwargs.update(init_kwargs or {})
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as e:
+        raise UsageError(
+            f"--model {name_or_path}: cannot load a causal language model: {e}"
+        ) from None
+    for note in fastpath.adapt_model(model, device_type=device, packed=packed):
+        say(f"note: {note}")
+    return model
+
+
+def lora_config(settings: LoraSettings) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def describe(model: Any, mode: str) -> str:
+    """One line: what trains, how much of it, in which dtype."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    return f"{mode}: {trainable:,} of {total:,} parameters train ({trainable / max(total, 1):.2%}), weights {dtype}"

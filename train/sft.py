@@ -1,0 +1,95 @@
+"""Supervised fine-tuning on prepared data, top to bottom.
+
+    train sft DIR --model PATH -o OUT [--qlora | --full] [--config FILE] [--set key=value]
+
+The data goes to TRL's ``SFTTrainer`` as ``prepare`` wrote it: ``skip_prepare_dataset``
+(no second tokenization, truncation or packing), labels used as they are. Packed rows
+carry ``seq_lengths``; with ``padding_free`` TRL's collator turns them into
+``position_ids`` that restart at every document, and the attention path keeps each
+document to itself (``tests/train/test_packing_attention.py`` checks the logits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trl import SFTTrainer
+
+from dataprep.errors import UsageError
+from train import models, say
+from train.config import RunConfig, resume_checkpoint, trainer_config, write_config
+from train.data import check_tokenizer, copy_manifest, load_prepared
+
+
+def run_sft(
+    data_dir: str | Path,
+    run: RunConfig,
+    output_dir: str | Path,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    command: str = "train sft",
+) -> Any:
+    """Train, save the adapter (or model) with its tokenizer, config and manifest in
+    ``output_dir``; returns the trainer (its ``state.log_history`` has the losses)."""
+    from train.callbacks import StopOnNonFiniteLoss, advise_on_oom
+
+    if not run.model:
+        raise UsageError("which model? pass --model PATH (or `model:` in the config)")
+    output_dir = Path(output_dir)
+
+    # 1. The data, and the tokenizer it was made with.
+    data = load_prepared(data_dir, kind="sft")
+    tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
+    check_tokenizer(data, tokenizer_dir)
+    tokenizer = models.load_tokenizer(tokenizer_dir)
+    models.check_vocabulary(run.model, tokenizer)
+
+    # 2. TRL's config: our defaults for the mode and device, then the user's keys.
+    device = models.device_type()
+    args = trainer_config(
+        run,
+        "sft",
+        output_dir=str(output_dir),
+        device_type=device,
+        bf16_ok=models.bf16_supported(device),
+        packed=data.packed,
+        has_eval=data.eval is not None,
+    )
+    checkpoint = resume_checkpoint(output_dir, resume)
+
+    # 3. The model, on the attention path that keeps packed documents apart.
+    model = models.load_model(
+        models.resolve_path(run.model),
+        mode=run.mode,
+        device=device,
+        packed=data.packed,
+        init_kwargs=run.trl.get("model_init_kwargs"),
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        processing_class=tokenizer,
+        peft_config=None if run.mode == "full" else models.lora_config(run.lora),
+        callbacks=list(callbacks),
+    )
+    trainer.add_callback(StopOnNonFiniteLoss(trainer))
+    say(f"sft on {len(data.train):,} rows ({'packed' if data.packed else 'not packed'}), {device}")
+    say(models.describe(trainer.model, run.mode))
+
+    # 4. Train.
+    with advise_on_oom(trainer):
+        trainer.train(resume_from_checkpoint=checkpoint)
+
+    # 5. Everything needed to use or reproduce the run, in one folder.
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+        write_config(run, output_dir / "train_config.yaml", command, effective=args)
+        copy_manifest(data, output_dir)
+        say(f"saved to {output_dir}")
+    return trainer
