@@ -340,10 +340,14 @@ class DocumentSpill:
             np.ascontiguousarray(values, dtype=np.int32).tofile(self._files[name])
             self._lengths[name].append(np.asarray(lengths, dtype=np.int32))
 
-    def finish(self) -> dict[str, np.ndarray]:
-        """Stop appending; per column, the length of every document, in order."""
+    def close(self) -> None:
+        """Close the files (idempotent); ``finish`` does it on the normal path."""
         for f in self._files.values():
             f.close()
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """Stop appending; per column, the length of every document, in order."""
+        self.close()
         self.lengths = {
             c: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
             for c, parts in self._lengths.items()
@@ -428,4 +432,3 @@ class _mapped_int32:
         if self._mm is not None:
             self._mm.close()
         self._f.close()
-

@@ -809,13 +809,18 @@ def _run(
         def payload(records: list[Any]) -> list[Any]:
             return [r.value if r.problem is None else None for r in records]
 
-        if options.num_proc == 1:
-            worker = _Worker(job, tokenizer, template)
-            for index, records in _batches(inputs):
-                collect(index, records, worker.run(index, payload(records)))
-        else:
-            _run_pool(job, options.num_proc, inputs, payload, collect, (tokenizer, template))
-        rejects.close()
+        try:
+            if options.num_proc == 1:
+                worker = _Worker(job, tokenizer, template)
+                for index, records in _batches(inputs):
+                    collect(index, records, worker.run(index, payload(records)))
+            else:
+                _run_pool(job, options.num_proc, inputs, payload, collect, (tokenizer, template))
+        finally:
+            # On Ctrl-C too: AtomicFolder then removes the folder, files closed first.
+            rejects.close()
+            for spill in spills.values():
+                spill.close()
 
         result_splits: dict[str, Any] = {}
         all_docs, all_rows, all_trained = [], [], []
