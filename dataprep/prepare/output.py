@@ -415,7 +415,7 @@ class _mapped_int32:
         self.path = path
 
     def open(self) -> None:
-        self._f = open(self.path, "rb")  # closed in close()
+        self._f = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         size = os.fstat(self._f.fileno()).st_size
         self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         self.array = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import time
 from pathlib import Path
@@ -87,9 +88,7 @@ def documents(folder, split="train"):
     for i, ids in enumerate(table["input_ids"]):
         labels = table["labels"][i]
         cuts = np.cumsum([0, *table.get("seq_lengths", [[len(ids)]] * len(table["input_ids"]))[i]])
-        out += [
-            (tuple(ids[a:b]), tuple(labels[a:b])) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-        ]
+        out += [(tuple(ids[a:b]), tuple(labels[a:b])) for a, b in itertools.pairwise(cuts)]
     return out
 
 
