@@ -569,20 +569,40 @@ class _Range:
 
 
 class _Gzip:
+    """gzip decoding that hands over what it decoded before reporting damage.
+
+    ``GzipFile.read`` loses the data of a call that ends in an error; ``read1`` in a loop
+    keeps it, and the error is raised on the next call.
+    """
+
     def __init__(self, raw: Any, close_raw: bool = True):
         self.raw = raw
         self.close_raw = close_raw
         self.z = gzip.GzipFile(fileobj=raw, mode="rb")
+        self.error: _StreamError | None = None
 
     def read(self, n: int) -> bytes:
-        try:
-            return self.z.read(n)
-        except EOFError as e:
-            raise _StreamError(
-                "truncated-file", "the gzip stream ends early (file cut short?)"
-            ) from e
-        except (OSError, zlib.error) as e:
-            raise _StreamError("corrupt-file", f"the gzip data is damaged: {e}") from e
+        parts: list[bytes] = []
+        size = 0
+        while size < n and self.error is None:
+            try:
+                data = self.z.read1(n - size)
+            except EOFError:
+                self.error = _StreamError(
+                    "truncated-file", "the gzip stream ends early (file cut short?)"
+                )
+                break
+            except (OSError, zlib.error) as e:
+                self.error = _StreamError("corrupt-file", f"the gzip data is damaged: {e}")
+                break
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        if not parts and self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return b"".join(parts)
 
     def close(self) -> None:
         self.z.close()
@@ -801,7 +821,7 @@ def _jsonl_rows(
                 chunk = read(BLOCK)
             except _StreamError as e:
                 yield _problem(
-                    source, line + 1, e.code, f"{e.message}; rows after line {line} are lost"
+                    source, line + 1, e.code, f"{e.message}; reading stopped after line {line}"
                 )
                 return
             if not chunk:
@@ -858,13 +878,19 @@ def _bad_line(source: str, line: int, raw: bytes, error: Any, last: bool) -> Rec
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
         # A multi-byte character cut by the end of the file is truncation, not bad bytes.
-        if not (last and e.end >= len(raw.rstrip(b"\r"))):
+        if last and e.end >= len(raw):
             return _problem(
                 source,
                 line,
-                "invalid-utf8",
-                f"invalid UTF-8 at byte {e.start} of the line ({e.reason})",
+                "truncated-line",
+                "the last line has no newline and ends inside a UTF-8 character (file cut short?)",
             )
+        return _problem(
+            source,
+            line,
+            "invalid-utf8",
+            f"invalid UTF-8 at byte {e.start} of the line ({e.reason})",
+        )
     if last:
         return _problem(
             source,
@@ -1043,7 +1069,7 @@ def _json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> I
         if not seen:
             yield _empty(source)
     except _StreamError as e:
-        yield _problem(source, line + 1, e.code, f"{e.message}; rows after line {line} are lost")
+        yield _problem(source, line + 1, e.code, f"{e.message}; reading stopped after line {line}")
     finally:
         stream.close()
 
@@ -1166,7 +1192,7 @@ def _csv_rows(open_stream: Callable[[], Any], source: str, delimiter: str) -> It
             yield _empty(source)
     except _StreamError as e:
         yield _problem(
-            source, previous + 1, e.code, f"{e.message}; rows after line {previous} are lost"
+            source, previous + 1, e.code, f"{e.message}; reading stopped after line {previous}"
         )
     finally:
         stream.close()
@@ -1204,7 +1230,7 @@ def _parquet_rows(path: str) -> Iterator[Record]:
             path,
             line + 1,
             "corrupt-file",
-            f"the Parquet data is damaged: {e}; rows after {line} are lost",
+            f"the Parquet data is damaged: {e}; reading stopped after row {line}",
         )
         return
     if not line:
@@ -1234,7 +1260,7 @@ def _arrow_rows(source: str, files: list[str]) -> Iterator[Record]:
                 source,
                 line + 1,
                 "corrupt-file",
-                f"cannot read {os.path.basename(name)}: {e}; rows after {line} are lost",
+                f"cannot read {os.path.basename(name)}: {e}; reading stopped after row {line}",
             )
             return
     if not line:
