@@ -55,7 +55,7 @@ import os
 import re
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +63,7 @@ import orjson
 
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, Unpaired
 from dataprep.detect import UNKNOWN, Detection, Detector
-from dataprep.errors import DataprepError, RowError, UsageError
+from dataprep.errors import DataprepError, InputError, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.problems import Problem, ProblemLog, Severity
 
@@ -513,12 +513,28 @@ def check_row(row: Any, fmt: str, *, scan_tokens: bool = True) -> list[Finding]:
     """
     schema_errors = _validator(fmt).check(row)
     if schema_errors:
-        return [(path, message, "schema") for path, message in schema_errors]
+        return [_schema_finding(row, path, message) for path, message in schema_errors]
     try:
         example = FORMATS[fmt].to_canonical(row)
     except RowError as e:
-        return [(e.path, e.message, e.code)]
+        return [(e.path, e.message, _CODE_ALIASES.get(e.code, e.code))]
     return meaning_problems(example, row, fmt, scan_tokens=scan_tokens)
+
+
+# Adapter codes reported under the name of the meaning check they are an instance of.
+_CODE_ALIASES = {"no-shared-prompt": "prompt-mismatch"}
+_CONTENT_FIELDS = frozenset({"content", "value"})
+
+
+def _schema_finding(row: Any, path: str, message: str) -> Finding:
+    """A schema error; one about a message's text has the meaning code users look for."""
+    last = path.rsplit(".", 1)[-1]
+    if last in _CONTENT_FIELDS and "is not of type" in message:
+        value = _resolve(row, path)
+        if value is None:
+            return (path, "content is null", "null-content")
+        return (path, f"content must be a string, not {type(value).__name__}", "non-string-content")
+    return (path, message, "schema")
 
 
 def _clean_messages_row(row: dict) -> bool:
@@ -544,6 +560,7 @@ def _clean_messages_row(row: dict) -> bool:
     first = True
     ids: set[str] = set()
     pending = 0
+    answered = False
     for m in messages:
         if type(m) is not dict:
             return False
@@ -553,6 +570,7 @@ def _clean_messages_row(row: dict) -> bool:
             if type(content) is not str or not content or content.isspace():
                 return False
             if role == expect:
+                answered = role == "assistant"
                 expect = "assistant" if expect == "user" else "user"
         elif role == "tool" and expect == "tool":
             call_id = m.get("tool_call_id")
@@ -578,7 +596,7 @@ def _clean_messages_row(row: dict) -> bool:
         else:
             return False
         first = False
-    return expect == "user"
+    return expect == "user" and answered
 
 
 def _clean_openai_call(call: Any) -> bool:
@@ -617,7 +635,8 @@ def _clean_sharegpt_row(row: dict) -> bool:
         elif not (first and role == "system"):
             return False
         first = False
-    return expect == "human"
+    # Ends after a gpt turn, and had one (a lone system turn expects "human" too).
+    return expect == "human" and role == "gpt"
 
 
 # Per format: a check that answers True only for rows that are certainly clean (schema,
@@ -634,8 +653,9 @@ FAST_CLEAN: dict[str, Callable[[dict], bool]] = {
 class SeenRows:
     """A set of 64-bit row hashes, each with the line it was first seen at.
 
-    Open addressing in two flat arrays: 12 bytes a slot, at most two-thirds full, so
-    12-18 bytes a row; a Python ``set`` of ints would take over 60.
+    Open addressing in two flat arrays, 12 bytes a slot, between 3/8 and 3/4 full: 16 to
+    32 bytes a row, where a Python ``set`` of ints would take over 60 (and a dict of
+    lines over 100).
 
     >>> seen = SeenRows()
     >>> seen.add(hash(b"a"), 1), seen.add(hash(b"b"), 2), seen.add(hash(b"a"), 3)
@@ -645,8 +665,9 @@ class SeenRows:
     def __init__(self, capacity: int = 1024):
         size = 1 << max(capacity - 1, 1).bit_length()
         self._keys = array("q", bytes(8 * size))
-        self._lines = array("L", bytes(array("L").itemsize * size))
+        self._lines = array("I", bytes(4 * size))
         self._mask = size - 1
+        self._limit = size * 3 // 4
         self._n = 0
 
     def __len__(self) -> int:
@@ -668,7 +689,7 @@ class SeenRows:
         keys[i] = h
         self._lines[i] = line
         self._n += 1
-        if self._n * 3 > len(keys) * 2:
+        if self._n > self._limit:
             self._grow()
         return 0
 
@@ -684,16 +705,12 @@ class SeenRows:
             i = (i + 1) & self._mask
         return 0
 
-    def items(self) -> Iterator[tuple[int, int]]:
-        for h, line in zip(self._keys, self._lines, strict=True):
-            if h:
-                yield h, line
-
     def _grow(self) -> None:
-        old = list(self.items())
-        self.__init__(len(self._keys) * 4)
-        for h, line in old:
-            self.add(h, line)
+        keys, lines = self._keys, self._lines
+        self.__init__(len(keys) * 2)
+        for h, line in zip(keys, lines, strict=True):
+            if h:
+                self.add(h, line)
 
 
 # ------------------------------------------------------------------ validating a file
@@ -855,7 +872,7 @@ class FileChecker:
         if not known:
             return
         main, main_rows = known[0]
-        for kind, n in known[1:]:
+        for kind, n in sorted(known[1:], key=lambda kn: detection.lines[kn[0]][0]):
             shown = detection.lines[kind]
             lines = ", ".join(map(str, shown)) + (", ..." if n > len(shown) else "")
             rows = "1 row is" if n == 1 else f"{n} rows are"
@@ -910,7 +927,8 @@ def validate_files(
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "a.jsonl")
-    >>> _ = open(path, "w").write('{"instruction": "Hi", "output": ""}\\n')
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"instruction": "Hi", "output": ""}\\n')
     >>> v = validate_files([path])
     >>> v.exit_code, [str(p).split(": ", 1)[1] for p in v.log.kept]
     (1, ['output: content is empty [empty-content]'])
@@ -922,15 +940,20 @@ def validate_files(
     log = ProblemLog(max_kept=max_errors)
     files = []
     for path in paths:
-        workers = _workers_for(path, jobs)
-        if workers > 1:
-            files.append(_validate_parallel(path, log, workers, fmt, mapping, strict))
-        else:
+        try:
+            workers = _workers_for(path, jobs)
+            if workers > 1:
+                files.append(_validate_parallel(path, log, workers, fmt, mapping, strict))
+                continue
+            records = read_records(path)
             files.append(
-                validate_records(
-                    read_records(path), path, log, fmt=fmt, mapping=mapping, strict=strict
-                )
+                validate_records(records, path, log, fmt=fmt, mapping=mapping, strict=strict)
             )
+        except InputError as e:
+            # A file that is not a dataset at all: one problem for the whole file, and on
+            # to the next file.
+            log.add(Problem(path, 0, "", e.message, e.code))
+            files.append(FileResult(path, fmt, errors=1, counts=Counter({e.code: 1})))
     return Validation(files, log)
 
 
@@ -1032,7 +1055,7 @@ def _validate_parallel(
             earlier = seen.add(h, line)
             if earlier:
                 checker.add(line, "", f"exact duplicate of line {earlier}", "duplicate-row")
-    result = checker.finish()
-    # Problems were gathered part by part; show them in line order (file-level last).
-    log.kept[start:] = sorted(log.kept[start:], key=lambda p: (p.line == 0, p.line))
-    return result
+    # Duplicates across parts came after each part's problems: restore line order, as
+    # one process would have met them; file-level findings then follow, as there.
+    log.kept[start:] = sorted(log.kept[start:], key=lambda p: p.line)
+    return checker.finish()

@@ -1,0 +1,219 @@
+"""Detection: every row decides, the evidence is kept, and memory stays flat."""
+
+from __future__ import annotations
+
+import doctest
+import glob
+import os
+import tracemalloc
+
+import orjson
+import pytest
+
+import dataprep.detect
+from dataprep.detect import LINES_KEPT, Detector, detect_file, detect_rows, row_formats
+from dataprep.formats import FORMATS
+from dataprep.mapping import Mapping
+from dataprep.problems import Problem
+from dataprep.reading import Record
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "samples")
+
+MSG = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}
+SHAREGPT = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}
+ALPACA = {"instruction": "Add 2 and 2", "output": "4"}
+BOTH = {**MSG, **SHAREGPT}  # fits messages and sharegpt alike
+
+
+def records(*rows, source="f.jsonl"):
+    """Records as read_records gives them; a str stands for an unreadable row."""
+    for i, row in enumerate(rows, 1):
+        if isinstance(row, str):
+            yield Record(source, i, None, None, Problem(source, i, "", row, "invalid-json"))
+        else:
+            yield Record(source, i, row, orjson.dumps(row), None)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (MSG, ("messages",)),
+        (SHAREGPT, ("sharegpt",)),
+        (ALPACA, ("alpaca",)),
+        ({"text": "plain words"}, ("text",)),
+        ({"text": "<|im_start|>user\nHi<|im_end|>\n"}, ("chatml",)),
+        ({"prompt": "Q", "completion": "A"}, ("prompt-completion",)),
+        ({"prompt": "Q", "completion": "A", "label": True}, ("kto",)),
+        ({"prompt": "Q", "chosen": "A", "rejected": "B"}, ("preference",)),
+        (BOTH, ("messages", "sharegpt")),
+        ({"question": "Hi"}, ()),
+        ({}, ()),
+        ([1, 2], ()),
+    ],
+)
+def test_row_formats(row, expected):
+    assert row_formats(row) == expected
+
+
+# (rows, status, format, kinds, lines of each kind)
+DECISIONS = [
+    ([MSG, MSG, MSG], "ok", "messages", {"messages": 3}, {"messages": [1, 2, 3]}),
+    (
+        [MSG, SHAREGPT, MSG, ALPACA],
+        "mixed",
+        None,
+        {"messages": 2, "sharegpt": 1, "alpaca": 1},
+        {"messages": [1, 3], "sharegpt": [2], "alpaca": [4]},
+    ),
+    (
+        [MSG, {"question": "x"}],
+        "mixed",
+        None,
+        {"messages": 1, "unknown": 1},
+        {"messages": [1], "unknown": [2]},
+    ),
+    ([BOTH, BOTH], "ambiguous", None, {"messages|sharegpt": 2}, {"messages|sharegpt": [1, 2]}),
+    # Rows that fit two formats beside rows that fit one: the one they all share wins.
+    ([BOTH, MSG], "ok", "messages", {"messages|sharegpt": 1, "messages": 1}, None),
+    ([{"question": "x"}, {"answer": "y"}], "unknown", None, {"unknown": 2}, {"unknown": [1, 2]}),
+    ([], "unknown", None, {}, {}),
+    # Unreadable rows decide nothing, but are counted.
+    ([MSG, "bad", MSG], "ok", "messages", {"messages": 2}, {"messages": [1, 3]}),
+    (["bad"], "unknown", None, {}, {}),
+]
+
+
+@pytest.mark.parametrize(("rows", "status", "fmt", "kinds", "lines"), DECISIONS)
+def test_detect_rows_decides_from_every_row(rows, status, fmt, kinds, lines):
+    d = detect_rows(records(*rows))
+    assert (d.status, d.format, dict(d.kinds)) == (status, fmt, kinds)
+    if lines is not None:
+        assert d.lines == lines
+    assert d.unreadable == sum(isinstance(r, str) for r in rows)
+    assert d.rows == sum(not isinstance(r, str) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([MSG, MSG], "messages (2 rows)"),
+        ([MSG, SHAREGPT], "mixed: rows disagree: messages (1 row), sharegpt (1 row)"),
+        (
+            [BOTH],
+            "ambiguous: every row fits messages and sharegpt; pass --format (messages or sharegpt) to choose",
+        ),
+        ([], "unknown: no readable rows"),
+        (
+            [{"instruction": "Hi", "response": "Yo"}],
+            "unknown: no format fits these rows; closest is alpaca, which needs output",
+        ),
+        ([{"zzz": 1}], "unknown: no format fits these rows"),
+    ],
+)
+def test_detection_message(rows, message):
+    assert detect_rows(records(*rows)).message == message
+
+
+@pytest.mark.parametrize(
+    ("rows", "closest", "missing", "hint"),
+    [
+        (
+            [{"instruction": "Hi", "response": "Yo"}],
+            "alpaca",
+            ["output"],
+            "--field output=response",
+        ),
+        (
+            [{"dialog": [], "id": 1}],
+            None,
+            [],
+            "--field NAME=KEY to map your keys onto a format's fields",
+        ),
+        (
+            [{"prompt": "Q", "answer": "A"}],
+            "prompt-completion",
+            ["completion"],
+            "--field completion=answer",
+        ),
+    ],
+)
+def test_unknown_names_the_closest_format(rows, closest, missing, hint):
+    d = detect_rows(records(*rows))
+    assert (d.status, d.closest, d.missing, d.hint) == ("unknown", closest, missing, hint)
+
+
+def test_evidence_counts_keys_and_keeps_few_lines():
+    rows = [{**MSG, "id": i} for i in range(20)] + [SHAREGPT] * 3
+    d = detect_rows(records(*rows))
+    assert d.keys == {"messages": 20, "id": 20, "conversations": 3}
+    assert d.lines["messages"] == list(range(1, LINES_KEPT + 1))
+    assert d.lines["sharegpt"] == [21, 22, 23]
+
+
+def test_unreadable_lines_are_kept():
+    d = detect_rows(records(MSG, "a", "b", MSG))
+    assert (d.unreadable, d.unreadable_lines, d.is_single) == (2, [2, 3], False)
+
+
+def test_mapping_applies_before_detection():
+    mapping = Mapping.from_specs(fields=["messages=dialog", "role=speaker", "content=text"])
+    row = {"dialog": [{"speaker": "user", "text": "Hi"}, {"speaker": "assistant", "text": "Yo"}]}
+    assert detect_rows(records(row)).status == "unknown"
+    d = detect_rows(records(row), mapping=mapping)
+    assert (d.status, d.format) == ("ok", "messages")
+
+
+def test_merge_equals_one_pass():
+    rows = [MSG, SHAREGPT, MSG, "bad", ALPACA, BOTH, {"q": 1}] * 3
+    one = Detector("f")
+    first, second = Detector("f"), Detector("f")
+    for i, r in enumerate(records(*rows)):
+        for d in (one, first if i < 10 else second):
+            if r.problem:
+                d.add_unreadable(r.line)
+            else:
+                d.add(r.value, r.line)
+    first.merge(second)
+    assert first.result().to_json() == one.result().to_json()
+
+
+def test_streaming_memory_stays_flat():
+    """100 000 rows through detect_rows: no list of rows is kept."""
+    row = {"messages": [{"role": "user", "content": "x" * 200}], "id": 1}
+
+    def many():
+        for i in range(100_000):
+            yield Record("f", i + 1, dict(row), None, None)
+
+    tracemalloc.start()
+    d = detect_rows(many())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert d.rows == 100_000
+    assert peak < 2_000_000  # a kept list of rows would be tens of MB
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(SAMPLES, "*.jsonl"))))
+def test_every_sample_detects_as_itself(path):
+    d = detect_file(path)
+    name = os.path.basename(path)[: -len(".jsonl")]
+    assert (d.status, d.format, d.unreadable) == ("ok", name, 0)
+
+
+def test_samples_cover_every_format():
+    names = {
+        os.path.basename(p)[: -len(".jsonl")] for p in glob.glob(os.path.join(SAMPLES, "*.jsonl"))
+    }
+    assert set(FORMATS) <= names
+
+
+def test_to_json_round_trips_through_json():
+    d = detect_rows(records(MSG, SHAREGPT, "bad"))
+    doc = orjson.loads(orjson.dumps(d.to_json()))
+    assert doc["status"] == "mixed"
+    assert doc["kinds"] == {"messages": 1, "sharegpt": 1}
+    assert doc["unreadable_lines"] == [3]
+
+
+def test_doctests():
+    assert doctest.testmod(dataprep.detect).failed == 0
