@@ -66,8 +66,7 @@ def wrong_type(path: str, expected: str, value: Any) -> RowError:
 def require(obj: dict, key: str, path: str) -> Any:
     """``obj[key]``, or a ``missing-field`` error naming ``path``."""
     if key not in obj:
-        return_path = f"{path}.{key}" if path else key
-        raise RowError(return_path, f"missing required field '{key}'", "missing-field")
+        raise RowError(join(path, key), f"missing required field '{key}'", "missing-field")
     return obj[key]
 
 
@@ -101,8 +100,8 @@ def check_known_keys(obj: dict, known: Iterable[str], path: str) -> None:
         if key not in known and not is_empty(value):
             raise RowError(
                 join(path, key),
-                f"unknown message field '{key}': dataprep keeps no per-message extras; "
-                "remove it, or map it onto a known field with --field",
+                f"unknown field '{key}': the canonical model keeps no extra fields inside "
+                "messages; remove it, or map it onto a known field with --field",
                 "unknown-field",
             )
 
@@ -161,15 +160,16 @@ def read_content(value: Any, path: str) -> str | None:
             continue
         if not isinstance(part, dict):
             raise wrong_type(part_path, "a content part object", part)
-        kind = part.get("type", "text")
+        # Columnar readers (Parquet, Arrow) give every part every key, null where unused.
+        kind = part.get("type") or "text"
         if kind != "text":
             raise RowError(
                 join(part_path, "type"),
                 f"content part of type '{kind}' is not supported: only text parts are",
                 "unsupported-content",
             )
-        key = "text" if "text" in part else "value"
-        if key not in part:
+        key = "text" if part.get("text") is not None else "value"
+        if part.get(key) is None:
             raise RowError(part_path, "text part without 'text' or 'value'", "missing-field")
         text = part[key]
         if not isinstance(text, str):
@@ -201,9 +201,9 @@ def read_tool_call(value: Any, path: str) -> ToolCall:
         raise RowError(
             path, f"a tool call must be an object, got {type_name(value)}", "bad-tool-call"
         )
-    if "function" in value:
+    if value.get("function") is not None:
         check_known_keys(value, ("id", "type", "function", "index"), path)
-        kind = value.get("type", "function")
+        kind = value.get("type") or "function"
         if kind != "function":
             raise RowError(
                 join(path, "type"),

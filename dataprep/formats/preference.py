@@ -70,7 +70,8 @@ def implicit_prompt(chosen: list[Message], rejected: list[Message]) -> Preferenc
 
 
 def read_trl(row: dict) -> Preference:
-    if "prompt" in row:
+    # A null prompt (a Parquet column of mixed rows) is no prompt.
+    if row.get("prompt") is not None:
         prompt, chosen, plain = prompt_completion.read_pair(row, "chosen")
         _, rejected, _ = prompt_completion.read_pair(row, "rejected")
         return Preference(prompt, chosen, rejected, plain=plain)

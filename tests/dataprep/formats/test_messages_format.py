@@ -88,6 +88,49 @@ TO_CANONICAL = [
             ]
         ),
     ),
+    # rows from Parquet/Arrow: every struct key present, null where unused
+    (
+        {
+            "tools": None,
+            "messages": [
+                {
+                    "role": U,
+                    "content": [
+                        {"type": "text", "text": None, "value": "a"},
+                        {"type": None, "text": "b", "value": None},
+                    ],
+                    "tool_calls": None,
+                    "name": None,
+                    "train": None,
+                },
+                {
+                    "role": A,
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": None,
+                            "type": None,
+                            "function": {"name": "f", "arguments": "{}"},
+                            "name": None,
+                        },
+                        {
+                            "id": None,
+                            "type": None,
+                            "function": None,
+                            "name": "g",
+                            "arguments": "{}",
+                        },
+                    ],
+                },
+            ],
+        },
+        Conversation(
+            [
+                Message(U, "ab"),
+                Message(A, None, tool_calls=[ToolCall("f", "{}"), ToolCall("g", "{}")]),
+            ]
+        ),
+    ),
     # empty-valued unknown keys (OpenAI exports) carry nothing and are ignored
     (
         {"messages": [{"role": A, "content": "x", "refusal": None, "annotations": []}]},

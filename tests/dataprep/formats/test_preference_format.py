@@ -34,6 +34,10 @@ TO_CANONICAL = [
             extra={"id": 1},
         ),
     ),
+    (
+        {"prompt": None, "chosen": "4", "rejected": "5"},
+        Preference([], [Message(A, "4")], [Message(A, "5")], plain=True),
+    ),
     # TRL, explicit prompt, conversational
     (
         {
