@@ -357,6 +357,7 @@ def check_arm(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "attn_implementation": attn,
         "varlen_kernel": fastpath.is_varlen_available(),
+        "varlen_signature": varlen_signature(),
         "notes": notes,
         "dtype": str(dtype),
         "tolerance_rel": tolerance,
@@ -364,6 +365,16 @@ def check_arm(s: dict[str, Any]) -> dict[str, Any]:
         "worst": worst,
         "documents": rows,
     }
+
+
+def varlen_signature() -> str | None:
+    import inspect
+
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return str(inspect.signature(varlen_attn))
 
 
 ARMS = {
@@ -411,14 +422,20 @@ def run_arm(name: str, tiny: bool, json_path: str) -> int:
     return 0 if result["ok"] else 1
 
 
-def run_suite(names: list[str], tiny: bool, out: Path, arm_timeout: int) -> dict[str, Any]:
+def run_suite(
+    names: list[str], tiny: bool, out: Path, arm_timeout: int, budget: float
+) -> dict[str, Any]:
     arms = [a for n in names for a in SUITES.get(n, [n])]
     if tiny:
         arms = [a for a in arms if a not in CPU_SKIPS]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "arms": {}}
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "log.txt").open("a")
+    began = time.time()
     for arm in arms:
+        if time.time() - began > budget - 30:
+            results["arms"][arm] = {"arm": arm, "ok": False, "error": "skipped: out of time budget"}
+            continue
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             path = f.name
         cmd = [sys.executable, __file__, "arm", arm, "--json", path, *(["--tiny"] if tiny else [])]
@@ -426,13 +443,12 @@ def run_suite(names: list[str], tiny: bool, out: Path, arm_timeout: int) -> dict
         log.write(f"\n===== {arm}\n")
         log.flush()
         started = time.time()
+        timeout = min(arm_timeout, budget - (started - began))
         try:
-            subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, timeout=arm_timeout, check=False
-            )
+            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
             results["arms"][arm] = json.loads(Path(path).read_text())
         except subprocess.TimeoutExpired:
-            results["arms"][arm] = {"arm": arm, "ok": False, "error": f"timeout {arm_timeout}s"}
+            results["arms"][arm] = {"arm": arm, "ok": False, "error": f"timeout {timeout:.0f}s"}
         except (OSError, ValueError) as exc:
             results["arms"][arm] = {"arm": arm, "ok": False, "error": f"no result: {exc!r}"}
         results["arms"][arm].setdefault("wall_s", time.time() - started)
@@ -486,11 +502,14 @@ def main() -> int:
     many.add_argument("names", help="comma-separated suites or arm names")
     many.add_argument("--out", required=True)
     many.add_argument("--tiny", action="store_true")
-    many.add_argument("--arm-timeout", type=int, default=240)
+    many.add_argument("--arm-timeout", type=int, default=240, help="seconds per arm")
+    many.add_argument("--budget", type=float, default=1e9, help="start no arm after this many s")
     args = parser.parse_args()
     if args.cmd == "arm":
         return run_arm(args.name, args.tiny, args.json)
-    results = run_suite(args.names.split(","), args.tiny, Path(args.out), args.arm_timeout)
+    results = run_suite(
+        args.names.split(","), args.tiny, Path(args.out), args.arm_timeout, args.budget
+    )
     print("\n".join(line(k, v) for k, v in results["arms"].items()))
     print(json.dumps(results["ratios"], indent=1))
     return 0
