@@ -390,7 +390,7 @@ def _decide(path: str, head: bytes, compression: str | None) -> InputInfo:
         info.delimiter = "\t" if ext == ".tsv" else _csv_delimiter(text)
         return info
     if by_name in ("jsonl", "json") or first in (b"[", b"{"):
-        info.kind = _json_kind(text, prefer_lines=by_name != "json")
+        info.kind = _json_kind(text, prefer_lines=by_name == "jsonl")
     elif not first:
         info.kind = "jsonl"  # empty: no rows
     elif by_name is None and _looks_like_text(text) and _csv_delimiter(text, default=""):
@@ -429,16 +429,35 @@ _KIND_WORDS = {
 def _json_kind(text: bytes, prefer_lines: bool) -> str:
     """JSON Lines, a JSON array, or JSON values one after another, from the first bytes.
 
-    A first line that is complete JSON means JSON Lines, except that an array wins in a
-    file not named as JSON Lines; a first line that is not means a pretty-printed document.
+    A first line that is complete JSON means JSON Lines (except that an array wins in a
+    file not named as JSON Lines); one that is not means a pretty-printed document. In a
+    file named as JSON Lines only an unmistakable document start (a line ``[`` or ``{``)
+    overrides the name: a broken first row must be reported as that, at line 1.
     """
-    first = text.lstrip()[:1]
-    lines = _first_line_is_json(text)
+    first_line = _first_line(text)
+    first = first_line[:1]
+    complete = _first_line_is_json(text)
+    if prefer_lines:
+        if complete or not _starts_document(first_line):
+            return "jsonl"
+        return "json" if first == b"[" else "json-values"
     if first == b"[":
-        return "jsonl" if prefer_lines and lines else "json"
+        return "json"
     if first == b"{":
-        return "jsonl" if lines else "json-values"
-    return "jsonl" if prefer_lines else "json-values"
+        return "jsonl" if complete else "json-values"
+    return "json-values"
+
+
+def _first_line(text: bytes) -> bytes:
+    for line in text.split(b"\n", 64):
+        if line.strip():
+            return line.strip()
+    return b""
+
+
+def _starts_document(line: bytes) -> bool:
+    """Does this first line open a pretty-printed array or object (not a row of its own)?"""
+    return line in (b"[", b"{", b"[{") or (line[:1] == b"[" and line.endswith(b","))
 
 
 def _head_as_utf8(head: bytes, encoding: str) -> bytes:
@@ -744,7 +763,7 @@ def _read_stdin() -> Records:
     info.bom = bom > 0
     if head.startswith(b"PAR1"):
         raise UsageError("Parquet cannot be read from stdin: pass the file's path")
-    info.kind = _json_kind(_head_as_utf8(head[bom:], info.encoding), prefer_lines=True)
+    info.kind = _json_kind(_head_as_utf8(head[bom:], info.encoding), prefer_lines=False)
     decoded = _text_layer(src, info)
     return Records(info, _rows(info, lambda: decoded))
 
@@ -775,8 +794,8 @@ def _rows(info: InputInfo, open_stream: Callable[[], Any]) -> Iterator[Record]:
     return _jsonl_rows_lazy(open_stream, info.path)
 
 
-def _problem(source: str, line: int, code: str, message: str) -> Record:
-    return Record(source, line, None, None, Problem(source, line, "", message, code))
+def _problem(source: str, line: int, code: str, message: str, raw: bytes | None = None) -> Record:
+    return Record(source, line, None, raw, Problem(source, line, "", message, code))
 
 
 def _empty(source: str) -> Record:
@@ -792,9 +811,9 @@ _JSON_TYPE = {
 }
 
 
-def _non_object(source: str, line: int, value: Any) -> Record:
+def _non_object(source: str, line: int, value: Any, raw: bytes | None = None) -> Record:
     what = "null" if value is None else _JSON_TYPE.get(type(value), type(value).__name__)
-    return _problem(source, line, "non-object-row", f"the row is {what}, not a JSON object")
+    return _problem(source, line, "non-object-row", f"the row is {what}, not a JSON object", raw)
 
 
 def _jsonl_rows_lazy(open_stream: Callable[[], Any], source: str) -> Iterator[Record]:
@@ -850,7 +869,7 @@ def _jsonl_rows(
                 if type(value) is dict:
                     yield Record(source, line, value, raw, None)
                 else:
-                    yield _non_object(source, line, value)
+                    yield _non_object(source, line, value, raw)
         raw = b"".join(carry)
         if raw.strip():
             line += 1
@@ -862,7 +881,7 @@ def _jsonl_rows(
                 if type(value) is dict:
                     yield Record(source, line, value, raw, None)
                 else:
-                    yield _non_object(source, line, value)
+                    yield _non_object(source, line, value, raw)
         if report_empty and line - first_line == blank:
             yield _empty(source)
     finally:
@@ -873,34 +892,28 @@ def _bad_line(source: str, line: int, raw: bytes, error: Any, last: bool) -> Rec
     """Why one JSON Lines line failed, most specific reason first."""
     nul = raw.find(b"\x00")
     if nul >= 0:
-        return _problem(source, line, "nul-byte", f"NUL byte at byte {nul} of the line")
+        return _problem(source, line, "nul-byte", f"NUL byte at byte {nul} of the line", raw)
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
         # A multi-byte character cut by the end of the file is truncation, not bad bytes.
         if last and e.end >= len(raw):
-            return _problem(
-                source,
-                line,
-                "truncated-line",
-                "the last line has no newline and ends inside a UTF-8 character (file cut short?)",
+            code = "truncated-line"
+            message = (
+                "the last line has no newline and ends inside a UTF-8 character (file cut short?)"
             )
-        return _problem(
-            source,
-            line,
-            "invalid-utf8",
-            f"invalid UTF-8 at byte {e.start} of the line ({e.reason})",
-        )
+        else:
+            code = "invalid-utf8"
+            message = f"invalid UTF-8 at byte {e.start} of the line ({e.reason})"
+        return _problem(source, line, code, message, raw)
     if last:
-        return _problem(
-            source,
-            line,
-            "truncated-line",
-            f"the last line has no newline and is not complete JSON (file cut short?): {error.msg} at column {error.colno}",
+        message = (
+            "the last line has no newline and is not complete JSON (file cut short?): "
+            f"{error.msg} at column {error.colno}"
         )
-    return _problem(
-        source, line, "invalid-json", f"invalid JSON at column {error.colno}: {error.msg}"
-    )
+        return _problem(source, line, "truncated-line", message, raw)
+    message = f"invalid JSON at column {error.colno}: {error.msg}"
+    return _problem(source, line, "invalid-json", message, raw)
 
 
 # JSON text outside strings and brackets, and whole strings, in one C-level match. The
