@@ -167,6 +167,8 @@ def probe_markers(
             first = f[: cut[1]] if len(cut) > 1 else ""
             if first.strip() and first in openers:
                 closers.append(first)
+        if not closers:
+            raise ValueError("nothing in the template ends an assistant turn")
     return TurnMarkers(
         headers=tuple(sorted(set(headers), key=len, reverse=True)),
         ends=tuple(dict.fromkeys(ends)),
@@ -458,46 +460,55 @@ def token_ranges(encoding: Any, spans: list[Span]) -> list[tuple[int, int]]:
     """Token index ranges [t0, t1) of the tokens overlapping each character span.
 
     A token is trained when its characters overlap a span, as transformers decides for
-    ``return_assistant_tokens_mask``. Uses the encoding's char->token map at the span
-    edges, so the cost is per span, not per token (no offsets list is built).
+    ``return_assistant_tokens_mask``. The edges are found by binary search over the
+    encoding's token->chars map, so the cost is O(spans x log tokens): no offsets list is
+    built (that costs more than tokenizing), and ``char_to_token`` is a linear scan.
     """
-    out = []
     n = len(encoding)
+    chars = _Chars(encoding)
+    out = []
     for start, end in spans:
-        t0 = _token_at_or_after(encoding, start, end)
-        if t0 is None:
-            continue
-        t1 = encoding.char_to_token(end - 1)
-        if t1 is None:
-            t1 = _token_before(encoding, end - 1, start)
-        if t1 is None or t1 < t0:
-            continue
-        # A character can be split over several byte-level tokens; char_to_token names
-        # the first: take the others that still start inside the span.
-        while t1 + 1 < n:
-            chars = encoding.token_to_chars(t1 + 1)
-            if chars is None or chars[0] >= end or chars[1] <= chars[0]:
-                break
-            t1 += 1
-        out.append((t0, t1 + 1))
+        # first token ending after the span starts .. first token starting at its end
+        t0 = _bisect(n, lambda t, start=start: chars.end(t) > start)
+        t1 = _bisect(n, lambda t, end=end: chars.start(t) >= end)
+        if t0 < t1:
+            out.append((t0, t1))
     return out
 
 
-def _token_at_or_after(encoding: Any, start: int, end: int) -> int | None:
-    # Characters a normalizer dropped map to no token: look a little further.
-    for pos in range(start, end):
-        t = encoding.char_to_token(pos)
-        if t is not None:
-            return t
-    return None
+class _Chars:
+    """Character extent of token t; tokens the post-processor added (BOS, EOS) have none
+    and sit at the edge of their neighbours."""
+
+    def __init__(self, encoding: Any):
+        self._enc = encoding
+
+    def _get(self, t: int) -> tuple[int, int]:
+        c = self._enc.token_to_chars(t)
+        if c is not None:
+            return c
+        if t == 0:
+            return (0, 0)
+        prev = self._get(t - 1)
+        return (prev[1], prev[1])
+
+    def start(self, t: int) -> int:
+        return self._get(t)[0]
+
+    def end(self, t: int) -> int:
+        return self._get(t)[1]
 
 
-def _token_before(encoding: Any, pos: int, floor: int) -> int | None:
-    for p in range(pos, floor - 1, -1):
-        t = encoding.char_to_token(p)
-        if t is not None:
-            return t
-    return None
+def _bisect(n: int, pred: Callable[[int], bool]) -> int:
+    """The smallest t in [0, n] with pred(t) true, for a pred monotonic in t."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def labels_from_ranges(ids: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
