@@ -98,8 +98,6 @@ class RowWriter:
         self._tmp: str | None = None
         self._done = False
         if path == "-":
-            if compression:
-                raise UsageError("compressed output cannot go to stdout: pipe it through gzip")
             self._file: BinaryIO = _StdoutSink(sys.stdout.buffer)
         else:
             self._tmp = _create_temporary(path)
