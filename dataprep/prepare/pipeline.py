@@ -235,7 +235,7 @@ def tokenizer_identity(name_or_path: str) -> dict[str, Any]:
     folder, files = _tokenizer_files(name_or_path)
     return {
         "name_or_path": name_or_path,
-        "folder": str(folder) if folder is not None else None,
+        "folder": str(folder.resolve()) if folder is not None else None,
         "files": files,
         "sha256": fingerprint_of(files) if files else None,
     }
@@ -469,26 +469,7 @@ class _Worker:
 
     def _to_canonical(self, row: Any, plan: _InputPlan) -> tuple[Any, str]:
         job = self.job
-        if not isinstance(row, dict):
-            raise RowError(
-                "", f"a row must be an object, not {type(row).__name__}", "not-an-object"
-            )
-        row = job.mapping.apply(row)
-        if plan.forced or (plan.format is not None and FORMATS[plan.format].detect(row)):
-            name = plan.format
-        else:
-            from dataprep.detect import row_formats
-
-            claimed = row_formats(row)
-            if not claimed:
-                keys = ", ".join(sorted(row)[:8]) or "no keys"
-                raise RowError(
-                    "",
-                    f"no format fits this row (keys: {keys}); see `dataprep detect`",
-                    "unknown-format",
-                )
-            name = claimed[0]
-        example = FORMATS[name].to_canonical(row)
+        example, name = row_to_canonical(row, plan.format, job.mapping, forced=plan.forced)
         if job.kind == "sft" and not isinstance(example, Conversation):
             what = "a preference pair" if isinstance(example, Preference) else "a KTO example"
             raise RowError(
@@ -498,6 +479,35 @@ class _Worker:
             what = "a KTO example" if isinstance(example, Unpaired) else "a conversation"
             raise RowError("", f"{what} ({name} row) is not a preference pair", "wrong-kind")
         return example, name
+
+
+def row_to_canonical(
+    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
+) -> tuple[Conversation | Preference | Unpaired, str]:
+    """One row to the canonical model, and the format it was read as.
+
+    The row is mapped (``--field``/``--role``), then read as the file's format when that
+    format claims it (or always, when ``forced``), else as the first format that claims it:
+    a mixed file still converts row by row. Raises RowError with the reason.
+    """
+    if not isinstance(row, dict):
+        raise RowError("", f"a row must be an object, not {type(row).__name__}", "not-an-object")
+    row = mapping.apply(row)
+    if forced or (file_format is not None and FORMATS[file_format].detect(row)):
+        name = file_format
+    else:
+        from dataprep.detect import row_formats
+
+        claimed = row_formats(row)
+        if not claimed:
+            keys = ", ".join(sorted(row)[:8]) or "no keys"
+            raise RowError(
+                "",
+                f"no format fits this row (keys: {keys}); see `dataprep detect`",
+                "unknown-format",
+            )
+        name = claimed[0]
+    return FORMATS[name].to_canonical(row), name
 
 
 def content_key(example: Conversation | Preference | Unpaired) -> bytes:
@@ -573,8 +583,12 @@ def _run_in_worker(input_index: int, rows: list[Any]) -> _BatchResult:
 # --- the run -----------------------------------------------------------------------------
 
 
-def _peek_format(path: str, mapping: Mapping) -> tuple[str | None, str]:
-    """The format of an input from its first rows, and the decision in words."""
+def peek_format(path: str, mapping: Mapping) -> tuple[str | None, str]:
+    """The format of an input decided from its first rows, and the decision in words.
+
+    Prepare reads each file once; this look ahead picks the format tried first on every
+    row (and the default --kind and --mask) before the real pass starts.
+    """
     from itertools import islice
 
     from dataprep.detect import Detector
@@ -703,7 +717,7 @@ def _run(
         if options.format is not None:
             peeked.append((options.format, f"{options.format} (--format)"))
         else:
-            peeked.append(_peek_format(item.read_from, mapping))
+            peeked.append(peek_format(item.read_from, mapping))
     kind = options.kind or _default_kind(
         [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
     )
