@@ -137,6 +137,7 @@ class FileResult:
     warnings: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     detection: Detection | None = None  # None when the format was forced
+    notes: list[str] = field(default_factory=list)  # how the file was read ("read as UTF-16")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,6 +149,7 @@ class FileResult:
             "warnings": self.warnings,
             "counts": dict(sorted(self.counts.items())),
             "detection": self.detection.to_json() if self.detection else None,
+            "notes": self.notes,
         }
 
 
@@ -946,9 +948,10 @@ def validate_files(
                 files.append(_validate_parallel(path, log, workers, fmt, mapping, strict))
                 continue
             records = read_records(path)
-            files.append(
-                validate_records(records, path, log, fmt=fmt, mapping=mapping, strict=strict)
-            )
+            result = validate_records(records, path, log, fmt=fmt, mapping=mapping, strict=strict)
+            info = getattr(records, "info", None)
+            result.notes = list(getattr(info, "notes", None) or [])
+            files.append(result)
         except InputError as e:
             # A file that is not a dataset at all: one problem for the whole file, and on
             # to the next file.

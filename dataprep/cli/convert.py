@@ -127,6 +127,6 @@ def summary(c: Conversion) -> list[str]:
         out += table(rows)
         if "lossy" in c.reasons:
             out.append(
-                "  (rows rejected as lossy convert with --allow-lossy, which drops what they lose)"
+                "hint: --allow-lossy converts the lossy rows, dropping what the target cannot hold"
             )
     return out

@@ -97,11 +97,14 @@ def report(validation: Validation, *, strict: bool = False) -> list[str]:
         head = f"{f.source}: {f.format or _status(f)}, {plural(f.rows, 'row')}"
         if not f.errors and not f.warnings:
             out.append(f"{head}: no problems")
+        else:
+            counts = [plural(f.errors, "error")]
+            if f.warnings:
+                counts.append(plural(f.warnings, "warning"))
+            out.append(f"{head}: {', '.join(counts)}")
+        out += [f"  note: {note}" for note in f.notes]
+        if not f.errors and not f.warnings:
             continue
-        counts = [plural(f.errors, "error")]
-        if f.warnings:
-            counts.append(plural(f.warnings, "warning"))
-        out.append(f"{head}: {', '.join(counts)}")
         out += table(
             (code, n, "(warning)" if code in WARNING_CODES and not strict else "")
             for code, n in sorted(f.counts.items(), key=lambda kv: (-kv[1], kv[0]))
