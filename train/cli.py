@@ -33,7 +33,9 @@ def cli() -> None:
       train merge run/ -o merged/                                      a model that loads alone
       train check train/configs/sft_lora.yaml                          a config, without training
 
-    Several GPUs: accelerate launch --config_file train/configs/accelerate_ddp.yaml -m train sft ...
+    \b
+    Several GPUs, the same commands under accelerate:
+      accelerate launch --config_file train/configs/accelerate_ddp.yaml -m train sft ...
 
     Exit codes: 0 all good, 1 the data or the run has a problem, 2 the command was used wrongly.
     """
@@ -141,7 +143,7 @@ def command_line(ctx: click.Context) -> str:
     return shlex.join(["train", *argv]) if argv else f"train {ctx.info_name}"
 
 
-@cli.command()
+@cli.command(short_help="Supervised fine-tuning on prepared SFT data (LoRA, QLoRA or full).")
 @training_options
 @click.pass_context
 def sft(
@@ -172,7 +174,7 @@ def sft(
     ctx.exit(0)
 
 
-@cli.command()
+@cli.command(short_help="Preference optimisation (DPO) on prepared DPO data.")
 @training_options
 @click.pass_context
 def dpo(
@@ -203,7 +205,7 @@ def dpo(
     ctx.exit(0)
 
 
-@cli.command()
+@cli.command(short_help="Merge a LoRA adapter into its base model.")
 @click.argument("adapter", metavar="ADAPTER", type=click.Path())
 @click.option(
     "-o", "--output", required=True, help="Folder for the merged model and its tokenizer."
@@ -229,7 +231,7 @@ def merge(ctx: click.Context, adapter: str, output: str, base: str | None) -> No
     ctx.exit(0)
 
 
-@cli.command()
+@cli.command(short_help="Validate a config without training.")
 @click.argument("config_file", metavar="CONFIG", type=click.Path())
 @click.option(
     "--kind",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from collections.abc import Sequence
@@ -266,7 +267,11 @@ def defaults_for(
         "report_to": "none",
     }
     if device_type == "cuda":
-        values.update(bf16=bf16_ok, fp16=not bf16_ok, activation_checkpointing=True)
+        # Under FSDP with its own activation checkpointing, transformers refuses a second.
+        fsdp_checkpoints = (
+            os.environ.get("FSDP_ACTIVATION_CHECKPOINTING", "false").lower() == "true"
+        )
+        values.update(bf16=bf16_ok, fp16=not bf16_ok, activation_checkpointing=not fsdp_checkpoints)
     else:
         # fp32 on the CPU: bf16 autocast there is slow and changes results. Memory is
         # rarely what runs out there, so activations are kept rather than recomputed.

@@ -71,7 +71,9 @@ def tokenize_conversation(tokenizer, messages: list[dict[str, str]]) -> tuple[li
         cursor = end
     labels = [
         token if any(s <= begin and finish <= e for s, e in trained_spans) else -100
-        for token, (begin, finish) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True)
+        for token, (begin, finish) in zip(
+            encoded["input_ids"], encoded["offset_mapping"], strict=True
+        )
     ]
     return encoded["input_ids"], labels
 
@@ -116,13 +118,18 @@ def write_prepared(
     template = (tokenizer_dir / "chat_template.jinja").read_bytes()
     manifest = {
         "kind": kind,
-        "tokenizer": {"name_or_path": str(tokenizer_dir), "sha256": tokenizer_sha256(tokenizer_dir)},
+        "tokenizer": {
+            "name_or_path": str(tokenizer_dir),
+            "sha256": tokenizer_sha256(tokenizer_dir),
+        },
         "chat_template": {"name": "tokenizer", "sha256": hashlib.sha256(template).hexdigest()},
         "max_length": max_length,
         "packing": packing,
         "counts": {"rows_out": len(next(iter(train.values())))},
     }
-    manifest["fingerprint"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    manifest["fingerprint"] = hashlib.sha256(
+        json.dumps(manifest, sort_keys=True).encode()
+    ).hexdigest()
     (path / "dataprep.json").write_text(json.dumps(manifest, indent=2))
     return path
 
@@ -147,7 +154,9 @@ def sft_data(tmp_path_factory, tokenizer) -> Path:
 def sft_packed(tmp_path_factory, tokenizer) -> Path:
     """64 conversations packed into rows of at most 96 tokens, with seq_lengths."""
     path = tmp_path_factory.mktemp("prepared") / "sft-packed"
-    return write_prepared(path, "sft", pack(sft_rows(tokenizer, 64, seed=0), 96), packing=True, max_length=96)
+    return write_prepared(
+        path, "sft", pack(sft_rows(tokenizer, 64, seed=0), 96), packing=True, max_length=96
+    )
 
 
 @pytest.fixture(scope="session")
@@ -165,11 +174,15 @@ def preference_rows(tokenizer, count: int, seed: int) -> dict[str, list]:
     for _ in range(count):
         a, b = rng.randint(1, 9), rng.randint(1, 9)
         prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": f"What is {a} plus {b}?"}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": f"What is {a} plus {b}?"}],
+            tokenize=False,
+            add_generation_prompt=True,
         )
         data["prompt_ids"].append(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         for column, total in (("chosen_ids", a + b), ("rejected_ids", a + b + rng.randint(1, 5))):
-            data[column].append(tokenizer(f"It is {total}.<|im_end|>\n", add_special_tokens=False)["input_ids"])
+            data[column].append(
+                tokenizer(f"It is {total}.<|im_end|>\n", add_special_tokens=False)["input_ids"]
+            )
     return data
 
 
@@ -185,3 +198,15 @@ def dpo_with_eval(tmp_path_factory, tokenizer) -> Path:
     return write_prepared(
         path, "dpo", preference_rows(tokenizer, 24, seed=3), preference_rows(tokenizer, 8, seed=4)
     )
+
+
+@pytest.fixture(scope="session")
+def make_prepared():
+    """``write_prepared`` itself, for tests that need a folder of their own."""
+    return write_prepared
+
+
+@pytest.fixture(scope="session")
+def sft_columns(tokenizer):
+    """``count`` tokenized conversations as SFT columns."""
+    return lambda count, seed=0: columns(sft_rows(tokenizer, count, seed))

@@ -8,6 +8,8 @@ path ``train.fastpath`` picks for the CPU, and compared with each document run a
 
 from __future__ import annotations
 
+import itertools
+
 import datasets
 import pytest
 import torch
@@ -44,7 +46,9 @@ def trainer_batch(model, tokenizer, data_dir, batch_size, tmp_path):
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_packed_documents_match_documents_run_alone(tiny_model, sft_packed, tokenizer, tmp_path, batch_size):
+def test_packed_documents_match_documents_run_alone(
+    tiny_model, sft_packed, tokenizer, tmp_path, batch_size
+):
     model = load_tiny_model(tiny_model)
     batch = trainer_batch(model, tokenizer, sft_packed, batch_size, tmp_path)
     # padding-free: the rows are flattened into one sequence whose positions restart
@@ -57,12 +61,14 @@ def test_packed_documents_match_documents_run_alone(tiny_model, sft_packed, toke
     with torch.no_grad():
         packed = model(**inputs).logits[0]
         bounds = [*starts, batch["input_ids"].shape[1]]
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        for start, end in itertools.pairwise(bounds):
             alone = model(input_ids=batch["input_ids"][:, start:end]).logits[0]
             torch.testing.assert_close(packed[start:end], alone, atol=1e-5, rtol=1e-5)
 
 
-def test_the_check_can_fail_without_document_boundaries(tiny_model, sft_packed, tokenizer, tmp_path):
+def test_the_check_can_fail_without_document_boundaries(
+    tiny_model, sft_packed, tokenizer, tmp_path
+):
     """Control: the same packed row with plain causal attention (no restarting positions)
     does not match its later documents run alone, so the test above has teeth."""
     model = load_tiny_model(tiny_model)

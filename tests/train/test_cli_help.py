@@ -1,0 +1,83 @@
+"""`train --help` is instant and light; every command explains itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from train.cli import cli
+
+HEAVY = ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "bitsandbytes")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["sft", "--help"], ["dpo", "--help"], ["merge", "--help"], ["check", "--help"]],
+)
+def test_help_imports_nothing_heavy_and_answers_within_a_second(argv):
+    code = (
+        "import sys\n"
+        "from train.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - start
+    assert out.stdout.splitlines()[-1] == "HEAVY=", out.stdout
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+
+
+def test_python_dash_m_train_runs_the_same_cli():
+    out = subprocess.run(
+        [sys.executable, "-m", "train", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "Usage: train" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "sft",
+            [
+                "--model",
+                "--qlora",
+                "--full",
+                "--lora-r",
+                "--config",
+                "--set",
+                "--resume",
+                "--tokenizer",
+            ],
+        ),
+        ("dpo", ["--model", "--qlora", "--full", "precompute_ref_log_probs", "--resume"]),
+        ("merge", ["--base", "-o, --output"]),
+        ("check", ["--kind", "--data", "--set"]),
+    ],
+)
+def test_every_command_has_help(command, expected):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    for words in expected:
+        assert words in result.output
+
+
+def test_group_help_lists_the_commands_and_exit_codes():
+    result = CliRunner().invoke(cli, ["--help"])
+    for words in (
+        "sft ",
+        "dpo ",
+        "merge ",
+        "check ",
+        "Exit codes: 0 all good, 1",
+        "accelerate launch",
+    ):
+        assert words in result.output
