@@ -937,12 +937,14 @@ class _JsonSplitter:
         self.eof = False
         self.line = 1  # the line number at offset ``counted`` of ``buf``
         self.counted = 0
+        self.fills = 0  # offsets into ``buf`` from before a fill are stale
 
     def fill(self, mark: int) -> int:
         """Drop ``buf[:mark]``, append more input; returns how far offsets moved."""
         buf = self.buf
         self.line += buf.count(b"\n", self.counted, mark)
         self.counted = 0
+        self.fills += 1
         # Reading as much as is kept makes a huge element cost linear time, not quadratic.
         chunk = self.read(max(BLOCK, len(buf) - mark))
         if not chunk:
@@ -999,63 +1001,85 @@ class _JsonSplitter:
                 return start, m.end()
             start -= self.fill(start)
 
-    def values(self, in_array: bool) -> Iterator[tuple[int, bytes, str | None]]:
-        """(line, bytes, problem code or None); for a problem the bytes are its message."""
+    def values(self, in_array: bool) -> Iterator[tuple[int, bytes, str | None, Any]]:
+        """(line, bytes, problem code or None, parsed value or _UNPARSED).
+
+        For a problem the bytes are its message. An element found by the fast path below
+        comes parsed already; any other comes as bytes to parse.
+
+        The fast path: in an array printed with a newline between elements (``json.dump``
+        with ``indent``, or one element per line), the text between two elements, say
+        ``},\n  {``, cannot occur inside a string (JSON strings hold no raw newline) nor
+        between nested objects (they are indented deeper or sit on one line). Having seen
+        it once, the next element ends at its next occurrence: one ``find`` and one parse,
+        no scan. orjson checks the slice, and any doubt falls back to the scanner.
+        """
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
         pos = self.skip_whitespace(0)
         if in_array:
             pos += 1  # the sniffer saw '['
         comma_line = 0
+        between: bytes | None = None  # "}" + separator + "{", once learnt
+        learn_from = -1  # where the last element ended, to learn the separator
+        fills = -1
         while True:
             pos = self.skip_whitespace(pos)
             buf = self.buf
             if pos >= len(buf):
                 if in_array:
-                    yield (
-                        self.line_at(pos),
-                        b"the file ends before the array is closed with ']' (cut short?)",
-                        "truncated-file",
-                    )
+                    message = b"the file ends before the array is closed with ']' (cut short?)"
+                    yield self.line_at(pos), message, "truncated-file", _UNPARSED
                 return
             c = buf[pos]
             if in_array and c == 93:  # ']'
                 if comma_line:
-                    yield (
-                        comma_line,
-                        b"a comma after the last row is not valid JSON",
-                        "invalid-json",
-                    )
+                    message = b"a comma after the last row is not valid JSON"
+                    yield comma_line, message, "invalid-json", _UNPARSED
                 pos = self.skip_whitespace(pos + 1)
                 if pos < len(self.buf):
-                    yield (
-                        self.line_at(pos),
-                        b"unexpected data after the closing ']'",
-                        "invalid-json",
-                    )
+                    message = b"unexpected data after the closing ']'"
+                    yield self.line_at(pos), message, "invalid-json", _UNPARSED
                 return
+            if learn_from >= 0 and fills == self.fills and c == 123 and buf[learn_from - 1] == 125:
+                separator = buf[learn_from:pos]
+                if b"\n" in separator and separator.strip() == b",":
+                    between = b"}" + separator + b"{"
+                learn_from = -1
             line = self.line_at(pos)
-            start, end = self.value_end(pos)
+            end = -1
+            if between is not None and c == 123:
+                candidate = buf.find(between, pos)
+                if candidate >= 0:
+                    try:
+                        value = loads(buf[pos : candidate + 1])
+                    except decode_error:
+                        pass  # a bad row: the scanner finds its end, orjson says what is wrong
+                    else:
+                        yield line, b"", None, value
+                        end = candidate + 1
             if end < 0:
-                yield (
-                    line,
-                    b"the file ends inside the row that starts here (cut short, or a bracket never closed)",
-                    "truncated-file",
-                )
-                return
-            yield line, self.buf[start:end], None
+                start, end = self.value_end(pos)
+                if end < 0:
+                    message = b"the file ends inside the row that starts here (cut short, or a bracket never closed)"
+                    yield line, message, "truncated-file", _UNPARSED
+                    return
+                yield line, self.buf[start:end], None, _UNPARSED
             pos = end
             comma_line = 0
             if not in_array:
                 continue
+            if between is None:
+                learn_from, fills = end, self.fills
             pos = self.skip_whitespace(pos)
             if pos < len(self.buf) and self.buf[pos] == 44:  # ','
                 comma_line = self.line_at(pos)
                 pos += 1
             elif pos < len(self.buf) and self.buf[pos] != 93:
-                yield (
-                    self.line_at(pos),
-                    b"missing ',' between rows",
-                    "invalid-json",
-                )
+                yield self.line_at(pos), b"missing ',' between rows", "invalid-json", _UNPARSED
+
+
+_UNPARSED = object()
 
 
 def _json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> Iterator[Record]:
@@ -1065,16 +1089,17 @@ def _json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> I
     seen = False
     try:
         splitter = _JsonSplitter(stream.read)
-        for line, data, code in splitter.values(in_array):
+        for line, data, code, value in splitter.values(in_array):
             seen = True
             if code is not None:
                 yield _problem(source, line, code, data.decode())
                 continue
-            try:
-                value = loads(data)
-            except orjson.JSONDecodeError as e:
-                yield _bad_element(source, line, data, e)
-                continue
+            if value is _UNPARSED:
+                try:
+                    value = loads(data)
+                except orjson.JSONDecodeError as e:
+                    yield _bad_element(source, line, data, e)
+                    continue
             if type(value) is dict:
                 yield Record(source, line, value, None, None)
             else:

@@ -327,6 +327,38 @@ def test_rows_survive_any_block_boundary(tmp_path, monkeypatch, block, kind):
     assert values(records) == TRICKY
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A nested object at the elements' own indentation, after the separator is known.
+        (
+            b'[\n  {"x": 0},\n  {"a": [\n  {"b": 1},\n  {"c": 2}]},\n  {"d": 3}\n]',
+            [(2, {"x": 0}), (3, {"a": [{"b": 1}, {"c": 2}]}), (6, {"d": 3})],
+        ),
+        # The separator's text escaped inside a string.
+        (
+            b'[\n {"s": "},\\n {"},\n {"s": "}, {"},\n {"s": 2}\n]',
+            [(2, {"s": "},\n {"}), (3, {"s": "}, {"}), (4, {"s": 2})],
+        ),
+        # A bad row between good ones: the rows after it still arrive.
+        (
+            b'[\n {"a": 1},\n {"a": 2,},\n {"a": 3},\n {"a": 4}\n]',
+            [(2, {"a": 1}), (3, "invalid-json"), (4, {"a": 3}), (5, {"a": 4})],
+        ),
+        # Elements that are not objects, mixed in.
+        (
+            b'[\n {"a": 1},\n [2],\n {"a": 3}\n]',
+            [(2, {"a": 1}), (3, "non-object-row"), (4, {"a": 3})],
+        ),
+    ],
+)
+def test_json_array_fast_path_falls_back_when_unsure(tmp_path, text, expected):
+    path = tmp_path / "rows.json"
+    path.write_bytes(text)
+    got = [(r.line, r.problem.code if r.problem else r.value) for r in read_records(str(path))]
+    assert got == expected
+
+
 # ------------------------------------------------------------------ encodings
 
 
