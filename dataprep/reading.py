@@ -178,7 +178,14 @@ def read_records(path: str) -> Records:
     dataset at all; every other defect is a Record with ``.problem`` at its line.
     """
     if path == "-":
-        return _read_stdin()
+        return _read_stream(sys.stdin.buffer, "-", close=False)
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        # A pipe such as bash's <(zcat x.gz): it can be read once only, so no sniff-then-reopen.
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 (closed by the row generator)
+        except OSError as e:
+            raise InputError(path, f"cannot read: {e.strerror or e}") from e
+        return _read_stream(stream, path, close=True)
     info = sniff_input(path)
     return Records(info, _rows(info, lambda: _open_decoded(info)))
 
@@ -748,23 +755,34 @@ def _text_layer(stream: Any, info: InputInfo) -> Any:
     return stream
 
 
-def _read_stdin() -> Records:
-    stream = sys.stdin.buffer
-    raw_head = _read_head_plain(stream)
-    compression = _compression_of("-", raw_head)
-    src: Any = _Prefixed(raw_head, stream, close_stream=False)
-    head = raw_head
-    if compression:
-        src = _decompressor(compression, src)
-        head = _read_head(src, "-")
-        src = _Prefixed(head, src)
-    info = InputInfo("-", "jsonl", compression)
-    info.encoding, bom = _encoding_of("-", head)
-    info.bom = bom > 0
-    if head.startswith(b"PAR1"):
-        raise UsageError("Parquet cannot be read from stdin: pass the file's path")
-    info.kind = _json_kind(_head_as_utf8(head[bom:], info.encoding), prefer_lines=False)
-    decoded = _text_layer(src, info)
+def _read_stream(stream: BinaryIO, source: str, close: bool) -> Records:
+    """Rows from a stream that can be read only once (stdin, a pipe)."""
+    try:
+        raw_head = _read_head_plain(stream)
+        compression = _compression_of(source, raw_head)
+        src: Any = _Prefixed(raw_head, stream, close_stream=close)
+        head = raw_head
+        if compression:
+            src = _decompressor(compression, src)
+            head = _read_head(src, source)
+            src = _Prefixed(head, src)
+        if head.startswith((b"PAR1", _ARROW_FILE, _ARROW_STREAM)):
+            raise UsageError(
+                f"{source}: Parquet and Arrow cannot be read from a pipe: pass the file's path"
+            )
+        if source == "-":
+            info = InputInfo("-", "jsonl", compression)
+            info.encoding, bom = _encoding_of("-", head)
+            info.bom = bom > 0
+            text = _head_as_utf8(head[bom:], info.encoding)
+            info.kind = _json_kind(text, prefer_lines=False)
+        else:
+            info = _decide(source, head, compression)
+        decoded = _text_layer(src, info)
+    except BaseException:
+        if close:
+            stream.close()
+        raise
     return Records(info, _rows(info, lambda: decoded))
 
 

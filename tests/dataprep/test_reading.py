@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -538,6 +539,30 @@ def test_stdin_is_sniffed(monkeypatch, data, kind):
 def test_stdin_reports_problems_with_lines(monkeypatch):
     _stdin(monkeypatch, b'{"a": 1}\n\n{"a": \n[2]\n')
     assert problems(read_records("-")) == [(3, "invalid-json"), (4, "non-object-row")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("pipe", b"".join(orjson.dumps(r) + b"\n" for r in ROWS)),
+        ("pipe.json", _gz(json.dumps(ROWS, indent=2).encode())),
+        ("pipe.csv", None),
+    ],
+)
+def test_named_pipe_is_read_once(tmp_path, name, data):
+    if data is None:
+        write_csv(",")(tmp_path / "rows.csv")
+        data = (tmp_path / "rows.csv").read_bytes()
+    path = tmp_path / name
+    os.mkfifo(path)
+    writer = threading.Thread(target=path.write_bytes, args=(data,), daemon=True)
+    writer.start()
+    try:
+        got = values(read_records(str(path)))
+    finally:
+        writer.join(timeout=10)
+    assert got == ROWS
 
 
 # ------------------------------------------------------------------ streaming
