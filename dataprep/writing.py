@@ -2,8 +2,9 @@
 
 ``open_writer(path)`` gives a ``RowWriter``: a context manager taking one dict at a time.
 The format follows the name: ``.jsonl`` (also the default for an unknown extension),
-``.json`` (a JSON array, one element per line, streamed), ``.parquet`` (in batches of
-``PARQUET_BATCH`` rows); a ``.gz`` or ``.zst`` suffix compresses a text format; ``-``
+``.json`` (a JSON array, one element per line, streamed), ``.parquet`` (zstd inside, in
+batches of at most ``PARQUET_BATCH`` rows and about ``PARQUET_BATCH_BYTES`` of data, so
+memory stays bounded); a ``.gz`` or ``.zst`` suffix compresses a text format; ``-``
 writes to stdout. ``fmt_hint`` (``jsonl``, ``json``, ``parquet``) overrides the name.
 
 The output appears only when complete: rows go to a hidden temporary file in the same
@@ -41,6 +42,9 @@ import orjson
 from dataprep.errors import DataprepError, UsageError
 
 PARQUET_BATCH = 10_000
+# Rows of long conversations make 10k-row batches heavy (the rows as Python objects weigh
+# several times their Arrow size): batches are also cut at about this much Arrow data.
+PARQUET_BATCH_BYTES = 16 << 20
 FORMATS = ("jsonl", "json", "parquet")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -214,6 +218,8 @@ class _ParquetWriter(RowWriter):
         self._batch: list[dict[str, Any]] = []
         self._writer: Any = None
         self._schema: Any = None
+        # A first batch small enough to measure rows by; later ones sized from it.
+        self._limit = min(PARQUET_BATCH, 1000)
 
     def write(self, row: dict[str, Any]) -> None:
         if type(row) is not dict:
@@ -222,7 +228,7 @@ class _ParquetWriter(RowWriter):
             )
         self._batch.append(row)
         self.rows += 1
-        if len(self._batch) >= PARQUET_BATCH:
+        if len(self._batch) >= self._limit:
             self._flush_batch()
 
     def _finish(self) -> None:
@@ -249,6 +255,8 @@ class _ParquetWriter(RowWriter):
                 self._rewrite(unified)
             table = pa.Table.from_pylist(rows, schema=self._schema)
         self._writer.write_table(table)
+        per_row = max(1, table.nbytes // max(1, len(rows)))
+        self._limit = max(1, min(PARQUET_BATCH, PARQUET_BATCH_BYTES // per_row))
 
     def _open(self, schema: Any) -> None:
         import pyarrow.parquet as pq

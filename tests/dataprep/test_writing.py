@@ -229,6 +229,24 @@ def test_parquet_schema_grows_across_batches(tmp_path, monkeypatch, rows):
     assert leftovers(tmp_path) == []
 
 
+def test_parquet_batches_are_cut_by_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(writing, "PARQUET_BATCH_BYTES", 4000)
+    rows = [{"text": f"{i:04d}" * 50} for i in range(3000)]
+    path = tmp_path / "out.parquet"
+    with open_writer(str(path)) as w:
+        w.write_many(rows)
+    sizes = [
+        g.num_rows
+        for g in (
+            pq.ParquetFile(path).metadata.row_group(i)
+            for i in range(pq.ParquetFile(path).metadata.num_row_groups)
+        )
+    ]
+    assert sizes[0] == 1000  # the first batch measures the rows
+    assert max(sizes[1:]) < 100  # then about 4000 bytes of Arrow data a batch
+    assert [r.value for r in read_records(str(path))] == rows
+
+
 def test_parquet_int_widened_to_float(tmp_path, monkeypatch):
     monkeypatch.setattr(writing, "PARQUET_BATCH", 1)
     path = tmp_path / "out.parquet"
