@@ -8,12 +8,17 @@ CONTRACT (other modules rely on exactly this):
         line: int            # 1-based line (jsonl, csv) or 1-based row (json array,
                              # parquet, arrow folder); see "Line numbers" below
         value: Any           # the parsed row (a dict for a good row); None with a problem
-        raw: bytes | None    # the row's bytes as read (jsonl), else None
+        raw: bytes | None    # the row's bytes as read (jsonl, good or bad), else None
         problem: Problem | None   # set when the row could not be read; value is then None
 
     def read_records(path: str) -> Iterator[Record]
         Streams any supported input; memory does not grow with the file.
         Raises InputError for a file that cannot be read at all (missing -> UsageError).
+        (It returns a ``Records``: an iterator with ``.info``, see below.)
+
+Also here: ``sniff_input(path) -> InputInfo`` (what a file is, without reading rows);
+``iter_jsonl_chunks(path, n)`` and ``read_jsonl_chunk(chunk)`` (a plain JSON Lines file
+cut at newlines into byte ranges with true line numbers, for reading in parallel).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
@@ -26,7 +31,8 @@ really JSON Lines is read as such, and one holding other top-level values one af
 another reads each as a row); ``.csv``/``.tsv``; ``.parquet``; ``.arrow``; any of the text
 kinds compressed with gzip or zstd (found from the magic bytes, whatever the name says);
 a folder written by ``datasets.Dataset.save_to_disk``; ``-`` for stdin (JSON Lines or a
-JSON array, possibly compressed). An unknown extension is sniffed from the content.
+JSON array, possibly compressed) and named pipes, which are read once. An unknown
+extension is sniffed from the content.
 ``read_records(path).info`` says what was decided (an :class:`InputInfo`, whose ``notes``
 are sentences for the user, e.g. "read as UTF-16 (little-endian)"); ``sniff_input(path)``
 gives the same without reading rows.
