@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from dataprep.detect import row_formats
 from dataprep.errors import LossyConversion, RowError, UsageError
@@ -40,6 +43,7 @@ from dataprep.formats import FORMATS
 
 if TYPE_CHECKING:
     from dataprep.mapping import Mapping
+    from dataprep.reading import Record
     from dataprep.writing import RowWriter
 
 
@@ -103,31 +107,93 @@ def default_rejects_path(source: str, output: str) -> str:
     return f"{name}.rejects.jsonl"
 
 
-class _Rejects:
-    """The rejects file, opened at the first reject (so none appears when nothing is)."""
+def _raw_text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", errors="replace")
 
-    def __init__(self, path: str, stack: ExitStack, conversion: Conversion):
-        self.path = path
-        self.stack = stack
+
+class _Converter:
+    """One row at a time: read, map, recognise, to canonical, to the target."""
+
+    def __init__(
+        self, to: str, allow_lossy: bool, mapping: Mapping | None, from_format: str | None
+    ):
+        self.settings = (to, allow_lossy, mapping, from_format)
+        self.write_as = FORMATS[to].from_canonical
+        self.allow_lossy = allow_lossy
+        self.apply = mapping.apply if mapping is not None and not mapping.is_identity else None
+        self.from_format = from_format
+        self.formats: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.ambiguous: Counter[str] = Counter()
+
+    def convert(self, record: Record) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(the converted row, None), or (None, the reject line)."""
+        if record.problem is not None:
+            p = record.problem
+            return None, _reject(record, p.code, p.message, _raw_text(record.raw))
+        row = record.value
+        try:
+            if self.apply is not None:
+                row = self.apply(row)
+            fmt = self.from_format
+            if fmt is None:
+                names = row_formats(row)
+                if not names:
+                    raise RowError(
+                        "",
+                        f"row fits no format (keys: {', '.join(list(row)[:8]) or 'none'}); "
+                        "map its fields with --field, or pass --from",
+                        "unknown-format",
+                    )
+                fmt = names[0]
+                if len(names) > 1:
+                    self.ambiguous["|".join(names)] += 1
+            example = FORMATS[fmt].to_canonical(row)
+            out_row, dropped = self.write_as(example, allow_lossy=self.allow_lossy)
+        except LossyConversion as e:
+            return None, _reject(record, e.code, e.message, record.value)
+        except RowError as e:
+            message = f"{e.path}: {e.message}" if e.path else e.message
+            return None, _reject(record, e.code, message, record.value)
+        self.formats[fmt] += 1
+        for word in dropped:
+            self.dropped[word] += 1
+        return out_row, None
+
+
+def _reject(record: Record, code: str, message: str, row: Any) -> dict[str, Any]:
+    return {
+        "source": record.source,
+        "line": record.line,
+        "code": code,
+        "message": message,
+        "row": row,
+    }
+
+
+class _Outputs:
+    """The output writer and the rejects file (opened at the first reject, so none
+    appears when nothing is rejected), with the counts of the summary."""
+
+    def __init__(self, conversion: Conversion, writer: RowWriter, stack: ExitStack):
         self.conversion = conversion
-        self.writer: RowWriter | None = None
+        self.writer = writer
+        self.stack = stack
+        self.rejects: RowWriter | None = None
 
-    def add(self, source: str, line: int, code: str, message: str, row: Any) -> None:
+    def row(self, row: dict[str, Any]) -> None:
+        self.writer.write(row)
+
+    def reject(self, reject: dict[str, Any]) -> None:
         from dataprep.writing import open_writer
 
         c = self.conversion
         c.rejected += 1
-        c.reasons[code] += 1
-        c.examples.setdefault(code, (line, message))
-        if self.writer is None:
-            self.writer = self.stack.enter_context(open_writer(self.path, "jsonl"))
-        self.writer.write(
-            {"source": source, "line": line, "code": code, "message": message, "row": row}
-        )
-
-
-def _raw_text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8", errors="replace")
+        c.reasons[reject["code"]] += 1
+        c.examples.setdefault(reject["code"], (reject["line"], reject["message"]))
+        if self.rejects is None:
+            self.rejects = self.stack.enter_context(open_writer(c.rejects_path, "jsonl"))
+        self.rejects.write(reject)
 
 
 def convert_file(
@@ -139,13 +205,15 @@ def convert_file(
     rejects: str | None = None,
     mapping: Mapping | None = None,
     from_format: str | None = None,
+    jobs: int | None = None,
 ) -> Conversion:
     """Convert ``source`` to format ``to``, writing ``output`` (``-``: stdout).
 
-    Raises UsageError for an unknown format name; every row-level failure is a reject.
+    ``jobs``: processes for a large plain JSONL input (None: one per CPU; 1: this
+    process only); the output is the same, in the same order, either way. Raises
+    UsageError for an unknown format name; every row-level failure is a reject.
     """
-    from dataprep.reading import read_records
-    from dataprep.writing import open_writer
+    from dataprep.validate import parallel_workers
 
     if to not in FORMATS:
         raise UsageError(f"unknown format {to!r} for --to (known: {', '.join(FORMATS)})")
@@ -155,57 +223,119 @@ def convert_file(
     if output != "-" and os.path.abspath(rejects_path) == os.path.abspath(output):
         raise UsageError(f"--rejects {rejects_path} is the output file: choose another path")
     conversion = Conversion(source, output, to, rejects_path)
-    write_as = FORMATS[to].from_canonical
-    apply = mapping.apply if mapping is not None and not mapping.is_identity else None
-    records = read_records(source)
-    with ExitStack() as stack:
-        writer = stack.enter_context(open_writer(output))
-        rejected = _Rejects(rejects_path, stack, conversion)
-        formats = conversion.formats
-        dropped_counts = conversion.dropped
-        write = writer.write
-        rows_in = 0
-        for record in records:
-            rows_in += 1
-            line = record.line
-            if record.problem is not None:
-                p = record.problem
-                rejected.add(record.source, line, p.code, p.message, _raw_text(record.raw))
-                continue
-            row = record.value
-            try:
-                if apply is not None:
-                    row = apply(row)
-                if from_format is None:
-                    names = row_formats(row)
-                    if not names:
-                        raise RowError(
-                            "",
-                            f"row fits no format (keys: {', '.join(list(row)[:8]) or 'none'}); "
-                            "map its fields with --field, or pass --from",
-                            "unknown-format",
-                        )
-                    fmt = names[0]
-                    if len(names) > 1:
-                        conversion.ambiguous["|".join(names)] += 1
-                else:
-                    fmt = from_format
-                example = FORMATS[fmt].to_canonical(row)
-                out_row, dropped = write_as(example, allow_lossy=allow_lossy)
-            except LossyConversion as e:
-                rejected.add(record.source, line, e.code, e.message, record.value)
-                continue
-            except RowError as e:
-                message = f"{e.path}: {e.message}" if e.path else e.message
-                rejected.add(record.source, line, e.code, message, record.value)
-                continue
-            formats[fmt] += 1
-            write(out_row)
-            for word in dropped:
-                dropped_counts[word] += 1
-        conversion.rows_in = rows_in
-        conversion.rows_out = writer.rows
+    converter = _Converter(to, allow_lossy, mapping, from_format)
+    workers = parallel_workers(source, jobs)
+    if workers > 1:
+        _convert_parallel(source, output, converter, conversion, workers)
+    else:
+        from dataprep.reading import read_records
+
+        records = read_records(source)
+        with ExitStack() as stack:
+            outputs = _open_outputs(output, conversion, stack)
+            _convert_records(records, converter, outputs, conversion)
+    conversion.formats = converter.formats
+    conversion.dropped = converter.dropped
+    conversion.ambiguous = converter.ambiguous
     return conversion
+
+
+def _open_outputs(output: str, conversion: Conversion, stack: ExitStack) -> _Outputs:
+    from dataprep.writing import open_writer
+
+    return _Outputs(conversion, stack.enter_context(open_writer(output)), stack)
+
+
+def _convert_records(
+    records: Iterable[Record], converter: _Converter, outputs: _Outputs, conversion: Conversion
+) -> None:
+    convert = converter.convert
+    write = outputs.writer.write
+    rows_in = rows_out = 0
+    for record in records:
+        rows_in += 1
+        row, reject = convert(record)
+        if row is not None:
+            write(row)
+            rows_out += 1
+        else:
+            outputs.reject(reject)
+    conversion.rows_in += rows_in
+    conversion.rows_out += rows_out
+
+
+# ------------------------------------------------------------------- parallel conversion
+
+
+def _convert_part(chunk: Any, settings: tuple, spool: str) -> tuple[int, _Converter]:
+    """A worker: convert one byte range into a spool file, in order. Each line is
+    ``o`` + an output row or ``r`` + a reject, as JSON."""
+    from dataprep.reading import read_jsonl_chunk
+
+    converter = _Converter(*settings)
+    dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
+    convert = converter.convert
+    rows_in = 0
+    with open(spool, "wb", buffering=1 << 20) as f:
+        write = f.write
+        for record in read_jsonl_chunk(chunk):
+            rows_in += 1
+            row, reject = convert(record)
+            if row is not None:
+                write(b"o" + dumps(row, option=newline))
+            else:
+                write(b"r" + dumps(reject, option=newline))
+    return rows_in, converter
+
+
+def _convert_parallel(
+    source: str, output: str, converter: _Converter, conversion: Conversion, workers: int
+) -> None:
+    """Byte ranges of a plain JSONL file converted in ``workers`` processes.
+
+    This process converts the first range straight into the output while forked workers
+    convert the others into spool files; the spools are then copied after it, in order,
+    so the output is row for row what one process writes. Workers are started before
+    the output is opened, so no writer state (or Parquet thread) is forked.
+    """
+    import multiprocessing
+    import shutil
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dataprep.reading import iter_jsonl_chunks, read_jsonl_chunk
+
+    spool_dir = tempfile.mkdtemp(prefix="dataprep-convert-")
+    try:
+        chunks = iter_jsonl_chunks(source, workers)
+        first = next(chunks)
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers - 1, mp_context=context) as pool, ExitStack() as stack:
+            parts = [
+                pool.submit(
+                    _convert_part, chunk, converter.settings, os.path.join(spool_dir, f"{i}.spool")
+                )
+                for i, chunk in enumerate(chunks)
+            ]
+            outputs = _open_outputs(output, conversion, stack)
+            _convert_records(read_jsonl_chunk(first), converter, outputs, conversion)
+            loads = orjson.loads
+            for i, part in enumerate(parts):
+                rows_in, done = part.result()
+                conversion.rows_in += rows_in
+                converter.formats.update(done.formats)
+                converter.dropped.update(done.dropped)
+                converter.ambiguous.update(done.ambiguous)
+                with open(os.path.join(spool_dir, f"{i}.spool"), "rb") as f:
+                    for line in f:
+                        if line[0] == 111:  # b"o"
+                            outputs.writer.write(loads(line[1:]))
+                            conversion.rows_out += 1
+                        else:
+                            outputs.reject(loads(line[1:]))
+    finally:
+        shutil.rmtree(spool_dir, ignore_errors=True)
 
 
 def _rows(n: int) -> str:

@@ -109,9 +109,11 @@ CONTROL_TOKENS = (
     "<s>",
     "</s>",
 )
-# Every token holds "<" or "INST]"; escaped JSON may spell "<" as \u003c. A line holding
-# none of these three cannot hold a token, and the three scans are memchr-fast.
-_TOKEN_HINTS = (b"<", b"INST]", b"\\u003")
+# Every token holds "<" or "INST]": a line whose bytes hold neither cannot hold a token
+# (two scans; the first is a memchr). A writer that escapes "<" as \u003c (Gson, Go) hides
+# it from this look, so the fast checks also look for "<" in each parsed text (a memchr
+# per text), and the full path searches every text.
+_TOKEN_HINTS = (b"<", b"INST]")
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS))
 
 WARNING_CODES = frozenset({"duplicate-row"})
@@ -206,7 +208,8 @@ def find_control_token(text: str) -> str | None:
 
 
 def may_hold_control_token(raw: bytes) -> bool:
-    """False when the row's bytes certainly hold no control token (the fast pre-check)."""
+    """False when the row's bytes hold no control token spelled out (the raw pre-check;
+    an escaped ``\\u003c`` is left to the checks on parsed text)."""
     return any(hint in raw for hint in _TOKEN_HINTS)
 
 
@@ -569,7 +572,7 @@ def _clean_messages_row(row: dict) -> bool:
         role = m.get("role")
         content = m.get("content")
         if len(m) == 2 and (role == expect or (first and role == "system")):
-            if type(content) is not str or not content or content.isspace():
+            if type(content) is not str or not content or content.isspace() or "<" in content:
                 return False
             if role == expect:
                 answered = role == "assistant"
@@ -578,13 +581,15 @@ def _clean_messages_row(row: dict) -> bool:
             call_id = m.get("tool_call_id")
             if len(m) != 3 or call_id not in ids:
                 return False
-            if type(content) is not str or not content or content.isspace():
+            if type(content) is not str or not content or content.isspace() or "<" in content:
                 return False
             pending -= 1
             if not pending:
                 expect = "assistant"
         elif role == "assistant" and expect == "assistant" and "tool_calls" in m:
-            if len(m) != 2 + ("content" in m) or not (content is None or type(content) is str):
+            if len(m) != 2 + ("content" in m) or not (
+                content is None or (type(content) is str and "<" not in content)
+            ):
                 return False
             calls = m["tool_calls"]
             if type(calls) is not list or not calls:
@@ -629,7 +634,7 @@ def _clean_sharegpt_row(row: dict) -> bool:
         if type(t) is not dict or len(t) != 2:
             return False
         value = t.get("value")
-        if type(value) is not str or not value or value.isspace():
+        if type(value) is not str or not value or value.isspace() or "<" in value:
             return False
         role = t.get("from")
         if role == expect:
@@ -802,7 +807,7 @@ class FileChecker:
         fast = FAST_CLEAN
         dumps = orjson.dumps
         sort_keys = orjson.OPT_SORT_KEYS
-        hint0, hint1, hint2 = _TOKEN_HINTS
+        hint0, hint1 = _TOKEN_HINTS
         rows = unreadable = 0
         fmt = forced
         for record in records:
@@ -842,12 +847,11 @@ class FileChecker:
             else:
                 hashes.append(hash(raw))
                 lines.append(line)
-            maybe_token = hint0 in raw or hint1 in raw or hint2 in raw
-            if not maybe_token:
+            if not (hint0 in raw or hint1 in raw):
                 clean = fast.get(fmt)
                 if clean is not None and clean(row):
                     continue
-            for path, message, code in check_row(row, fmt, scan_tokens=maybe_token):
+            for path, message, code in check_row(row, fmt):
                 add(line, path, message, code)
         self.result.rows += rows
         self.result.unreadable += unreadable
@@ -943,7 +947,7 @@ def validate_files(
     files = []
     for path in paths:
         try:
-            workers = _workers_for(path, jobs)
+            workers = parallel_workers(path, jobs)
             if workers > 1:
                 files.append(_validate_parallel(path, log, workers, fmt, mapping, strict))
                 continue
@@ -966,7 +970,10 @@ def validate_files(
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
-def _workers_for(path: str, jobs: int | None) -> int:
+def parallel_workers(path: str, jobs: int | None = None) -> int:
+    """How many processes to give ``path``: 1 unless it is a plain UTF-8 JSONL file of
+    at least ``PARALLEL_MIN_BYTES`` (the only kind that splits into byte ranges); then
+    ``jobs``, or one per CPU (at most 8)."""
     if jobs == 1 or path == "-" or not hasattr(os, "fork"):
         return 1
     try:

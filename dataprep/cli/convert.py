@@ -44,6 +44,12 @@ from dataprep.formats import FORMATS
 @click.option("--field", "fields", multiple=True, metavar="OURS=YOURS", help=FIELD_HELP)
 @click.option("--role", "roles", multiple=True, metavar="YOURS=OURS", help=ROLE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (on stderr).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for a large plain JSONL input (default: one per CPU).",
+)
 @click.pass_context
 def convert(
     ctx: click.Context,
@@ -56,6 +62,7 @@ def convert(
     fields: tuple[str, ...],
     roles: tuple[str, ...],
     as_json: bool,
+    jobs: int | None,
 ) -> None:
     """Convert IN to another format, streaming, losing nothing silently.
 
@@ -85,6 +92,7 @@ def convert(
         rejects=rejects,
         mapping=mapping,
         from_format=from_format,
+        jobs=jobs,
     )
     if as_json:
         import sys

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dataprep.convert
+import dataprep.validate
 from dataprep.convert import convert_file, default_rejects_path
 from dataprep.detect import detect_file
 from dataprep.errors import UsageError
@@ -196,6 +197,32 @@ def test_output_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         convert_file(src, str(tmp_path / "out.jsonl"), "sharegpt")
     assert sorted(os.listdir(tmp_path)) == ["in.jsonl"]
+
+
+@pytest.mark.parametrize("out_name", ["out.jsonl", "out.parquet"])
+def test_parallel_conversion_equals_one_process(tmp_path, monkeypatch, out_name):
+    """Workers over byte ranges write the same rows, rejects and counts, in order."""
+    rows = []
+    for i in range(3000):
+        text = f"question {i} " + "x" * 420
+        rows.append(
+            [MSG, TOOLS, SHAREGPT, b"{bad", MULTI][i % 5]
+            if i % 7 == 0
+            else {**MSG, "id": i, "q": text}
+        )
+    src = write(tmp_path / "in.jsonl", *rows)
+    assert os.path.getsize(src) > 1.2 * 1024 * 1024  # reading splits files of 1 MiB and up
+    monkeypatch.setattr(dataprep.validate, "PARALLEL_MIN_BYTES", 0)
+    results = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"{jobs}" / out_name
+        out.parent.mkdir()
+        c = convert_file(src, str(out), "alpaca", jobs=jobs)
+        rejects = (tmp_path / f"{jobs}" / f"{out_name}.rejects.jsonl").read_bytes()
+        rejects = rejects.replace(f"/{jobs}/".encode(), b"/")
+        results[jobs] = (read(out), rejects, c.to_json() | {"output": None, "rejects": None})
+    assert results[2] == results[1]
+    assert results[1][2]["rejected"] > 0 and results[1][2]["rows_out"] > 2500
 
 
 def test_usage_errors(tmp_path):

@@ -310,11 +310,23 @@ def test_every_control_token_is_found_through_the_raw_precheck(token):
     row = messages(u(f"before {token} after"), a("Yo"))
     assert find_control_token(row["messages"][0]["content"]) is not None
     assert may_hold_control_token(orjson.dumps(row))
-    # Writers that escape "<" (Gson, Go's encoding/json) must not slip past.
-    escaped = json.dumps(row).replace("<", "\\u003c").encode()
-    assert may_hold_control_token(escaped)
     codes = [code for _, _, code in check_row(row, "messages")]
     assert codes == ["leaked-control-token"]
+
+
+@pytest.mark.parametrize("token", CONTROL_TOKENS)
+@pytest.mark.parametrize("fmt", ["messages", "sharegpt"])
+def test_escaped_control_tokens_do_not_slip_past_the_fast_path(tmp_path, token, fmt):
+    """Writers that escape "<" as \\u003c (Gson, Go's encoding/json) hide it from the raw
+    pre-check; the fast path must still hand the row to the full checks."""
+    if fmt == "messages":
+        row = messages(u(f"before {token} after"), a("Yo"))
+    else:
+        row = turns(("human", f"before {token} after"), ("gpt", "Yo"))
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(row).replace("<", "\\u003c") + "\n")
+    v = validate_files([str(path)])
+    assert [p.code for p in v.log.kept] == ["leaked-control-token"]
 
 
 @pytest.mark.parametrize("text", ["a < b", "x <= y", "<b>bold</b>", "[INSTANT]", "list[int]"])
