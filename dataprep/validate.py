@@ -45,8 +45,8 @@ byte ranges checked by worker processes (``jobs``).
 
 >>> from dataprep.canonical import Conversation, Message
 >>> conv = Conversation([Message("user", "Hi", origin="messages[0]"), Message("user", "", origin="messages[1]")])
->>> [code for _, _, code in meaning_problems(conv, fmt="messages")]
-['empty-content', 'consecutive-roles', 'no-final-assistant']
+>>> [(f.code, f.severity) for f in meaning_problems(conv, fmt="messages")]
+[('empty-content', 'error'), ('consecutive-roles', 'warning'), ('no-final-assistant', 'error')]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -71,7 +71,6 @@ if TYPE_CHECKING:
     from dataprep.mapping import Mapping
     from dataprep.reading import Record
 
-Finding = tuple[str, str, str]  # (field path, message, code)
 
 # Chat-template control tokens that must never appear inside a message's text: a row
 # holding one was rendered by a template (or scraped) and will train the model to emit
@@ -116,12 +115,22 @@ CONTROL_TOKENS = (
 _TOKEN_HINTS = (b"<", b"INST]")
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS))
 
-WARNING_CODES = frozenset({"duplicate-row"})
+WARNING_CODES = frozenset({"duplicate-row"})  # always warnings; others may be, by finding
 # Formats whose readers refuse two user or two assistant turns in a row (LLaMA-Factory
 # and FastChat read ShareGPT strictly alternating; alpaca's pairs cannot repeat a role).
 # Elsewhere it is legal in the format but refused by many chat templates (Llama 2,
 # Mistral, Gemma): a warning.
 ALTERNATING_FORMATS = frozenset({"sharegpt", "alpaca"})
+
+
+class Finding(NamedTuple):
+    """One problem of one row: where in the row, what, its reason code, and whether it
+    fails the file ("error") or is reported only ("warning", an error under --strict)."""
+
+    path: str
+    message: str
+    code: str
+    severity: Severity = "error"
 
 
 # ----------------------------------------------------------------------------- results
@@ -137,7 +146,8 @@ class FileResult:
     unreadable: int = 0
     errors: int = 0
     warnings: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # code -> problems
+    warning_counts: Counter[str] = field(default_factory=Counter)  # code -> those that are warnings
     detection: Detection | None = None  # None when the format was forced
     notes: list[str] = field(default_factory=list)  # how the file was read ("read as UTF-16")
 
@@ -150,6 +160,7 @@ class FileResult:
             "errors": self.errors,
             "warnings": self.warnings,
             "counts": dict(sorted(self.counts.items())),
+            "warning_counts": dict(sorted(self.warning_counts.items())),
             "detection": self.detection.to_json() if self.detection else None,
             "notes": self.notes,
         }
@@ -243,10 +254,10 @@ class _Findings:
         self.items: list[Finding] = []
         self._seen: set[tuple[str, str]] = set()
 
-    def add(self, path: str, message: str, code: str) -> None:
+    def add(self, path: str, message: str, code: str, severity: Severity = "error") -> None:
         if (path, code) not in self._seen:
             self._seen.add((path, code))
-            self.items.append((path, message, code))
+            self.items.append(Finding(path, message, code, severity))
 
     def field(self, origin: str, names: tuple[str, ...]) -> str:
         """The path of a message's field: ``messages[2].content``, ``conversations[1].value``,
@@ -373,6 +384,7 @@ def _check_sequence(
                     origin,
                     f"two {role} turns in a row; many chat templates (Llama 2, Mistral, Gemma) refuse this",
                     "consecutive-roles",
+                    "warning",
                 )
         if role == "assistant":
             calls = m.tool_calls or ()
@@ -419,7 +431,7 @@ def _lead(messages: list[Message]) -> list[Message]:
 def meaning_problems(
     example: Example, row: Any = None, fmt: str | None = None, *, scan_tokens: bool = True
 ) -> list[Finding]:
-    """The meaning problems of one canonical example, as (path, message, code).
+    """The meaning problems of one canonical example, as ``Finding``s.
 
     ``row`` is the user's row the example came from: it makes paths exact (``.content``
     in a messages row, ``.value`` in a ShareGPT one). ``fmt`` names the format, which
@@ -513,8 +525,8 @@ def _validator(fmt: str) -> Any:
 def check_row(row: Any, fmt: str, *, scan_tokens: bool = True) -> list[Finding]:
     """Every problem of one row read as format ``fmt``: schema, adapter, then meaning.
 
-    >>> check_row({"messages": [{"role": "user", "content": "Hi"}]}, "messages")
-    [('messages[0]', 'the conversation ends with a user turn, not an assistant turn: nothing to learn from', 'no-final-assistant')]
+    >>> [f.code for f in check_row({"messages": [{"role": "user", "content": "Hi"}]}, "messages")]
+    ['no-final-assistant']
     """
     schema_errors = _validator(fmt).check(row)
     if schema_errors:
@@ -522,7 +534,7 @@ def check_row(row: Any, fmt: str, *, scan_tokens: bool = True) -> list[Finding]:
     try:
         example = FORMATS[fmt].to_canonical(row)
     except RowError as e:
-        return [(e.path, e.message, _CODE_ALIASES.get(e.code, e.code))]
+        return [Finding(e.path, e.message, _CODE_ALIASES.get(e.code, e.code))]
     return meaning_problems(example, row, fmt, scan_tokens=scan_tokens)
 
 
@@ -537,9 +549,11 @@ def _schema_finding(row: Any, path: str, message: str) -> Finding:
     if last in _CONTENT_FIELDS and "is not of type" in message:
         value = _resolve(row, path)
         if value is None:
-            return (path, "content is null", "null-content")
-        return (path, f"content must be a string, not {type(value).__name__}", "non-string-content")
-    return (path, message, "schema")
+            return Finding(path, "content is null", "null-content")
+        return Finding(
+            path, f"content must be a string, not {type(value).__name__}", "non-string-content"
+        )
+    return Finding(path, message, "schema")
 
 
 def _clean_messages_row(row: dict) -> bool:
@@ -789,12 +803,17 @@ class FileChecker:
         self._warnings0 = log.warnings
         self._kept0 = len(log.kept)
 
-    def add(self, line: int, path: str, message: str, code: str) -> None:
-        severity: Severity = self.warning if code in WARNING_CODES else "error"
+    def add(
+        self, line: int, path: str, message: str, code: str, severity: Severity = "error"
+    ) -> None:
+        if severity == "warning" or code in WARNING_CODES:
+            severity = self.warning
         if self.mapping is not None:
             path = user_path(path, self.mapping)
         self.log.add(Problem(self.source, line, path, message, code, severity))
         self.result.counts[code] += 1
+        if severity == "warning":
+            self.result.warning_counts[code] += 1
 
     def check_records(self, records: Iterable[Record]) -> None:
         # The hot loop: everything it touches per row is a local.
@@ -851,8 +870,8 @@ class FileChecker:
                 clean = fast.get(fmt)
                 if clean is not None and clean(row):
                     continue
-            for path, message, code in check_row(row, fmt):
-                add(line, path, message, code)
+            for finding in check_row(row, fmt):
+                add(line, *finding)
         self.result.rows += rows
         self.result.unreadable += unreadable
 
@@ -997,6 +1016,7 @@ class _Part:
 
     kept: list[Problem]
     counts: Counter[str]
+    warning_counts: Counter[str]
     errors: int
     warnings: int
     rows: int
@@ -1018,7 +1038,7 @@ def _check_part(
     checker.check_records(read_jsonl_chunk(chunk))
     r = checker.result
     return _Part(
-        log.kept, r.counts, log.errors, log.warnings, r.rows, r.unreadable,
+        log.kept, r.counts, r.warning_counts, log.errors, log.warnings, r.rows, r.unreadable,
         checker.detector, checker.hashes, checker.lines,
     )  # fmt: skip
 
@@ -1056,6 +1076,7 @@ def _validate_parallel(
         log.warnings += part.warnings
         log.counts.update(part.counts)
         checker.result.counts.update(part.counts)
+        checker.result.warning_counts.update(part.warning_counts)
         checker.result.rows += part.rows
         checker.result.unreadable += part.unreadable
         log.kept.extend(part.kept[: max(0, log.max_kept - len(log.kept))])

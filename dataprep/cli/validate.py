@@ -7,7 +7,7 @@ import click
 from dataprep.cli._output import echo_json, plural, table
 from dataprep.cli.detect import FIELD_HELP, ROLE_HELP, mapping_from
 from dataprep.formats import FORMATS
-from dataprep.validate import WARNING_CODES, FileResult, Validation, validate_files
+from dataprep.validate import FileResult, Validation, validate_files
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +18,11 @@ from dataprep.validate import WARNING_CODES, FileResult, Validation, validate_fi
     type=click.Choice(list(FORMATS)),
     help="Check every row as this format (default: each row as the format its shape shows).",
 )
-@click.option("--strict", is_flag=True, help="Treat warnings (duplicate rows) as errors.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat warnings (duplicate rows, repeated roles where the format allows them) as errors.",
+)
 @click.option(
     "--max-errors",
     type=click.IntRange(min=0),
@@ -76,12 +80,12 @@ def validate(
     if as_json:
         echo_json(validation.to_json())
     else:
-        for line in report(validation, strict=strict):
+        for line in report(validation):
             click.echo(line)
     ctx.exit(validation.exit_code)
 
 
-def report(validation: Validation, *, strict: bool = False) -> list[str]:
+def report(validation: Validation) -> list[str]:
     """The text report: problems shown, how many more, then a summary per file."""
     log = validation.log
     out = [str(p) for p in log.kept]
@@ -106,7 +110,7 @@ def report(validation: Validation, *, strict: bool = False) -> list[str]:
         if not f.errors and not f.warnings:
             continue
         out += table(
-            (code, n, "(warning)" if code in WARNING_CODES and not strict else "")
+            (code, n, _warning_note(n, f.warning_counts[code]))
             for code, n in sorted(f.counts.items(), key=lambda kv: (-kv[1], kv[0]))
         )
     if len(validation.files) > 1:
@@ -115,6 +119,12 @@ def report(validation: Validation, *, strict: bool = False) -> list[str]:
             f"{plural(validation.errors, 'error')}, {plural(validation.warnings, 'warning')}"
         )
     return out
+
+
+def _warning_note(n: int, warnings: int) -> str:
+    if not warnings:
+        return ""
+    return "(warning)" if warnings == n else f"({plural(warnings, 'warning')})"
 
 
 def _status(f: FileResult) -> str:

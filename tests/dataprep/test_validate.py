@@ -256,7 +256,7 @@ CASES = [
 @pytest.mark.parametrize(("row", "fmt", "expected"), CASES)
 def test_check_row(row, fmt, expected):
     found = check_row(row, fmt)
-    assert sorted((path, code) for path, _, code in found) == sorted(expected)
+    assert sorted((f.path, f.code) for f in found) == sorted(expected)
 
 
 @pytest.mark.parametrize(("row", "fmt", "expected"), CASES)
@@ -302,7 +302,23 @@ def test_fast_path_agrees(row, fmt, expected):
     ],
 )
 def test_messages_are_exact(row, fmt, message):
-    assert [m for _, m, _ in check_row(row, fmt)] == [message]
+    assert [f.message for f in check_row(row, fmt)] == [message]
+
+
+@pytest.mark.parametrize(
+    ("row", "fmt", "severity"),
+    [
+        (messages(u("Hi"), u("again"), a("Yo")), "messages", "warning"),
+        (
+            {"chosen": [u("Q"), u("Q2"), a("A")], "rejected": [u("Q"), u("Q2"), a("B")]},
+            "preference",
+            "warning",
+        ),
+        (turns(("human", "Hi"), ("human", "again"), ("gpt", "Yo")), "sharegpt", "error"),
+    ],
+)
+def test_repeated_roles_are_an_error_only_where_the_format_forbids_them(row, fmt, severity):
+    assert [(f.code, f.severity) for f in check_row(row, fmt)] == [("consecutive-roles", severity)]
 
 
 @pytest.mark.parametrize("token", CONTROL_TOKENS)
@@ -310,7 +326,7 @@ def test_every_control_token_is_found_through_the_raw_precheck(token):
     row = messages(u(f"before {token} after"), a("Yo"))
     assert find_control_token(row["messages"][0]["content"]) is not None
     assert may_hold_control_token(orjson.dumps(row))
-    codes = [code for _, _, code in check_row(row, "messages")]
+    codes = [f.code for f in check_row(row, "messages")]
     assert codes == ["leaked-control-token"]
 
 

@@ -212,3 +212,14 @@ def test_help_teaches_with_an_example(dataprep_cli):
     assert r.code == 0
     assert "Examples:" in r.out and "dataprep validate data.jsonl" in r.out
     assert "[REASON-CODE]" in r.out
+
+
+@pytest.mark.parametrize(
+    ("strict", "code", "note"),
+    [([], 0, "  consecutive-roles  1  (warning)"), (["--strict"], 1, "  consecutive-roles  1")],
+)
+def test_repeated_roles_in_messages_are_a_warning(tmp_path, dataprep_cli, strict, code, note):
+    path = write(tmp_path, "d.jsonl", {"messages": [u("Hi"), u("again"), a("Yo")]})
+    r = dataprep_cli("validate", path, *strict)
+    assert r.code == code
+    assert r.out.splitlines()[-1] == note
