@@ -6,9 +6,8 @@ with ``train`` and ``eval``) plus ``dataprep.json``. SFT data has ``input_ids`` 
 ``labels`` (and ``seq_lengths`` when packed); DPO data has ``prompt_ids``, ``chosen_ids``
 and ``rejected_ids``.
 
-``tokenizer_sha256`` is the one definition of "the same tokenizer" that ``prepare`` (which
-writes the hash) and ``train`` (which compares it) share. It is light: no torch, no
-datasets.
+"The same tokenizer" is what ``prepare`` records and ``train`` compares: the same files,
+or failing that the same vocabulary (``tokenizer_sha256``, ``vocab_sha256``).
 """
 
 from __future__ import annotations
@@ -29,68 +28,35 @@ COLUMNS = {
 }
 COMMAND_FOR = {"sft": "train sft", "dpo": "train dpo"}
 
-# What decides token ids when a tokenizer has no tokenizer.json (slow-only tokenizers),
-# hashed in this order with their names.
-VOCABULARY_FILES = (
-    "tokenizer.model",
-    "spiece.model",
-    "vocab.json",
-    "merges.txt",
-    "vocab.txt",
-    "added_tokens.json",
-    "special_tokens_map.json",
-)
-# Runtime settings that tokenizer.json carries but that never change a token id.
-RUNTIME_KEYS = ("padding", "truncation")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
 
 
-def tokenizer_sha256(directory: str | Path) -> str:
-    """The sha256 of what decides a tokenizer's ids, in hex.
+def tokenizer_sha256(directory: str | Path) -> str | None:
+    """The sha256 ``dataprep prepare`` records for a tokenizer: over the name and sha256 of
+    each file that decides its behaviour (tokenizer*.json, *.model, *.tiktoken, the chat
+    template, ...). One definition, ``dataprep.prepare.pipeline.tokenizer_identity``;
+    None when the folder has no tokenizer files."""
+    from dataprep.prepare.pipeline import tokenizer_identity
 
-    For a fast tokenizer that is ``tokenizer.json`` (vocabulary, merges, added and
-    special tokens, normalizer, pre-tokenizer), hashed as canonical JSON (sorted keys, no
-    whitespace, UTF-8) without its ``padding`` and ``truncation`` runtime settings: the
-    hash survives a ``save_pretrained`` round trip and any reformatting of the file. The
-    chat template and ``tokenizer_config.json`` are not part of it (the template has its
-    own hash in the manifest). Without ``tokenizer.json`` the vocabulary files
-    (``VOCABULARY_FILES``, then ``*.tiktoken``) are hashed as bytes, each with its name.
+    return tokenizer_identity(str(directory))["sha256"]
 
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}, "padding": null}')
-    >>> tokenizer_sha256(d) == hashlib.sha256(b'{"model":{"vocab":{"a":0}}}').hexdigest()
-    True
-    """
-    directory = Path(directory)
-    digest = hashlib.sha256()
-    fast = directory / "tokenizer.json"
-    if fast.is_file():
-        try:
-            spec = json.loads(fast.read_bytes())
-        except (OSError, ValueError) as e:
-            raise TrainError(f"{fast}: not a readable tokenizer.json: {e}") from None
-        for key in RUNTIME_KEYS:
-            spec.pop(key, None)
-        canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest.update(canonical.encode("utf-8"))
-        return digest.hexdigest()
-    files = [directory / name for name in VOCABULARY_FILES] + sorted(directory.glob("*.tiktoken"))
-    files = [f for f in files if f.is_file()]
-    if not files:
-        raise UsageError(
-            f"{directory}: no tokenizer files (tokenizer.json, tokenizer.model, vocab.json, ...)"
-        )
-    for path in files:
-        digest.update(path.name.encode("utf-8") + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+
+def vocab_sha256(tokenizer: Any) -> str:
+    """The sha256 of the vocabulary itself (token -> id pairs, by id, as compact JSON), as
+    ``dataprep prepare`` records it: equal for two folders that give every token the same
+    id, whichever library version saved them."""
+    import orjson
+
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(orjson.dumps(vocab)).hexdigest()
 
 
 def has_tokenizer(directory: str | Path) -> bool:
     directory = Path(directory)
     return directory.is_dir() and (
         (directory / "tokenizer.json").is_file()
-        or any((directory / name).is_file() for name in VOCABULARY_FILES[:5])
+        or any((directory / name).is_file() for name in TOKENIZER_FILES)
+        or any(directory.glob("*.tiktoken"))
     )
 
 
@@ -198,22 +164,30 @@ def _kind_of(path: Path, manifest: dict[str, Any], columns: list[str]) -> str:
     return kind
 
 
-def check_tokenizer(data: PreparedData, tokenizer_dir: str | Path) -> None:
-    """Refuse a tokenizer other than the one the data was tokenized with."""
-    expected = data.tokenizer_hash
-    if not expected:
+def check_tokenizer(data: PreparedData, tokenizer_dir: str | Path, tokenizer: Any) -> None:
+    """Refuse a tokenizer other than the one the data was tokenized with.
+
+    The same files (``tokenizer.sha256``) or, failing that, the same vocabulary
+    (``tokenizer.vocab_sha256``: the folder was saved again, by another library version,
+    with other settings) is the same tokenizer; anything else is not.
+    """
+    recorded = data.manifest.get("tokenizer") or {}
+    files, vocab = recorded.get("sha256"), recorded.get("vocab_sha256")
+    if not files and not vocab:
         raise TrainError(
-            f"{data.path / MANIFEST}: no tokenizer.sha256, so the model's tokenizer cannot be "
+            f"{data.path / MANIFEST}: no tokenizer hash, so the model's tokenizer cannot be "
             "checked against the data; prepare the data again"
         )
-    actual = tokenizer_sha256(tokenizer_dir)
-    if actual != expected:
-        raise TrainError(
-            f"the tokenizer in {tokenizer_dir} is not the one {data.path} was prepared with "
-            f"({data.tokenizer_name or 'unnamed'}; sha256 {expected[:12]}… here {actual[:12]}…): "
-            "its token ids would mean other words to this model. Prepare the data with this "
-            "model's tokenizer, or pass the right one with --tokenizer"
-        )
+    if files and tokenizer_sha256(tokenizer_dir) == files:
+        return
+    if vocab and vocab_sha256(tokenizer) == vocab:
+        return
+    raise TrainError(
+        f"the tokenizer in {tokenizer_dir} is not the one {data.path} was prepared with "
+        f"({data.tokenizer_name or 'unnamed'}): its vocabulary differs, so the data's token "
+        "ids would mean other words to this model. Prepare the data with this model's "
+        "tokenizer, or pass the right one with --tokenizer"
+    )
 
 
 def copy_manifest(data: PreparedData, output_dir: str | Path) -> None:

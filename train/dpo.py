@@ -64,8 +64,8 @@ def run_dpo(
     # 1. The data, and the tokenizer it was made with.
     data = load_prepared(data_dir, kind="dpo")
     tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
-    check_tokenizer(data, tokenizer_dir)
     tokenizer = models.load_tokenizer(tokenizer_dir)
+    check_tokenizer(data, tokenizer_dir, tokenizer)
     models.check_vocabulary(run.model, tokenizer)
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
@@ -93,16 +93,19 @@ def run_dpo(
         reference = models.load_model(models.resolve_path(run.model), **load)
         reference.requires_grad_(False)
         reference.eval()
-    trainer = PretokenizedDPOTrainer(
-        model=model,
-        ref_model=reference,
-        args=args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
-        processing_class=tokenizer,
-        peft_config=None if run.mode == "full" else models.lora_config(run.lora),
-        callbacks=list(callbacks),
-    )
+    try:
+        trainer = PretokenizedDPOTrainer(
+            model=model,
+            ref_model=reference,
+            args=args,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            peft_config=None if run.mode == "full" else models.lora_config(run.lora),
+            callbacks=list(callbacks),
+        )
+    except ValueError as e:  # TRL's and peft's own checks of the run's settings
+        raise UsageError(f"the trainer refused the run: {e}") from None
     trainer.add_callback(StopOnNonFiniteLoss(trainer))
     say(f"dpo on {len(data.train):,} pairs, beta {args.beta:g}, {device}")
     say(models.describe(trainer.model, run.mode))

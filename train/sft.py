@@ -43,8 +43,8 @@ def run_sft(
     # 1. The data, and the tokenizer it was made with.
     data = load_prepared(data_dir, kind="sft")
     tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
-    check_tokenizer(data, tokenizer_dir)
     tokenizer = models.load_tokenizer(tokenizer_dir)
+    check_tokenizer(data, tokenizer_dir, tokenizer)
     models.check_vocabulary(run.model, tokenizer)
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
@@ -68,15 +68,18 @@ def run_sft(
         packed=data.packed,
         init_kwargs=run.trl.get("model_init_kwargs"),
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
-        processing_class=tokenizer,
-        peft_config=None if run.mode == "full" else models.lora_config(run.lora),
-        callbacks=list(callbacks),
-    )
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            peft_config=None if run.mode == "full" else models.lora_config(run.lora),
+            callbacks=list(callbacks),
+        )
+    except ValueError as e:  # TRL's and peft's own checks of the run's settings
+        raise UsageError(f"the trainer refused the run: {e}") from None
     trainer.add_callback(StopOnNonFiniteLoss(trainer))
     say(f"sft on {len(data.train):,} rows ({'packed' if data.packed else 'not packed'}), {device}")
     say(models.describe(trainer.model, run.mode))

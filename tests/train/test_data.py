@@ -10,7 +10,7 @@ import pytest
 
 from dataprep.errors import TrainError, UsageError
 from train.cli import main
-from train.data import load_prepared, tokenizer_sha256
+from train.data import check_tokenizer, load_prepared, tokenizer_sha256, vocab_sha256
 
 
 def resaved(folder, tiny_tokenizer):
@@ -46,30 +46,35 @@ def token_added(folder, tiny_tokenizer):
 
 
 @pytest.mark.parametrize(
-    ("make", "same"),
+    ("make", "accepted"),
     [
-        (resaved, True),  # a save_pretrained round trip
+        (resaved, True),  # a save_pretrained round trip: other config bytes, same vocabulary
         (pad_changed, True),  # tokenizer_config.json settings do not change ids
         (edit_json(lambda spec: None, indent=4), True),  # reformatted
-        (edit_json(lambda spec: spec.update(padding={"strategy": "BatchLongest"})), True),
         (token_added, False),
-        (edit_json(lambda spec: spec["model"]["merges"].pop()), False),
         (edit_json(lambda spec: spec["model"]["vocab"].update({"zzz": 99999})), False),
+        (edit_json(lambda spec: spec["model"]["vocab"].update({"<|im_end|>": 5})), False),
     ],
 )
-def test_tokenizer_hash_is_about_token_ids(tmp_path, tiny_tokenizer, make, same):
+def test_the_same_tokenizer_is_the_same_files_or_the_same_vocabulary(
+    tmp_path, sft_packed, tiny_tokenizer, make, accepted
+):
+    from transformers import AutoTokenizer
+
     make(tmp_path / "tok", tiny_tokenizer)
-    assert (tokenizer_sha256(tmp_path / "tok") == tokenizer_sha256(tiny_tokenizer)) is same
+    data = load_prepared(sft_packed, kind="sft")
+    candidate = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    if accepted:
+        check_tokenizer(data, tmp_path / "tok", candidate)
+    else:
+        with pytest.raises(TrainError, match="its vocabulary differs"):
+            check_tokenizer(data, tmp_path / "tok", candidate)
 
 
-def test_tokenizer_hash_of_a_slow_tokenizer_reads_its_vocabulary_files(tmp_path):
-    (tmp_path / "vocab.json").write_text('{"a": 0}')
-    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
-    first = tokenizer_sha256(tmp_path)
-    (tmp_path / "merges.txt").write_text("#version: 0.2\na b\n")
-    assert tokenizer_sha256(tmp_path) != first
-    with pytest.raises(UsageError, match="no tokenizer files"):
-        tokenizer_sha256(tmp_path / "missing")
+def test_hashes_agree_with_what_prepare_records(sft_packed, tiny_tokenizer, tokenizer):
+    recorded = json.loads((sft_packed / "dataprep.json").read_text())["tokenizer"]
+    assert tokenizer_sha256(tiny_tokenizer) == recorded["sha256"]
+    assert vocab_sha256(tokenizer) == recorded["vocab_sha256"]
 
 
 def manifest_edit(path, **changes):
@@ -111,15 +116,18 @@ def manifest_edit(path, **changes):
     ],
 )
 def test_prepared_data_refusals(
-    tmp_path, make_prepared, sft_columns, dpo_data, setup, kind, error, message
+    tmp_path, make_by_hand, sft_data, dpo_data, setup, kind, error, message
 ):
     path = tmp_path / "data"
+    rows = {"input_ids": [[1, 5, 6, 2], [1, 7, 2]], "labels": [[-100, 5, 6, 2], [-100, 7, 2]]}
     if setup == "dpo":
         path = dpo_data
+    elif setup == "sft":
+        path = sft_data
     elif setup == "missing-labels":
-        make_prepared(path, "sft", {"input_ids": sft_columns(4)["input_ids"]})
+        make_by_hand(path, "sft", {"input_ids": rows["input_ids"]})
     elif setup != "nowhere":
-        make_prepared(path, "sft", sft_columns(4))
+        make_by_hand(path, "sft", rows)
     if setup == "no-manifest":
         (path / "dataprep.json").unlink()
     if setup == "packed-without-lengths":
@@ -133,7 +141,8 @@ def test_prepared_data_refusals(
 
 def test_a_split_dataset_opens_with_its_eval_split(sft_with_eval):
     data = load_prepared(sft_with_eval, kind="sft")
-    assert (len(data.train), len(data.eval), data.packed) == (48, 8, False)
+    assert (len(data.train) + len(data.eval), data.packed) == (64, False)
+    assert 0 < len(data.eval) < len(data.train)
 
 
 def run_cli(argv, capsys):
@@ -160,6 +169,7 @@ def test_a_model_with_another_tokenizer_is_refused(
         capsys,
     )
     assert code == 1
+    assert "its vocabulary differs" in err
     assert (
         f"error: the tokenizer in {tmp_path / 'other'} is not the one {sft_packed} was prepared with"
         in err

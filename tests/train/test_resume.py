@@ -19,13 +19,14 @@ pytestmark = [
 ]
 
 RECIPES = {"sft": (run_sft, "sft_packed"), "dpo": (run_dpo, "dpo_data")}
-# 32 rows in batches of 4: 8 steps an epoch. Stopping at 6 resumes mid-epoch; 12 steps
-# cross into the second epoch, whose order comes from the restored sampler state.
+# Batches of 3: the packed SFT data (22 rows) takes 8 steps an epoch, the DPO data (32
+# pairs) 11. Stopping at 6 resumes mid-epoch; 12 steps cross into the second epoch, whose
+# order comes from the restored sampler state.
 SETTINGS = {
     "max_steps": 12,
     "save_steps": 3,
     "logging_steps": 1,
-    "per_device_train_batch_size": 4,
+    "per_device_train_batch_size": 3,
     "learning_rate": 3e-3,
 }
 
