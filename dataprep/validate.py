@@ -683,7 +683,7 @@ class SeenRows:
     (0, 0, 1)
     """
 
-    def __init__(self, capacity: int = 1024):
+    def __init__(self, capacity: int = 1 << 16):
         size = 1 << max(capacity - 1, 1).bit_length()
         self._keys = array("q", bytes(8 * size))
         self._lines = array("I", bytes(4 * size))
