@@ -76,11 +76,12 @@ class Detection:
     closest: str | None = None  # for "unknown": the format the keys come nearest to
     missing: list[str] = field(default_factory=list)  # the keys the closest format lacks
     hint: str | None = None  # a command-line fix, when one can be guessed
+    file_problems: list[str] = field(default_factory=list)  # about the whole file ("no rows")
 
     @property
     def is_single(self) -> bool:
         """True when the file has one format and every row could be read."""
-        return self.status == "ok" and not self.unreadable
+        return self.status == "ok" and not self.unreadable and not self.file_problems
 
     @property
     def message(self) -> str:
@@ -99,7 +100,7 @@ class Detection:
             )
             return f"mixed: rows disagree: {parts}"
         if not self.rows:
-            return "unknown: no readable rows"
+            return "unknown: no readable rows" if self.unreadable else "unknown: no rows"
         text = "unknown: no format fits these rows"
         if self.closest:
             text += f"; closest is {self.closest}"
@@ -122,6 +123,7 @@ class Detection:
             "closest": self.closest,
             "missing": self.missing,
             "hint": self.hint,
+            "file_problems": self.file_problems,
             "message": self.message,
         }
 
@@ -139,6 +141,7 @@ class Detector:
         self.unreadable = 0
         self.unreadable_lines: list[int] = []
         self.keys: Counter[str] = Counter()
+        self.file_problems: list[str] = []
         self._kinds: dict[tuple[str, ...], int] = {}
         self._lines: dict[tuple[str, ...], list[int]] = {}
 
@@ -164,8 +167,13 @@ class Detector:
         if len(self.unreadable_lines) < LINES_KEPT:
             self.unreadable_lines.append(line)
 
+    def add_file_problem(self, message: str) -> None:
+        """A problem of the whole file (line 0: no rows at all), not of a row."""
+        self.file_problems.append(message)
+
     def merge(self, other: Detector) -> None:
         """Fold in the evidence of a later part of the same file (parallel validation)."""
+        self.file_problems += other.file_problems
         self.rows += other.rows
         self.unreadable += other.unreadable
         self.unreadable_lines = (self.unreadable_lines + other.unreadable_lines)[:LINES_KEPT]
@@ -187,6 +195,7 @@ class Detector:
             kinds=kinds,
             lines=lines,
             unreadable_lines=self.unreadable_lines,
+            file_problems=self.file_problems,
         )
         if not self._kinds:
             return detection
@@ -222,7 +231,10 @@ def detect_rows(
         if detector is None:
             detector = Detector(source or record.source)
         if record.problem is not None:
-            detector.add_unreadable(record.line)
+            if record.line == 0:
+                detector.add_file_problem(f"{record.problem.message} [{record.problem.code}]")
+            else:
+                detector.add_unreadable(record.line)
             continue
         row = record.value
         if apply is not None and type(row) is dict:

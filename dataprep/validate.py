@@ -833,9 +833,14 @@ class FileChecker:
             rows += 1
             line = record.line
             if record.problem is not None:
-                unreadable += 1
                 p = record.problem
                 add(line, p.path, p.message, p.code)
+                if line == 0:  # the whole file ("no rows"), not a row
+                    rows -= 1
+                    if detector is not None:
+                        detector.add_file_problem(f"{p.message} [{p.code}]")
+                    continue
+                unreadable += 1
                 if detector is not None:
                     detector.add_unreadable(line)
                 continue

@@ -119,6 +119,8 @@ def describe(d: Detection, notes: list[str] | None = None) -> list[str]:
             f"  unreadable: {plural(d.unreadable, 'row')} "
             f"({lines_text(d.unreadable_lines, d.unreadable)}); dataprep validate says why"
         )
+    for problem in d.file_problems:
+        out.append(f"  problem: {problem}")
     if d.hint:
         out.append(f"  try: {d.hint}")
     return out

@@ -102,7 +102,8 @@ def test_detect_rows_decides_from_every_row(rows, status, fmt, kinds, lines):
             [BOTH],
             "ambiguous: every row fits messages and sharegpt; pass --format (messages or sharegpt) to choose",
         ),
-        ([], "unknown: no readable rows"),
+        ([], "unknown: no rows"),
+        (["bad"], "unknown: no readable rows"),
         (
             [{"instruction": "Hi", "response": "Yo"}],
             "unknown: no format fits these rows; closest is alpaca, which needs output",
@@ -217,3 +218,11 @@ def test_to_json_round_trips_through_json():
 
 def test_doctests():
     assert doctest.testmod(dataprep.detect).failed == 0
+
+
+def test_a_file_with_no_rows_is_a_file_problem_not_an_unreadable_row():
+    empty = Problem("e.jsonl", 0, "", "the file holds no rows", "empty-file")
+    d = detect_rows([Record("e.jsonl", 0, None, None, empty)])
+    assert (d.status, d.rows, d.unreadable, d.is_single) == ("unknown", 0, 0, False)
+    assert d.file_problems == ["the file holds no rows [empty-file]"]
+    assert d.message == "unknown: no rows"
