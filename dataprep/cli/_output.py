@@ -43,9 +43,10 @@ def table(rows: Iterable[tuple[Any, ...]], indent: int = 2) -> list[str]:
     return lines
 
 
-def echo_json(value: Any) -> None:
-    """One JSON document on stdout, indented for people, stable for tools."""
-    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+def echo_json(value: Any, err: bool = False) -> None:
+    """One JSON document on stdout (stderr with ``err``), indented for people, stable for tools."""
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    click.echo(text, err=err)
 
 
 def lines_text(lines: list[int], total: int) -> str:

@@ -95,14 +95,7 @@ def convert(
         jobs=jobs,
     )
     if as_json:
-        import sys
-
-        stdout = sys.stdout
-        sys.stdout = sys.stderr  # the data may be on stdout; the summary never is
-        try:
-            echo_json(conversion.to_json())
-        finally:
-            sys.stdout = stdout
+        echo_json(conversion.to_json(), err=True)  # the data may be on stdout; the summary never is
     else:
         for line in summary(conversion):
             click.echo(line, err=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from dataprep.cli._output import echo_json, lines_text, plural, table
 from dataprep.detect import Detection, detect_rows
 from dataprep.errors import InputError
+
+if TYPE_CHECKING:
+    from dataprep.mapping import Mapping
 
 KEYS_SHOWN = 12
 
@@ -14,7 +19,7 @@ FIELD_HELP = "Read YOUR_KEY as our field OURS (repeatable), e.g. --field message
 ROLE_HELP = "Read the role YOURS as OURS (repeatable), e.g. --role bot=assistant."
 
 
-def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]):  # -> Mapping | None
+def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]) -> Mapping | None:
     """The ``--field``/``--role`` mapping, or None when neither was given."""
     if not fields and not roles:
         return None
