@@ -35,13 +35,17 @@ single pass that gathers the evidence for the file's format; a file whose rows d
 is reported as mixed at the end, at the lines of the minority kinds. One pass means
 stdin needs no buffering and a large file is read once.
 
-Speed. Most rows of a real file are clean, so the common shapes (plain alternating
-``messages`` or ``sharegpt`` rows without tools) are first checked by a short function
-over the row's dicts that answers only "certainly clean"; any row it cannot vouch for
-takes the full path above, which finds and words the problems. The raw line bytes are
-searched for control tokens in one pass, and duplicates are found by a 64-bit hash of
-those bytes (about 16 bytes of memory per row). Large plain JSONL files are split into
-byte ranges checked by worker processes (``jobs``).
+Rows that cannot be read keep the reader's codes (``invalid-json``, ``nul-byte``, ...);
+a ``--field`` mapping that would overwrite a key is ``mapping-conflict``.
+
+Speed. Most rows of a real file are clean, so the common shapes (``messages`` rows of
+alternating turns, OpenAI tool calls included, and ``sharegpt`` rows of alternating
+turns) are first checked by a short function over the row's dicts that answers only
+"certainly clean"; any row it cannot vouch for takes the full path above, which finds
+and words the problems. The raw line bytes are pre-checked for control tokens with two
+fast scans, and duplicates are found by a 64-bit hash of those bytes (16-32 bytes of
+memory per row). Large plain JSONL files are split into byte ranges checked by worker
+processes (``jobs``).
 
 >>> from dataprep.canonical import Conversation, Message
 >>> conv = Conversation([Message("user", "Hi", origin="messages[0]"), Message("user", "", origin="messages[1]")])
