@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -133,9 +134,13 @@ def output_folder(output: str | None, run: Any) -> str:
 
 
 def quiet_libraries() -> None:
-    """Silence notices that are noise on a CPU run (bitsandbytes asks for a kernels package
-    that only speeds up 4-bit matmuls on some CPUs)."""
+    """Silence notices that are noise to the user: bitsandbytes asking for a kernels
+    package that only speeds up 4-bit matmuls on some CPUs, and a dependency's deprecation."""
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # peft reads an attribute transformers 5 deprecated; nothing the user can act on.
+    warnings.filterwarnings(
+        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
 
 
 def command_line(ctx: click.Context) -> str:

@@ -520,4 +520,6 @@ def resume_checkpoint(output_dir: str | Path, resume: bool) -> str | None:
             f"{output_dir} already holds a run ({found.name}): pass --resume to continue it, "
             "or choose another -o"
         )
+    if (Path(output_dir) / "train_config.yaml").is_file():
+        raise UsageError(f"{output_dir} already holds a finished run: choose another -o")
     return None

@@ -190,6 +190,22 @@ def check_tokenizer(data: PreparedData, tokenizer_dir: str | Path, tokenizer: An
     )
 
 
+def template_note(data: PreparedData, tokenizer: Any) -> str | None:
+    """A note when the tokenizer's chat template is not the one the data was rendered
+    with: training is unaffected (the data is tokens), but prompts at inference should be
+    rendered the way the data was."""
+    recorded = data.manifest.get("chat_template") or {}
+    own = getattr(tokenizer, "chat_template", None)
+    if not recorded.get("sha256") or not isinstance(own, str):
+        return None
+    if hashlib.sha256(own.encode("utf-8")).hexdigest() == recorded["sha256"]:
+        return None
+    return (
+        f"note: the data was rendered with the chat template {recorded.get('name', '?')!r}, "
+        "not the tokenizer's own; render prompts the same way at inference"
+    )
+
+
 def copy_manifest(data: PreparedData, output_dir: str | Path) -> None:
     """Keep the data's manifest beside the trained weights, so a run can be reproduced."""
     shutil.copyfile(data.path / MANIFEST, Path(output_dir) / MANIFEST)

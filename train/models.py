@@ -174,7 +174,11 @@ def lora_config(settings: LoraSettings) -> Any:
 
 def describe(model: Any, mode: str) -> str:
     """One line: what trains, how much of it, in which dtype."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    # A 4-bit weight packs two values in each stored byte.
+    sizes = [
+        (p.numel() * (2 if type(p).__name__ == "Params4bit" else 1), p) for p in model.parameters()
+    ]
+    trainable = sum(n for n, p in sizes if p.requires_grad)
+    total = sum(n for n, _ in sizes)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     return f"{mode}: {trainable:,} of {total:,} parameters train ({trainable / max(total, 1):.2%}), weights {dtype}"

@@ -20,7 +20,7 @@ from trl import SFTTrainer
 from dataprep.errors import UsageError
 from train import models, say
 from train.config import RunConfig, resume_checkpoint, trainer_config, write_config
-from train.data import check_tokenizer, copy_manifest, load_prepared
+from train.data import check_tokenizer, copy_manifest, load_prepared, template_note
 
 
 def run_sft(
@@ -45,6 +45,8 @@ def run_sft(
     tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
     tokenizer = models.load_tokenizer(tokenizer_dir)
     check_tokenizer(data, tokenizer_dir, tokenizer)
+    if note := template_note(data, tokenizer):
+        say(note)
     models.check_vocabulary(run.model, tokenizer)
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.

@@ -144,3 +144,9 @@ def dpo_data(tmp_path_factory) -> Path:
 def dpo_with_eval(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("prepared") / "dpo-eval"
     return prepare_rows(folder, preferences(40, 3), kind="dpo", eval_fraction=0.2)
+
+
+@pytest.fixture(scope="session")
+def prepare_conversations():
+    """``prepare_conversations(folder, count, **options)``: real prepare on new conversations."""
+    return lambda folder, count, **options: prepare_rows(folder, conversations(count, 5), **options)

@@ -315,3 +315,24 @@ def test_check_command_prints_a_summary(capsys):
         main(["check", str(CONFIGS / "sft_qlora.yaml")])
     assert exited.value.code == 0
     assert "ok: train sft, qlora, learning_rate 0.0002" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "message"),
+    [
+        ("padding_free: false\n", "sft_packed", "padding_free: this data is packed"),
+        ("kind: sft\n", "dpo_data", "kind: the config is for `train sft`, not `train dpo`"),
+        ("eval_strategy: steps\n", "sft_data", "eval_strategy: the data has no eval split"),
+    ],
+)
+def test_check_against_a_prepared_folder(request, tmp_path, text, data, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        check_config(path, data=request.getfixturevalue(data))
+
+
+def test_check_against_a_prepared_folder_with_eval(tmp_path, sft_with_eval):
+    path = tmp_path / "run.yaml"
+    path.write_text("eval_steps: 5\n")
+    assert "ok: train sft" in check_config(path, data=sft_with_eval)

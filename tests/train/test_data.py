@@ -10,7 +10,13 @@ import pytest
 
 from dataprep.errors import TrainError, UsageError
 from train.cli import main
-from train.data import check_tokenizer, load_prepared, tokenizer_sha256, vocab_sha256
+from train.data import (
+    check_tokenizer,
+    load_prepared,
+    template_note,
+    tokenizer_sha256,
+    vocab_sha256,
+)
 
 
 def resaved(folder, tiny_tokenizer):
@@ -237,3 +243,14 @@ def test_a_model_too_small_for_the_tokenizer_is_refused(
     )
     assert code == 1
     assert "embeds 100 tokens but the tokenizer has" in err
+
+
+@pytest.mark.parametrize(("template", "noted"), [(None, False), ("chatml", True)])
+def test_a_template_other_than_the_tokenizers_is_noted(
+    tmp_path, prepare_conversations, tokenizer, template, noted
+):
+    folder = prepare_conversations(tmp_path / "data", 4, chat_template=template)
+    note = template_note(load_prepared(folder, kind="sft"), tokenizer)
+    assert (note is not None) is noted
+    if noted:
+        assert "rendered with the chat template 'chatml', not the tokenizer's own" in note

@@ -91,13 +91,17 @@ def test_resumed_run_matches_an_uninterrupted_one(
     [
         (True, False, "already holds a run (checkpoint-3): pass --resume to continue it"),
         (False, True, "--resume: no checkpoint-N folder in"),
+        ("finished", False, "already holds a finished run: choose another -o"),
     ],
 )
 def test_resume_is_explicit(
     tmp_path, sft_packed, tiny_model, tiny_tokenizer, make_checkpoint, resume, message
 ):
     output = tmp_path / "run"
-    if make_checkpoint:
+    if make_checkpoint == "finished":
+        output.mkdir()
+        (output / "train_config.yaml").write_text("kind: sft\n")
+    elif make_checkpoint:
         (output / "checkpoint-3").mkdir(parents=True)
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run("sft", sft_packed, output, tiny_model, tiny_tokenizer, resume=resume)

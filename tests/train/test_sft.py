@@ -181,3 +181,38 @@ def test_a_run_that_goes_wrong_stops_with_advice(
         )
     for words in expected:
         assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--lora-target", "nothing_like_it", "-o", "{out}"],
+            "error: the trainer refused the run: Target modules",
+        ),
+        (
+            ["-o", "{out}", "--set", "packing=true"],
+            "error: --set: packing: packing is done by `dataprep prepare`",
+        ),
+        ([], "error: where should the run go? pass -o OUT (or `output_dir:` in the config)"),
+    ],
+)
+def test_usage_errors_from_the_command_line(
+    tmp_path, sft_packed, tiny_model, capsys, extra, message
+):
+    from train.cli import main
+
+    argv = ["sft", str(sft_packed), "--model", str(tiny_model), *extra]
+    with pytest.raises(SystemExit) as exited:
+        main([a.format(out=tmp_path / "run") for a in argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_which_model_is_asked_for(tmp_path, sft_packed, capsys):
+    from train.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["sft", str(sft_packed), "-o", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    assert "which model? pass --model PATH" in capsys.readouterr().err
