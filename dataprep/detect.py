@@ -4,7 +4,7 @@ Each row is shown to every format's ``detect``; the set of formats that claim it
 row's *kind*. The file's format follows from the kinds seen:
 
 - one format claims every row: that format;
-- several formats claim every row alike: ``ambiguous`` (pass ``--format`` to choose);
+- several formats claim every row alike: ``ambiguous`` (``--format`` or ``--from`` chooses);
 - no format claims any row: ``unknown``, with the keys seen and the closest format;
 - otherwise (rows disagree, or some rows fit nothing): ``mixed``, with the lines of
   each kind.
@@ -91,8 +91,8 @@ class Detection:
         if self.status == "ambiguous":
             names = " and ".join(self.candidates)
             return (
-                f"ambiguous: every row fits {names}; pass --format "
-                f"({' or '.join(self.candidates)}) to choose"
+                f"ambiguous: every row fits {names}; say which with --format "
+                "(validate) or --from (convert)"
             )
         if self.status == "mixed":
             parts = ", ".join(

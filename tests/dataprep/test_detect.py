@@ -100,7 +100,8 @@ def test_detect_rows_decides_from_every_row(rows, status, fmt, kinds, lines):
         ([MSG, SHAREGPT], "mixed: rows disagree: messages (1 row), sharegpt (1 row)"),
         (
             [BOTH],
-            "ambiguous: every row fits messages and sharegpt; pass --format (messages or sharegpt) to choose",
+            "ambiguous: every row fits messages and sharegpt; say which with --format (validate) "
+            "or --from (convert)",
         ),
         ([], "unknown: no rows"),
         (["bad"], "unknown: no readable rows"),

@@ -513,7 +513,7 @@ def test_ambiguous_file_asks_for_format(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [both])
     v = validate_files([path])
     assert [(p.line, p.code) for p in v.log.kept] == [(0, "ambiguous-format")]
-    assert "pass --format (messages or sharegpt)" in v.log.kept[0].message
+    assert "say which with --format" in v.log.kept[0].message
 
 
 def test_mapping_paths_are_in_the_files_own_names(tmp_path):

@@ -61,8 +61,8 @@ def test_ambiguous_names_the_candidates_and_the_option(tmp_path, dataprep_cli):
     r = dataprep_cli("detect", path)
     assert r.code == 1
     assert r.out.splitlines()[0] == (
-        f"{path}: ambiguous: every row fits messages and sharegpt; pass --format "
-        "(messages or sharegpt) to choose"
+        f"{path}: ambiguous: every row fits messages and sharegpt; say which with --format "
+        "(validate) or --from (convert)"
     )
 
 
