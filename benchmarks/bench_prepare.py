@@ -141,7 +141,10 @@ def chat_row(text: Text, rng: random.Random, *, long: bool) -> dict:
     # about the number of turns, not about message size.
     for i in range(exchanges):
         messages.append(
-            {"role": "user", "content": text.take(int(rng.lognormvariate(5.3, 0.8)) + 10)}
+            {
+                "role": "user",
+                "content": text.take(min(1000, int(rng.lognormvariate(5.3, 0.8)) + 10)),
+            }
         )
         if with_tools and i == 0:
             tools = TOOLS
@@ -161,7 +164,10 @@ def chat_row(text: Text, rng: random.Random, *, long: bool) -> dict:
             )
             messages.append({"role": "tool", "content": text.take(rng.randint(40, 300))})
         messages.append(
-            {"role": "assistant", "content": text.take(int(rng.lognormvariate(6.6, 0.7)) + 20)}
+            {
+                "role": "assistant",
+                "content": text.take(min(2500, int(rng.lognormvariate(6.6, 0.7)) + 20)),
+            }
         )
     row = {"messages": messages}
     if tools:
