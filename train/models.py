@@ -97,7 +97,10 @@ def check_vocabulary(model: str, tokenizer: Any) -> None:
     """Refuse a model whose embedding table has no row for some of the tokenizer's ids."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model)
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--model {model}: not a model folder, nor a cached model ({e})") from None
     text_config = config.get_text_config()
     rows = getattr(text_config, "vocab_size", None)
     if rows is not None and len(tokenizer) > rows:

@@ -18,7 +18,13 @@ pytestmark = [
 
 
 def train(data, output, model, tokenizer, *, mode="lora", **trl):
-    settings = {"per_device_train_batch_size": 4, "logging_steps": 1, "save_strategy": "no", **trl}
+    settings = {
+        "per_device_train_batch_size": 4,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        **trl,
+    }
     run = RunConfig(model=str(model), tokenizer=str(tokenizer), mode=mode, trl=settings)
     return run_dpo(data, run, output)
 

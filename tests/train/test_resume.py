@@ -28,6 +28,7 @@ SETTINGS = {
     "logging_steps": 1,
     "per_device_train_batch_size": 3,
     "learning_rate": 3e-3,
+    "disable_tqdm": True,
 }
 
 

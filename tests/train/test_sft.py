@@ -22,7 +22,13 @@ pytestmark = [
 
 
 def train(data, output, model, tokenizer, *, mode="lora", callbacks=(), **trl):
-    settings = {"per_device_train_batch_size": 4, "logging_steps": 1, "save_strategy": "no", **trl}
+    settings = {
+        "per_device_train_batch_size": 4,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        **trl,
+    }
     run = RunConfig(model=str(model), tokenizer=str(tokenizer), mode=mode, trl=settings)
     return run_sft(data, run, output, callbacks=callbacks)
 
@@ -216,3 +222,23 @@ def test_which_model_is_asked_for(tmp_path, sft_packed, capsys):
         main(["sft", str(sft_packed), "-o", str(tmp_path / "run")])
     assert exited.value.code == 2
     assert "which model? pass --model PATH" in capsys.readouterr().err
+
+
+def test_a_model_that_is_not_there(tmp_path, sft_packed, tiny_tokenizer, capsys):
+    from train.cli import main
+
+    argv = [
+        "sft",
+        str(sft_packed),
+        "--model",
+        str(tmp_path / "nowhere"),
+        "--tokenizer",
+        str(tiny_tokenizer),
+    ]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "-o", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    assert (
+        f"--model {tmp_path / 'nowhere'}: not a model folder, nor a cached model"
+        in capsys.readouterr().err
+    )
