@@ -110,6 +110,7 @@ def run_measured(command: list[str]) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     peak: dict[int, float] = {}
+    cpu: dict[int, float] = {}
     tree_peak = 0.0
     stop = threading.Event()
 
@@ -125,6 +126,8 @@ def run_measured(command: list[str]) -> dict:
                 total = 0.0
                 for p in procs:
                     peak[p.pid] = max(peak.get(p.pid, 0.0), _hwm_mb(p.pid))
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
                     total += p.memory_info().rss / 2**20
                 tree_peak = max(tree_peak, total)
             except (psutil.Error, OSError):
@@ -156,6 +159,9 @@ def run_measured(command: list[str]) -> dict:
         "cpu": usage.ru_utime + usage.ru_stime,
         "rss_mb": max(peak.values(), default=0.0),
         "tree_rss_mb": tree_peak,
+        # The CPU time of the busiest process: about the wall time with a free core for
+        # each process (sampled, so its last 50 ms may be missing).
+        "busiest_cpu": max(cpu.values(), default=0.0),
         "stdout": b"".join(chunks["out"]).decode(errors="replace"),
         "stderr": b"".join(chunks["err"]).decode(errors="replace"),
     }
@@ -264,6 +270,7 @@ def main() -> None:
             size_mb,
             v["wall"],
             cpu_s=v["cpu"],
+            busiest_cpu_s=v["busiest_cpu"],
             rss_mb=v["rss_mb"],
             tree_rss_mb=v["tree_rss_mb"],
         )
@@ -292,6 +299,7 @@ def main() -> None:
                 size_mb,
                 c["wall"],
                 cpu_s=c["cpu"],
+                busiest_cpu_s=c["busiest_cpu"],
                 rss_mb=c["rss_mb"],
                 tree_rss_mb=c["tree_rss_mb"],
             )
@@ -315,6 +323,9 @@ def main() -> None:
     results["cpu_ratios"] = {
         "validate_vs_plain": round(plain_cpu / stages["validate --jobs 1"]["cpu_s"], 2),
         "convert_vs_plain": round(plain_cpu / stages["convert --jobs 1"]["cpu_s"], 2),
+        # With a free core per process, the busiest process sets the pace.
+        "validate_vs_plain_parallel": round(plain_cpu / stages["validate"]["busiest_cpu_s"], 2),
+        "convert_vs_plain_parallel": round(plain_cpu / stages["convert"]["busiest_cpu_s"], 2),
     }
     print()
     for k, r in results["ratios"].items():
@@ -322,7 +333,8 @@ def main() -> None:
             f"{k:26s} {r['measured']:7.2f}x  target >= {r['target']}x  {'met' if r['met'] else 'MISSED'}"
         )
     for k, r in results["cpu_ratios"].items():
-        print(f"{k:26s} {r:7.2f}x  by CPU time (--jobs 1, start-up included)")
+        how = "busiest process" if k.endswith("_parallel") else "--jobs 1"
+        print(f"{k:26s} {r:7.2f}x  by CPU time ({how}, start-up included)")
 
     if args.rss_check_gb > 0:
         copies = max(1, math.ceil(args.rss_check_gb * 1000 / size_mb))
