@@ -112,10 +112,10 @@ CONTROL_TOKENS = (
     "<s>",
     "</s>",
 )
-# Every token holds "<" or "INST]": a line whose bytes hold neither cannot hold a token
-# (two scans; the first is a memchr). A writer that escapes "<" as \u003c (Gson, Go) hides
-# it from this look, so the fast checks also look for "<" in each parsed text (a memchr
-# per text), and the full path searches every text.
+# Every token holds "<" or "[INST]"/"[/INST]". A line whose bytes hold no "<" (one
+# memchr) goes to the fast checks, which look in each parsed text for "<" (a writer that
+# escapes it as \u003c, like Gson or Go, hides it from the bytes) and, in a text that
+# holds a "[", for "INST]"; the full path searches every text for every token.
 _TOKEN_HINTS = (b"<", b"INST]")
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS))
 
@@ -560,6 +560,12 @@ def _schema_finding(row: Any, path: str, message: str) -> Finding:
     return Finding(path, message, "schema")
 
 
+def _may_hold(text: str) -> bool:
+    """Whether a text may hold a control token: a memchr for "<", and one for "[" before
+    the slower search for "INST]"."""
+    return "<" in text or ("[" in text and "INST]" in text)
+
+
 def _clean_messages_row(row: dict) -> bool:
     """True only for a messages row that is certainly clean.
 
@@ -590,7 +596,7 @@ def _clean_messages_row(row: dict) -> bool:
         role = m.get("role")
         content = m.get("content")
         if len(m) == 2 and (role == expect or (first and role == "system")):
-            if type(content) is not str or not content or content.isspace() or "<" in content:
+            if type(content) is not str or not content or content.isspace() or _may_hold(content):
                 return False
             if role == expect:
                 answered = role == "assistant"
@@ -599,14 +605,14 @@ def _clean_messages_row(row: dict) -> bool:
             call_id = m.get("tool_call_id")
             if len(m) != 3 or call_id not in ids:
                 return False
-            if type(content) is not str or not content or content.isspace() or "<" in content:
+            if type(content) is not str or not content or content.isspace() or _may_hold(content):
                 return False
             pending -= 1
             if not pending:
                 expect = "assistant"
         elif role == "assistant" and expect == "assistant" and "tool_calls" in m:
             if len(m) != 2 + ("content" in m) or not (
-                content is None or (type(content) is str and "<" not in content)
+                content is None or (type(content) is str and not _may_hold(content))
             ):
                 return False
             calls = m["tool_calls"]
@@ -652,7 +658,7 @@ def _clean_sharegpt_row(row: dict) -> bool:
         if type(t) is not dict or len(t) != 2:
             return False
         value = t.get("value")
-        if type(value) is not str or not value or value.isspace() or "<" in value:
+        if type(value) is not str or not value or value.isspace() or _may_hold(value):
             return False
         role = t.get("from")
         if role == expect:
@@ -830,7 +836,7 @@ class FileChecker:
         fast = FAST_CLEAN
         dumps = orjson.dumps
         sort_keys = orjson.OPT_SORT_KEYS
-        hint0, hint1 = _TOKEN_HINTS
+        lt = _TOKEN_HINTS[0]
         rows = unreadable = 0
         fmt = forced
         for record in records:
@@ -875,7 +881,7 @@ class FileChecker:
             else:
                 hashes.append(hash(raw))
                 lines.append(line)
-            if not (hint0 in raw or hint1 in raw):
+            if lt not in raw:
                 clean = fast.get(fmt)
                 if clean is not None and clean(row):
                     continue
