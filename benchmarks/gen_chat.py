@@ -18,18 +18,21 @@ from pathlib import Path
 
 import orjson
 
-WORDS = (
+_WORDS = (
     "the of and to in is that for it as with was on be by this are from or have an they which "
     "one you were all we can her has there been if more when will would who so no model data "
     "training answer question example function value return result first time people could "
     "about because between through during before after under again further then once here "
     "why how where explain describe compare summary table list number string error file path "
     "system user assistant memory speed batch token length sequence gradient loss learning"
-).split()
-UNICODE_WORDS = (
+)
+_UNICODE_WORDS = (
     "café naïve résumé über façade jalapeño Zürich São Paulo Ελλάδα Привет мир 你好 世界 "
     "日本語 테스트 こんにちは 数据 训练 🙂 🚀 ✅ 📚 — … « » ½ °C"
-).split()
+)
+# Kept as text to read easily; split once.
+WORDS = _WORDS.split()
+UNICODE_WORDS = _UNICODE_WORDS.split()
 CODE = (
     'def f(x):\n    return {"a": x, "b": [1, 2, 3]}\n',
     'print("hello, \\"world\\"")\n',
