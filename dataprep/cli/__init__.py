@@ -18,11 +18,31 @@ from dataprep.errors import DataprepError
 # commands imports none of them.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "detect": ("dataprep.cli.detect", "detect", "Tell the format of each file, with the evidence."),
-    "validate": ("dataprep.cli.validate", "validate", "Check files against their format's schema and meaning."),
-    "convert": ("dataprep.cli.convert", "convert", "Convert a file to another format, losing nothing silently."),
-    "prepare": ("dataprep.cli.prepare", "prepare", "Template, tokenize, mask and pack data for one model."),
-    "inspect": ("dataprep.cli.inspect", "inspect", "Show a prepared row with its trained tokens highlighted."),
-    "stats": ("dataprep.cli.stats", "stats", "Rows, turns, lengths and trainable share of a file or prepared folder."),
+    "validate": (
+        "dataprep.cli.validate",
+        "validate",
+        "Check files against their format's schema and meaning.",
+    ),
+    "convert": (
+        "dataprep.cli.convert",
+        "convert",
+        "Convert a file to another format, losing nothing silently.",
+    ),
+    "prepare": (
+        "dataprep.cli.prepare",
+        "prepare",
+        "Template, tokenize, mask and pack data for one model.",
+    ),
+    "inspect": (
+        "dataprep.cli.inspect",
+        "inspect",
+        "Show a prepared row with its trained tokens highlighted.",
+    ),
+    "stats": (
+        "dataprep.cli.stats",
+        "stats",
+        "Rows, turns, lengths and trainable share of a file or prepared folder.",
+    ),
 }
 
 
