@@ -21,7 +21,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_format_has_schema_and_sample(name):
     assert (ROOT / "schemas" / f"{name}.schema.json").is_file()
     assert (ROOT / "samples" / f"{name}.jsonl").is_file()
-    assert FORMATS[name].NAME == name
+    assert name == FORMATS[name].NAME
 
 
 def test_no_schema_or_sample_without_a_format():
