@@ -41,6 +41,7 @@ PACKED_COLUMNS = ("input_ids", "labels", "seq_lengths")
 DPO_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 # datasets' own defaults: record batches of 1000 rows, shards of about 500 MB.
 ROWS_PER_BATCH = 1000
+VALUES_PER_BATCH = 1 << 20
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 
 
@@ -362,22 +363,36 @@ class DocumentSpill:
         *,
         seq_lengths_of: str | None = None,
         rows_per_batch: int = ROWS_PER_BATCH,
+        values_per_batch: int = VALUES_PER_BATCH,
     ) -> None:
         """Write the rows of ``plan`` (documents concatenated in plan order) to ``writer``;
-        with ``seq_lengths_of``, a ``seq_lengths`` column from that column's lengths."""
+        with ``seq_lengths_of``, a ``seq_lengths`` column from that column's lengths.
+
+        A record batch holds at most ``rows_per_batch`` rows and, past its first row,
+        ``values_per_batch`` values of the first column: packed rows of 32k tokens must not
+        make a batch of 32 million.
+        """
         assert self.lengths is not None, "finish() first"
         lengths = {c: v.astype(np.int64) for c, v in self.lengths.items()}
         starts = {}
         for c, v in lengths.items():
             starts[c] = np.zeros(len(v) + 1, dtype=np.int64)
             np.cumsum(v, out=starts[c][1:])
+        # Values of the first column before each row, to cut batches by size.
+        in_order = np.zeros(len(plan.doc_order) + 1, dtype=np.int64)
+        np.cumsum(lengths[self.columns[0]][plan.doc_order], out=in_order[1:])
+        row_ends = in_order[plan.row_starts]
         maps = {c: _mapped_int32(p) for c, p in self._paths.items()}
         for m in maps.values():
             m.open()
         try:
             released = 0
-            for r0 in range(0, plan.num_rows, rows_per_batch):
-                r1 = min(r0 + rows_per_batch, plan.num_rows)
+            r0 = 0
+            while r0 < plan.num_rows:
+                by_size = (
+                    int(np.searchsorted(row_ends, row_ends[r0] + values_per_batch, "right")) - 1
+                )
+                r1 = max(r0 + 1, min(r0 + rows_per_batch, by_size, plan.num_rows))
                 d0, d1 = int(plan.row_starts[r0]), int(plan.row_starts[r1])
                 docs = plan.doc_order[d0:d1]
                 row_doc_starts = plan.row_starts[r0 : r1 + 1] - d0
@@ -395,7 +410,8 @@ class DocumentSpill:
                     if c == seq_lengths_of:
                         batch["seq_lengths"] = (doc_lengths, row_doc_starts)
                 writer.write(batch)
-                if released >= 16 << 20:  # values (64 MiB) read since the last release
+                r0 = r1
+                if released >= 4 << 20:  # values (16 MiB) read since the last release
                     for m in maps.values():
                         m.release()
                     released = 0

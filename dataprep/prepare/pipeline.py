@@ -68,7 +68,11 @@ from dataprep.prepare.packing import (
 
 KINDS = ("sft", "dpo")
 MASKS = ("assistant", "last", "all", "completion")
-ROWS_PER_TASK = 256  # rows per batch handed to the encoder (and to a worker)
+# A batch handed to the encoder (and to a worker) holds at most this many rows or bytes:
+# the tokenizer's per-token objects for a batch are what bounds memory, so a batch of long
+# conversations must not hold hundreds of them.
+ROWS_PER_TASK = 256
+BYTES_PER_TASK = 1 << 20
 PEEK_ROWS = 256  # rows read from each input to decide its format before the real pass
 
 # Files in a tokenizer folder that decide its behaviour (weights are left out: a model
@@ -630,16 +634,19 @@ def _default_kind(plans: list[tuple[str, str | None]]) -> str:
 
 
 def _batches(inputs: list[_Input]) -> Iterator[tuple[int, list[Any]]]:
-    """(input index, records) in order, at most ROWS_PER_TASK records each, one file each."""
+    """(input index, records) in order; one file per batch, bounded in rows and bytes."""
     from dataprep.reading import read_records
 
     for index, item in enumerate(inputs):
         batch: list[Any] = []
+        size = 0
         for record in read_records(item.read_from):
             batch.append(record)
-            if len(batch) >= ROWS_PER_TASK:
+            size += len(record.raw) if record.raw is not None else 0
+            if len(batch) >= ROWS_PER_TASK or size >= BYTES_PER_TASK:
                 yield index, batch
                 batch = []
+                size = 0
         if batch:
             yield index, batch
 

@@ -104,8 +104,10 @@ def test_same_rows_same_bytes_different_fingerprint_different_state(tmp_path):
     assert state_a["_fingerprint"] != state_c["_fingerprint"]
 
 
-@pytest.mark.parametrize("pack", [True, False])
-def test_spill_writes_the_rows_of_a_plan(tmp_path, pack):
+@pytest.mark.parametrize(
+    ("pack", "values_per_batch"), [(True, 1 << 20), (False, 1 << 20), (True, 4), (False, 4)]
+)
+def test_spill_writes_the_rows_of_a_plan(tmp_path, pack, values_per_batch):
     rng = np.random.default_rng(0)
     docs = [rng.integers(0, 1000, size=n).astype(np.int32) for n in (5, 3, 8, 2, 7, 1)]
     spill = DocumentSpill(tmp_path / "spill", "train", SFT_COLUMNS)
@@ -118,9 +120,20 @@ def test_spill_writes_the_rows_of_a_plan(tmp_path, pack):
     assert lengths.tolist() == [5, 3, 8, 2, 7, 1]
     plan = pack_best_fit_decreasing(lengths, 10) if pack else unpacked_plan(len(docs))
     writer = SplitWriter(tmp_path / "ds", PACKED_COLUMNS if pack else SFT_COLUMNS, "0" * 64)
-    spill.write_rows(plan, writer, seq_lengths_of="input_ids" if pack else None, rows_per_batch=2)
+    spill.write_rows(
+        plan,
+        writer,
+        seq_lengths_of="input_ids" if pack else None,
+        rows_per_batch=2,
+        values_per_batch=values_per_batch,
+    )
     writer.close()
-    table = read_split(tmp_path / "ds").to_pydict()
+    split = read_split(tmp_path / "ds")
+    # A batch never passes either bound, except a single row larger than the size bound.
+    for batch in split.to_batches():
+        assert batch.num_rows <= 2
+        assert batch.num_rows == 1 or len(batch.column("input_ids").values) <= values_per_batch
+    table = split.to_pydict()
     expected = [np.concatenate([docs[d] for d in row]).tolist() for row in plan.rows()]
     assert table["input_ids"] == expected
     assert table["labels"] == [[-v for v in row] for row in expected]
@@ -132,7 +145,11 @@ def test_spill_writes_the_rows_of_a_plan(tmp_path, pack):
 
 
 def test_spill_columns_with_their_own_lengths(tmp_path):
-    rows = {"prompt_ids": [[1, 2], [3]], "chosen_ids": [[4], [5, 6, 7]], "rejected_ids": [[8, 9, 10], [11]]}
+    rows = {
+        "prompt_ids": [[1, 2], [3]],
+        "chosen_ids": [[4], [5, 6, 7]],
+        "rejected_ids": [[8, 9, 10], [11]],
+    }
     spill = DocumentSpill(tmp_path / "spill", "train", DPO_COLUMNS)
     for i in range(2):
         spill.add({c: (np.array(v[i]), np.array([len(v[i])])) for c, v in rows.items()})
