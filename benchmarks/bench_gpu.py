@@ -42,6 +42,14 @@ SFT_ARMS = {
     "sft_ours": dict(ours=True, packed=True),
     "sft_ours_no_liger": dict(ours=True, packed=True, hide_liger=True),
 }
+# Variants outside the default suite: what `train sft` loads for a full fine-tune (fp32
+# master weights), and rows of 1024 tokens (TRL's default max_length).
+SFT_VARIANTS = {
+    "sft_ours_fp32_master": dict(ours=True, packed=True, fp32_master=True),
+    "sft_trl_packed_sdpa_1k": dict(attn="sdpa", packed=True, max_len=1024),
+    "sft_trl_packed_flex_1k": dict(attn="flex_attention", packed=True, max_len=1024),
+    "sft_ours_1k": dict(ours=True, packed=True, max_len=1024),
+}
 SUITES = {
     "sft": list(SFT_ARMS),
     "check": ["check", "check_sdpa", "check_flex"],
@@ -49,7 +57,13 @@ SUITES = {
     "lora": ["lora8b_ours"],
     "qlora": ["qlora8b_ours"],
 }
-CPU_SKIPS = {"sft_trl_packed_flex", "sft_trl_packed_liger", "qlora8b_ours", "check_flex"}
+CPU_SKIPS = {
+    "sft_trl_packed_flex",
+    "sft_trl_packed_flex_1k",
+    "sft_trl_packed_liger",
+    "qlora8b_ours",
+    "check_flex",
+}
 
 
 def settings(tiny: bool) -> dict[str, Any]:
@@ -142,13 +156,19 @@ def sft_arm(
     ours: bool = False,
     trl_liger: bool = False,
     hide_liger: bool = False,
+    fp32_master: bool = False,
+    max_len: int | None = None,
 ) -> dict[str, Any]:
+    import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     if ours:
         attn = our_attention(s["device"], packed)
-    model = new_model(s["shape"], attn, s["device"], dtype_of(s), seed=0)
+    # fp32_master: fp32 weights, gradients and optimizer state with bf16 autocast, as
+    # train.models loads a full fine-tune; otherwise bf16 weights, as the peers ran.
+    dtype = torch.float32 if fp32_master else dtype_of(s)
+    model = new_model(s["shape"], attn, s["device"], dtype, seed=0)
     notes = adapt(model, s["device"], packed, hide_liger) if ours else []
     data = Dataset.from_list(common.sft_rows(s["docs"], 0, model.config.vocab_size, s["max_len"]))
     with tempfile.TemporaryDirectory() as out:
@@ -157,13 +177,20 @@ def sft_arm(
             s,
             out,
             per_device_train_batch_size=8,
-            max_length=s["max_len"],
+            max_length=max_len or s["max_len"],
             packing=packed,
             gradient_checkpointing=False,
             use_liger_kernel=trl_liger,
         )
         result = run_trainer(SFTTrainer, s, s["shape"], model=model, args=args, train_dataset=data)
-    return {"attn_implementation": attn, "packed": packed, "notes": notes, **result}
+    return {
+        "attn_implementation": attn,
+        "packed": packed,
+        "weights": str(dtype),
+        "max_length": max_len or s["max_len"],
+        "notes": notes,
+        **result,
+    }
 
 
 def dpo_arm(s: dict[str, Any], *, ours: bool) -> dict[str, Any]:
@@ -397,7 +424,7 @@ def varlen_signature() -> str | None:
 
 
 ARMS = {
-    **{name: (sft_arm, kw) for name, kw in SFT_ARMS.items()},
+    **{name: (sft_arm, kw) for name, kw in {**SFT_ARMS, **SFT_VARIANTS}.items()},
     "check": (check_arm, {}),
     "check_sdpa": (check_arm, dict(attn="sdpa")),
     "check_flex": (check_arm, dict(attn="flex_attention")),

@@ -157,7 +157,11 @@ def compare_saved(trainer: Any, saved: Path, vocab: int, state: Any) -> dict[str
         "sharded_loss": sharded_loss,
         "loaded_loss": loaded_loss,
         "loss_rel_diff": abs(loaded_loss - sharded_loss) / abs(sharded_loss),
-        "matches": not missing and worst == 0.0 and abs(loaded_loss - sharded_loss) < 1e-2,
+        # The sharded forward returns its loss in bf16 (12.125 in the first run), so the
+        # losses can only agree to bf16's resolution; the weights must agree exactly.
+        "matches": not missing
+        and worst == 0.0
+        and abs(loaded_loss - sharded_loss) / abs(sharded_loss) < 1e-2,
     }
 
 
