@@ -99,6 +99,7 @@ def read_tool_calls(value: Any, path: str) -> list[ToolCall]:
         if (
             not isinstance(call, dict)
             or not isinstance(call.get("name"), str)
+            or not call["name"]
             or "arguments" not in call
         ):
             raise RowError(
@@ -142,7 +143,7 @@ def read_turns(turns: Any, path: str) -> list[Message]:
         last = messages[-1] if messages else None
         if (
             role == "function_call"
-            and previous in ("gpt", "assistant", "bot", "model", "chatgpt")
+            and ROLE_ALIASES.get(previous) == "assistant"
             and last is not None
             and not last.tool_calls
             and last.train == message.train

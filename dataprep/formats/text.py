@@ -9,10 +9,12 @@ Written here: a conversation of a single assistant message as its text. A plain
 conversation of several messages (a string prompt-completion) is written as its
 contents concatenated, as a plain example is trained, losing where the prompt ended
 (lossy). A chat conversation of several turns is ``not-convertible``: turning turns
-into text needs a chat template (write ``chatml``, or run ``dataprep prepare``).
+into text needs a chat template (write ``chatml``, or run ``dataprep prepare``). So is
+text holding ``<|im_start|>``, which would read back as ChatML.
 
 Round trips: row -> canonical -> row and canonical -> row -> canonical are exact for
-every text row and every plain single-assistant-message conversation with text only.
+every text row and every plain single-assistant-message conversation with text only
+and no ``<|im_start|>``.
 
 >>> conv = to_canonical({"text": "Once upon a time"})
 >>> conv.plain, [(m.role, m.content) for m in conv.messages]
@@ -74,6 +76,10 @@ def from_canonical(
     else:
         raise _shared.not_convertible(
             example, NAME, "chat turns need a chat template to become text (write chatml instead)"
+        )
+    if START in text:
+        raise _shared.not_convertible(
+            example, NAME, f"text holding {START} would read back as ChatML (write chatml instead)"
         )
     row: dict[str, Any] = {"text": text}
     _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)

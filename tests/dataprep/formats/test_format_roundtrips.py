@@ -49,6 +49,8 @@ text = st.text(max_size=12)
 nonempty = st.text(min_size=1, max_size=12)
 # ChatML cannot hold its own markers in a content; hypothesis could assemble them.
 chat_text = text.filter(lambda s: chatml.START not in s and chatml.END not in s)
+# Text rows cannot hold the ChatML start marker (the row would be ChatML).
+plain_text = text.filter(lambda s: chatml.START not in s)
 json_scalar = st.none() | st.booleans() | st.integers(-1000, 1000) | text
 json_value = st.recursive(
     json_scalar,
@@ -59,6 +61,17 @@ arguments = text | st.dictionaries(text, json_value, max_size=3)
 tools = st.none() | st.lists(
     st.dictionaries(nonempty, json_value, min_size=1, max_size=3), max_size=2
 )
+
+
+CHAT_FORMATS = ["messages", "sharegpt", "alpaca", "chatml", "prompt-completion"]
+
+
+def claimed_by(*names):
+    """Keys an extra field must avoid to survive being written in any of these formats."""
+    keys = set()
+    for name in names:
+        keys |= getattr(FORMATS[name], "CLAIMED_WRITTEN", FORMATS[name].CLAIMED)
+    return keys
 
 
 def extras(claimed):
@@ -104,9 +117,7 @@ def basic_chat(draw, content=text):
     )
     return Conversation(
         head + [m for pair in pairs for m in pair],
-        extra=draw(
-            extras(FORMATS["alpaca"].CLAIMED | FORMATS["prompt-completion"].CLAIMED_WRITTEN)
-        ),
+        extra=draw(extras(claimed_by(*CHAT_FORMATS))),
     )
 
 
@@ -146,9 +157,9 @@ def tool_chat(draw):
 
 
 @st.composite
-def plain_conversation(draw, with_prompt=True):
+def plain_conversation(draw, with_prompt=True, content=text):
     prompt = draw(st.lists(simple("user", nonempty), max_size=1)) if with_prompt else []
-    return Conversation([*prompt, draw(simple("assistant"))], plain=True)
+    return Conversation([*prompt, draw(simple("assistant", content))], plain=True)
 
 
 @st.composite
@@ -211,7 +222,7 @@ CANONICAL = {
     "preference": paired("preference"),
     "text": st.builds(
         Conversation,
-        st.builds(lambda m: [m], simple("assistant")),
+        st.builds(lambda m: [m], simple("assistant", plain_text)),
         plain=st.just(True),
         extra=extras(chatml.CLAIMED_WRITTEN),
     ),
@@ -365,7 +376,7 @@ ROWS = {
     ),
     "text": row_with_extra(
         chatml.CLAIMED_WRITTEN,
-        st.fixed_dictionaries({"text": text.filter(lambda s: chatml.START not in s)}),
+        st.fixed_dictionaries({"text": plain_text}),
     ),
 }
 
@@ -387,12 +398,12 @@ def test_row_canonical_row_is_exact(name):
 # across formats
 
 CROSS = {
-    "chat": (
-        basic_chat(content=chat_text),
-        ["messages", "sharegpt", "alpaca", "chatml", "prompt-completion"],
-    ),
+    "chat": (basic_chat(content=chat_text), CHAT_FORMATS),
     "tool use": (tool_chat(), ["messages", "sharegpt", "prompt-completion"]),
-    "plain text": (plain_conversation(with_prompt=False), ["text", "prompt-completion"]),
+    "plain text": (
+        plain_conversation(with_prompt=False, content=plain_text),
+        ["text", "prompt-completion"],
+    ),
 }
 CROSS_CASES = [
     pytest.param(subset, a, b, id=f"{subset}:{a}->{b}")

@@ -169,6 +169,11 @@ ERRORS = [
         "conversations[0].value",
         "bad-tool-call",
     ),
+    (
+        {"conversations": [turn("function_call", '{"name": "", "arguments": {}}')]},
+        "conversations[0].value",
+        "bad-tool-call",
+    ),
     ({"conversations": [turn("function_call", "[]")]}, "conversations[0].value", "bad-tool-call"),
     (
         {"conversations": [turn("function_call", '{"name": "f", "arguments": 1}')]},

@@ -81,6 +81,9 @@ NOT_CONVERTIBLE = [
     Conversation([Message(U, "Hi"), Message(A, "Hello")]),  # chat turns need a template
     Conversation([Message(A, None, tool_calls=[ToolCall("f", "{}")])]),
     Conversation([]),
+    Conversation(
+        [Message(A, "<|im_start|>user\nHi<|im_end|>\n")], plain=True
+    ),  # would read as chatml
 ]
 
 
