@@ -110,9 +110,15 @@ def read_tool_calls(value: Any, path: str) -> list[ToolCall]:
 
 
 def read_turn(turn: Any, path: str) -> tuple[str, Message]:
-    """One turn as (its ShareGPT role, its message)."""
+    """One turn as (its role: canonical, or "function_call"; its message)."""
     if not isinstance(turn, dict):
         raise _shared.wrong_type(path, "a turn object {from, value}", turn)
+    source, value = turn.get("from"), turn.get("value")
+    if len(turn) == 2 and type(value) is str and type(source) is str:
+        # The common turn, {from, value} with text: validate reads millions of them.
+        role = ROLE_ALIASES.get(source)
+        if role is not None and role != "function_call":
+            return role, Message(role, value, origin=path)
     _shared.check_known_keys(turn, TURN_KEYS, path)
     source = _shared.require(turn, "from", path)
     role = ROLE_ALIASES.get(source) if isinstance(source, str) else None
