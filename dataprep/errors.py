@@ -46,9 +46,9 @@ class LossyConversion(RowError):
 
     def __init__(self, dropped: list[str], target: str):
         what = ", ".join(dropped)
-        super().__init__(
-            "", f"converting to {target} would drop {what} (pass --allow-lossy to drop it)", "lossy"
-        )
+        them = "it" if len(dropped) == 1 else "them"
+        message = f"converting to {target} would drop {what} (pass --allow-lossy to drop {them})"
+        super().__init__("", message, "lossy")
         self.dropped = dropped
 
 

@@ -121,7 +121,7 @@ def test_reject_lines_hold_source_line_code_message_and_row(tmp_path):
         "source": src,
         "line": 2,
         "code": "lossy",
-        "message": "converting to alpaca would drop tool calls, tool results (pass --allow-lossy to drop it)",
+        "message": "converting to alpaca would drop tool calls, tool results (pass --allow-lossy to drop them)",
         "row": TOOLS,
     }
     assert (bad["line"], bad["code"], bad["row"]) == (3, "invalid-json", "{bad")

@@ -50,7 +50,7 @@ def test_rejects_are_summarised_with_reasons_and_the_hint(tmp_path, dataprep_cli
         f"{src} -> {out} (alpaca): 4 rows in = 1 row out + 3 rejected\n"
         f"rejected, written to {out}.rejects.jsonl:\n"
         "  lossy         2  first at line 2: converting to alpaca would drop tool calls, tool results "
-        "(pass --allow-lossy to drop it)\n"
+        "(pass --allow-lossy to drop them)\n"
         f"  invalid-json  1  first at line 3: {bad_json}\n"
         "hint: --allow-lossy converts the lossy rows, dropping what the target cannot hold\n"
     )
