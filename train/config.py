@@ -7,6 +7,7 @@ untouched, so TRL validates its own fields and its documentation stays the refer
     kind: sft                  # sft | dpo; optional, the command says it too
     model: samples/tiny-model  # a folder or a Hugging Face name
     mode: lora                 # lora | qlora | full
+    model_dtype: auto          # auto | bfloat16 | float16 | float32: the weights as loaded
     lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: all-linear}
     learning_rate: 2.0e-4      # from here on, TRL's fields
     num_train_epochs: 1
@@ -24,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -37,7 +39,11 @@ from dataprep.errors import UsageError
 
 KINDS = ("sft", "dpo")
 MODES = ("lora", "qlora", "full")
-OUR_KEYS = ("kind", "model", "tokenizer", "mode", "lora")
+# The dtype the weights are loaded in; "auto" is the table in train.models (fp32 master
+# weights for a full fine-tune, like TRL's SFTTrainer; the compute dtype for LoRA's frozen
+# base). train.models.weights_dtype says why, and what bfloat16 trades.
+MODEL_DTYPES = ("auto", "bfloat16", "float16", "float32")
+OUR_KEYS = ("kind", "model", "tokenizer", "mode", "model_dtype", "lora")
 
 # TRL fields that the prepared data decides. Setting them would prepare the data a second
 # time (or silently break packing), so they are refused with the reason.
@@ -77,6 +83,7 @@ class RunConfig:
     model: str | None = None
     tokenizer: str | None = None
     mode: str = "lora"
+    model_dtype: str = "auto"
     lora: LoraSettings = field(default_factory=LoraSettings)
     trl: dict[str, Any] = field(default_factory=dict)
     # key (dotted) -> where it was set ("sft.yaml", "--set", "--qlora"), for messages
@@ -88,12 +95,38 @@ class RunConfig:
         if self.tokenizer:
             ours["tokenizer"] = self.tokenizer
         ours["mode"] = self.mode
+        if self.model_dtype != "auto":
+            ours["model_dtype"] = self.model_dtype
         if self.mode != "full":
             ours["lora"] = dataclasses.asdict(self.lora)
         return {**ours, **self.trl}
 
 
 # --- reading -----------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with the 1.2 booleans: only true/false are booleans. Under YAML 1.1's rules
+    ``save_strategy: no`` (a value TRL documents) would arrive as False and be refused."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with only true/false as booleans.
+
+    >>> load_yaml("save_strategy: no"), load_yaml("[true, off]")
+    ({'save_strategy': 'no'}, [True, 'off'])
+    """
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -106,7 +139,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: cannot read: {e}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -132,7 +165,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     if not sep or not key:
         raise UsageError(f"--set expects key=value, got {item!r}")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = load_yaml(text) if text.strip() else None
     except yaml.YAMLError:
         value = text  # "a: b" and friends: take the text as it is
     return key, value
@@ -179,7 +212,7 @@ def parse_run_config(
         return UsageError(f"{source_of(sources, key, origin)}: {key}: {problem}")
 
     run = RunConfig(sources=sources)
-    for key in ("kind", "model", "tokenizer", "mode"):
+    for key in ("kind", "model", "tokenizer", "mode", "model_dtype"):
         value = raw.get(key)
         if value is None:
             continue
@@ -190,6 +223,24 @@ def parse_run_config(
         raise fail("kind", f"expected one of {', '.join(KINDS)}, got {run.kind!r}")
     if run.mode not in MODES:
         raise fail("mode", f"expected one of {', '.join(MODES)}, got {run.mode!r}")
+    if run.model_dtype not in MODEL_DTYPES:
+        raise fail(
+            "model_dtype", f"expected one of {', '.join(MODEL_DTYPES)}, got {run.model_dtype!r}"
+        )
+    if run.mode == "full" and run.model_dtype == "float16":
+        # fp16 weights updated in place lose small updates and overflow without fp32 masters,
+        # and transformers' fp16 loss scaling refuses fp16 gradients outright.
+        raise fail(
+            "model_dtype",
+            "float16 weights cannot be fully fine-tuned (no loss scaling without fp32 "
+            "masters); use bfloat16, or auto for fp32 master weights with fp16 autocast",
+        )
+    init_kwargs = raw.get("model_init_kwargs")
+    if run.model_dtype != "auto" and isinstance(init_kwargs, dict) and "dtype" in init_kwargs:
+        raise fail(
+            "model_dtype",
+            f"model_init_kwargs.dtype ({init_kwargs['dtype']!r}) says it too; set only one",
+        )
 
     lora = raw.get("lora") or {}
     if not isinstance(lora, dict):

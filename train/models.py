@@ -1,15 +1,17 @@
 """Models and tokenizers: loading, precision by device, LoRA / QLoRA / full, and the
 attention seam (``train.fastpath``).
 
-Precision by device and mode:
+Precision by device and mode, with ``model_dtype: auto`` (the default):
 
     device            lora: base weights   qlora: 4-bit NF4, compute   full: weights, autocast
     CUDA with bf16    bf16                 bf16                        fp32, bf16
     older CUDA        fp16                 fp16                        fp32, fp16
     CPU               fp32                 fp32                        fp32, none
 
-Under FSDP the base weights stay fp32: FSDP's own mixed precision casts them, and
-mixed dtypes inside one sharded unit are not allowed.
+``model_dtype: bfloat16`` (or ``float32``, or ``float16`` outside full fine-tuning) loads
+the weights in that dtype instead; autocast stays as in the table. Under FSDP the ``auto``
+base weights stay fp32: FSDP's own mixed precision casts them, and mixed dtypes inside one
+sharded unit are not allowed.
 """
 
 from __future__ import annotations
@@ -114,6 +116,39 @@ def is_fsdp() -> bool:
     return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
 
 
+def compute_dtype(device: str) -> Any:
+    """The dtype the matmuls run in: bf16 where the GPU has it, fp16 on older GPUs, fp32 on
+    the CPU (where bf16 autocast is slow and changes results)."""
+    import torch
+
+    if device != "cuda":
+        return torch.float32
+    return torch.bfloat16 if bf16_supported(device) else torch.float16
+
+
+def weights_dtype(mode: str, device: str, model_dtype: str = "auto") -> Any:
+    """The dtype the model's (unquantized) weights are loaded in.
+
+    ``auto`` keeps fp32 master weights for a full fine-tune, which is what TRL 1.16's
+    ``SFTTrainer`` and ``DPOTrainer`` do with a model name (their ``model_init_kwargs``
+    default to float32, not the checkpoint's dtype): with a learning rate of 2e-5 most
+    updates are smaller than bf16's resolution of a weight (8 bits of mantissa) and would
+    round away, while fp32 masters keep them. The price is speed and memory: on an H200 a
+    1B Llama trains at 53k tokens/s with 65 GiB against 58.6k with 46 GiB in bf16
+    (BENCHMARKS.md, issue 5). ``bfloat16`` takes that speed, as many recipes do for large
+    models; a frozen LoRA base gets no updates, so ``auto`` loads it in the compute dtype.
+
+    >>> import torch
+    >>> weights_dtype("full", "cpu"), weights_dtype("lora", "cpu", "bfloat16")
+    (torch.float32, torch.bfloat16)
+    """
+    import torch
+
+    if model_dtype != "auto":
+        return getattr(torch, model_dtype)
+    return torch.float32 if mode == "full" or is_fsdp() else compute_dtype(device)
+
+
 def load_model(
     name_or_path: str,
     *,
@@ -121,8 +156,10 @@ def load_model(
     device: str,
     packed: bool,
     init_kwargs: dict[str, Any] | None = None,
+    model_dtype: str = "auto",
 ) -> Any:
-    """The causal LM for training in ``mode``, on the attention path ``fastpath`` picks.
+    """The causal LM for training in ``mode``, on the attention path ``fastpath`` picks,
+    with its weights in :func:`weights_dtype`.
 
     ``init_kwargs`` (TRL's ``model_init_kwargs``) go to ``from_pretrained`` last, so a
     config can still choose ``dtype``, ``attn_implementation`` or ``trust_remote_code``.
@@ -130,12 +167,10 @@ def load_model(
     import torch
     from transformers import AutoModelForCausalLM
 
-    compute = torch.bfloat16 if bf16_supported(device) else torch.float16
-    if device != "cuda":
-        compute = torch.float32
+    compute = compute_dtype(device)
     kwargs: dict[str, Any] = {
         "attn_implementation": fastpath.attention_implementation(device, packed=packed),
-        "dtype": torch.float32 if mode == "full" or is_fsdp() else compute,
+        "dtype": weights_dtype(mode, device, model_dtype),
     }
     if mode == "qlora":
         from accelerate import PartialState

@@ -69,6 +69,7 @@ def run_sft(
         device=device,
         packed=data.packed,
         init_kwargs=run.trl.get("model_init_kwargs"),
+        model_dtype=run.model_dtype,
     )
     try:
         trainer = SFTTrainer(

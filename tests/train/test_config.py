@@ -92,6 +92,58 @@ def test_our_fields_errors_name_the_key(raw, message):
 
 
 @pytest.mark.parametrize(
+    ("raw", "sets", "expected"),
+    [
+        ({}, [], "auto"),
+        ({"mode": "full"}, ["model_dtype=bfloat16"], "bfloat16"),
+        ({"model_dtype": "float32"}, [], "float32"),
+        ({"mode": "lora", "model_dtype": "float16"}, [], "float16"),
+        ({"model_dtype": "bfloat16"}, ["model_dtype=auto"], "auto"),
+    ],
+)
+def test_model_dtype_from_file_and_set(tmp_path, raw, sets, expected):
+    import yaml
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    run = load_run_config(path, sets)
+    assert run.model_dtype == expected and "model_dtype" not in run.trl
+    # written only when chosen, and read back the same
+    written = run.to_yaml_dict()
+    assert written.get("model_dtype", "auto") == expected
+    assert parse_run_config(written, {}).model_dtype == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "sets", "message"),
+    [
+        (
+            "mode: full\n",
+            ["model_dtype=bf16"],
+            "--set: model_dtype: expected one of auto, bfloat16, float16, float32, got 'bf16'",
+        ),
+        ("model_dtype: 16\n", [], "{file}: model_dtype: expected a string, got 16"),
+        (
+            "mode: full\nmodel_dtype: float16\n",
+            [],
+            "{file}: model_dtype: float16 weights cannot be fully fine-tuned",
+        ),
+        (
+            "model_init_kwargs: {dtype: float32}\n",
+            ["model_dtype=bfloat16"],
+            "--set: model_dtype: model_init_kwargs.dtype ('float32') says it too; set only one",
+        ),
+    ],
+)
+def test_model_dtype_errors_name_the_key(tmp_path, text, sets, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as caught:
+        load_run_config(path, sets)
+    assert str(caught.value).startswith(message.format(file=path))
+
+
+@pytest.mark.parametrize(
     ("text", "sets", "message"),
     [
         ("lora:\n  r: -1\n", [], "{file}: lora.r: expected a positive integer, got -1"),
@@ -130,6 +182,10 @@ def test_errors_say_where_the_key_came_from(tmp_path, text, sets, message):
         ("model_init_kwargs={dtype: bfloat16}", ("model_init_kwargs", {"dtype": "bfloat16"})),
         ("run_name=a: b: c", ("run_name", "a: b: c")),  # not YAML: kept as text
         ("eval_strategy=", ("eval_strategy", None)),
+        # YAML 1.2 booleans: TRL's "no" strategy stays a string, only true/false are booleans
+        ("save_strategy=no", ("save_strategy", "no")),
+        ("model_dtype=off", ("model_dtype", "off")),
+        ("bf16=True", ("bf16", True)),
     ],
 )
 def test_set_values_are_yaml(item, expected):
@@ -194,11 +250,47 @@ def test_sft_uses_the_data_as_prepared(packed):
     assert args.packing is False and args.padding_free is packed
 
 
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("save_strategy: no\n", "save_strategy", "no"),
+        ("logging_strategy: no\n", "logging_strategy", "no"),
+        ("bf16: false\n", "bf16", False),
+    ],
+)
+def test_a_file_says_no_and_trl_reads_no(tmp_path, text, key, expected):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    args = trainer_config(load_run_config(path), "sft", output_dir="out", device_type="cpu")
+    value = getattr(args, key)
+    assert getattr(value, "value", value) == expected
+
+
 def test_user_keys_win_and_typed_strings_become_numbers():
     args = sft({"learning_rate": "2e-4", "max_steps": "12", "gradient_checkpointing": True})
     assert args.learning_rate == 2e-4 and args.max_steps == 12
     # the transformers 5 name for it; the old name is taken as an alias
     assert args.activation_checkpointing is True
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+@pytest.mark.parametrize(
+    ("device", "sets", "expected"),
+    [
+        ("cuda", [], True),  # on by default on a GPU, as in TRL
+        ("cuda", ["activation_checkpointing=false"], False),
+        ("cuda", ["gradient_checkpointing=false"], False),  # TRL's older name
+        ("cpu", [], False),
+        ("cpu", ["activation_checkpointing=true"], True),
+    ],
+)
+def test_activation_checkpointing_reaches_trl(kind, device, sets, expected):
+    run = load_run_config(None, sets)
+    # bf16_ok=False: TrainingArguments refuses bf16 on a machine without a GPU.
+    args = trainer_config(run, kind, output_dir="out", device_type=device, packed=True)
+    # transformers 5 reads the new name; TRL's own code still reads the old one
+    assert args.activation_checkpointing is expected
+    assert args.gradient_checkpointing is expected
 
 
 @pytest.mark.parametrize(
@@ -207,7 +299,7 @@ def test_user_keys_win_and_typed_strings_become_numbers():
         (
             {"learnig_rate": 1e-4},
             {},
-            "run.yaml: learnig_rate: not one of our keys (kind, model, tokenizer, mode, lora) and not a field of TRL's SFTConfig (did you mean learning_rate?)",
+            "run.yaml: learnig_rate: not one of our keys (kind, model, tokenizer, mode, model_dtype, lora) and not a field of TRL's SFTConfig (did you mean learning_rate?)",
         ),
         ({"learning_rate": "fast"}, {}, "run.yaml: learning_rate: expected a number, got 'fast'"),
         ({"max_steps": 1.5}, {}, "run.yaml: max_steps: expected an integer, got 1.5"),

@@ -1,0 +1,84 @@
+"""The weights' dtype (``model_dtype``) and activation checkpointing, from the run config to
+the model the trainer really trains."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from train import models
+from train.config import load_run_config
+from train.sft import run_sft
+
+pytestmark = [
+    # peft reads a transformers attribute deprecated in 5.x when it wraps a model.
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "model_dtype", "expected"),
+    [
+        ("full", "auto", torch.float32),  # fp32 master weights, as TRL loads a model name
+        ("full", "bfloat16", torch.bfloat16),
+        ("full", "float32", torch.float32),
+        ("lora", "auto", torch.float32),  # the CPU's compute dtype
+        ("lora", "bfloat16", torch.bfloat16),
+        ("lora", "float16", torch.float16),
+    ],
+)
+def test_loaded_weights_have_the_chosen_dtype(tiny_model, mode, model_dtype, expected):
+    assert models.weights_dtype(mode, "cpu", model_dtype) == expected
+    model = models.load_model(
+        str(tiny_model), mode=mode, device="cpu", packed=True, model_dtype=model_dtype
+    )
+    assert {p.dtype for p in model.parameters()} == {expected}
+
+
+def test_model_init_kwargs_still_have_the_last_word(tiny_model):
+    model = models.load_model(
+        str(tiny_model),
+        mode="full",
+        device="cpu",
+        packed=True,
+        init_kwargs={"dtype": torch.bfloat16},
+    )
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def run(data, output, model, tokenizer, sets):
+    settings = [
+        f"model={model}",
+        f"tokenizer={tokenizer}",
+        "mode=full",
+        "max_steps=2",
+        "per_device_train_batch_size=4",
+        "logging_steps=1",
+        "save_strategy=no",
+        "disable_tqdm=true",
+        *sets,
+    ]
+    return run_sft(data, load_run_config(None, settings), output)
+
+
+@pytest.mark.parametrize(
+    ("sets", "dtype", "checkpointing"),
+    [
+        ([], torch.float32, False),  # the CPU's defaults
+        (["model_dtype=bfloat16", "activation_checkpointing=true"], torch.bfloat16, True),
+        (["model_dtype=float32", "activation_checkpointing=false"], torch.float32, False),
+    ],
+)
+def test_train_sft_trains_what_the_config_says(
+    tmp_path, sft_packed, tiny_model, tiny_tokenizer, sets, dtype, checkpointing
+):
+    trainer = run(sft_packed, tmp_path / "run", tiny_model, tiny_tokenizer, sets)
+    assert trainer.args.activation_checkpointing is checkpointing
+    assert trainer.model.is_activation_checkpointing is checkpointing
+    assert {p.dtype for p in trainer.model.parameters()} == {dtype}
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    written = (tmp_path / "run" / "train_config.yaml").read_text()
+    assert ("model_dtype: bfloat16" in written) is (dtype == torch.bfloat16)
