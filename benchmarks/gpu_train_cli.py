@@ -17,7 +17,8 @@ Arms (``--arms``, in this order by default): ``sft_bf16`` (``--set model_dtype=b
 --set activation_checkpointing=false``: the issue's setup), ``sft_fp32_master`` (the
 default fp32 master weights, activation checkpointing off), ``dpo_bf16`` (``train dpo
 --full`` with bf16 weights through ``model_init_kwargs``), ``sft_defaults`` (nothing set:
-fp32 masters and activation checkpointing, what ``train sft --full`` does by default).
+fp32 masters and activation checkpointing, what ``train sft --full`` does by default);
+outside the default list, ``sft_bf16_all`` and ``sft_fp32_master_all`` train every token.
 
 Timing: the arrival of the log line of step ``warmup`` to that of the last step (each line
 is printed after its step's loss is read back, so the GPU is done with the step). Peak
@@ -59,11 +60,21 @@ TINY = dict(
     sft_size_mb=0.3, dpo_pairs=24, tokenizer_mb=0.3, vocab=500, exchanges=(1,),
 )  # fmt: skip
 
-ARMS: dict[str, tuple[str, list[str]]] = {
-    "sft_bf16": ("sft", ["model_dtype=bfloat16", "activation_checkpointing=false"]),
-    "sft_fp32_master": ("sft", ["activation_checkpointing=false"]),
-    "dpo_bf16": ("dpo", ["model_init_kwargs.dtype=bfloat16", "activation_checkpointing=false"]),
-    "sft_defaults": ("sft", []),
+# name -> (command, prepared folder, --set items)
+ARMS: dict[str, tuple[str, str, list[str]]] = {
+    "sft_bf16": ("sft", "sft", ["model_dtype=bfloat16", "activation_checkpointing=false"]),
+    "sft_fp32_master": ("sft", "sft", ["activation_checkpointing=false"]),
+    "dpo_bf16": (
+        "dpo",
+        "dpo",
+        ["model_init_kwargs.dtype=bfloat16", "activation_checkpointing=false"],
+    ),
+    "sft_defaults": ("sft", "sft", []),
+    # Every token trained (`prepare --mask all`), as in bench_gpu's pre-tokenized rows: TRL's
+    # fused LM head scores only the trained positions, so the assistant-only mask skips part
+    # of the LM head's work, and these arms take that difference out of the comparison.
+    "sft_bf16_all": ("sft", "sft_all", ["model_dtype=bfloat16", "activation_checkpointing=false"]),
+    "sft_fp32_master_all": ("sft", "sft_all", ["activation_checkpointing=false"]),
 }
 
 
@@ -176,6 +187,7 @@ def build(folder: Path, tiny: bool) -> dict[str, Any]:
         )
     )
     sft = prepare(chats, folder / "tokenizer", folder / "sft", s["max_length"], "--pack")
+    prepare(chats, folder / "tokenizer", folder / "sft_all", s["max_length"], "--mask", "all")
     dpo = prepare(pairs, folder / "tokenizer", folder / "dpo", s["dpo_max_length"], "--kind", "dpo")
     shutil.rmtree(scratch)
     summary = {
@@ -299,7 +311,7 @@ def throughput(steps: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
 def run_arm(
     name: str, s: dict[str, Any], data: Path, model: Path, tokenizer: Path, timeout: float
 ) -> dict[str, Any]:
-    kind, sets = ARMS[name]
+    kind, prepared, sets = ARMS[name]
     output = Path("/tmp") / f"gpu_train_cli_{name}"
     shutil.rmtree(output, ignore_errors=True)
     common_sets = [
@@ -311,7 +323,7 @@ def run_arm(
         "seed=0",
     ]
     command = [
-        sys.executable, "-m", "train", kind, str(data / kind), "--model", str(model),
+        sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
         "--tokenizer", str(tokenizer), "--full", "-o", str(output),
         *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
     ]  # fmt: skip
@@ -447,7 +459,7 @@ def main() -> int:
     go.add_argument("--dir", required=True, type=Path)
     go.add_argument("--out", required=True, type=Path)
     go.add_argument("--tiny", action="store_true")
-    go.add_argument("--arms", default=",".join(ARMS), help="comma-separated")
+    go.add_argument("--arms", default=",".join(list(ARMS)[:4]), help="comma-separated")
     go.add_argument("--budget", type=float, default=1e9, help="start no arm after this many s")
     args = parser.parse_args()
     if args.cmd == "build":
