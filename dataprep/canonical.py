@@ -45,6 +45,10 @@ class Message:
     train: bool | None = None
     # Where this message came from in its row, e.g. "conversations[3]"; used in messages.
     origin: str | None = field(default=None, compare=False, repr=False)
+    # Keys of the message no canonical field claims ("id", "timestamp", "metadata"):
+    # data, carried through conversions like ``Conversation.extra`` (last, so that the
+    # fields before it keep their positions).
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -43,7 +43,7 @@ from dataprep.formats import FORMATS
 
 if TYPE_CHECKING:
     from dataprep.mapping import Mapping
-    from dataprep.reading import Record
+    from dataprep.reading import JsonlChunk, Record
     from dataprep.writing import RowWriter
 
 
@@ -213,7 +213,7 @@ def convert_file(
     process only); the output is the same, in the same order, either way. Raises
     UsageError for an unknown format name; every row-level failure is a reject.
     """
-    from dataprep.validate import parallel_workers
+    from dataprep.validate import parallel_workers, split_jsonl
 
     if to not in FORMATS:
         raise UsageError(f"unknown format {to!r} for --to (known: {', '.join(FORMATS)})")
@@ -225,8 +225,9 @@ def convert_file(
     conversion = Conversion(source, output, to, rejects_path)
     converter = _Converter(to, allow_lossy, mapping, from_format)
     workers = parallel_workers(source, jobs)
-    if workers > 1:
-        _convert_parallel(source, output, converter, conversion, workers)
+    chunks = split_jsonl(source, workers) if workers > 1 else []
+    if len(chunks) > 1:
+        _convert_parallel(chunks, output, converter, conversion)
     else:
         from dataprep.reading import read_records
 
@@ -248,12 +249,14 @@ def _open_outputs(output: str, conversion: Conversion, stack: ExitStack) -> _Out
 
 def _convert_records(
     records: Iterable[Record], converter: _Converter, outputs: _Outputs, conversion: Conversion
-) -> None:
+) -> int:
+    """Convert and write ``records``; the line of the last one."""
     convert = converter.convert
     write = outputs.writer.write
-    rows_in = rows_out = 0
+    rows_in = rows_out = line = 0
     for record in records:
         rows_in += 1
+        line = record.line
         row, reject = convert(record)
         if row is not None:
             write(row)
@@ -262,78 +265,92 @@ def _convert_records(
             outputs.reject(reject)
     conversion.rows_in += rows_in
     conversion.rows_out += rows_out
+    return line
 
 
 # ------------------------------------------------------------------- parallel conversion
 
 
-def _convert_part(chunk: Any, settings: tuple, spool: str) -> tuple[int, _Converter]:
-    """A worker: convert one byte range into a spool file, in order. Each line is
-    ``o`` + an output row or ``r`` + a reject, as JSON."""
+def _convert_part(chunk: Any, settings: tuple, spool: str) -> tuple[int, int, int, _Converter]:
+    """A worker: convert one byte range, in order, into two spool files: ``spool.out``,
+    the output rows as JSON lines, and ``spool.rej``, the rejects (their lines numbered
+    within the range). Returns rows in, rows out, the range's lines, and the counts."""
     from dataprep.reading import read_jsonl_chunk
 
     converter = _Converter(*settings)
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     convert = converter.convert
-    rows_in = 0
-    with open(spool, "wb", buffering=1 << 20) as f:
-        write = f.write
+    rows_in = rows_out = line = 0
+    with (
+        open(spool + ".out", "wb", buffering=1 << 20) as out,
+        open(spool + ".rej", "wb") as rejects,
+    ):
+        write = out.write
         for record in read_jsonl_chunk(chunk):
             rows_in += 1
+            line = record.line
             row, reject = convert(record)
             if row is not None:
-                write(b"o" + dumps(row, option=newline))
+                write(dumps(row, option=newline))
+                rows_out += 1
             else:
-                write(b"r" + dumps(reject, option=newline))
-    return rows_in, converter
+                rejects.write(dumps(reject, option=newline))
+    return rows_in, rows_out, line, converter
 
 
 def _convert_parallel(
-    source: str, output: str, converter: _Converter, conversion: Conversion, workers: int
+    chunks: list[JsonlChunk], output: str, converter: _Converter, conversion: Conversion
 ) -> None:
-    """Byte ranges of a plain JSONL file converted in ``workers`` processes.
+    """Byte ranges of a plain JSONL file (``split_jsonl``) converted in one process each.
 
     This process converts the first range straight into the output while forked workers
-    convert the others into spool files; the spools are then copied after it, in order,
-    so the output is row for row what one process writes. Workers are started before
-    the output is opened, so no writer state (or Parquet thread) is forked.
+    convert the others into spool files; the spooled rows are then copied after it, in
+    order, as the JSON text the workers wrote (not parsed again), so the output is row
+    for row what one process writes. Workers are started before the output is opened,
+    so no writer state (or Parquet thread) is forked.
     """
     import multiprocessing
     import shutil
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
-    from dataprep.reading import iter_jsonl_chunks, read_jsonl_chunk
+    from dataprep.reading import read_jsonl_chunk
 
     spool_dir = tempfile.mkdtemp(prefix="dataprep-convert-")
     try:
-        chunks = iter_jsonl_chunks(source, workers)
-        first = next(chunks)
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers - 1, mp_context=context) as pool, ExitStack() as stack:
+        with (
+            ProcessPoolExecutor(len(chunks) - 1, mp_context=context) as pool,
+            ExitStack() as stack,
+        ):
             parts = [
                 pool.submit(
-                    _convert_part, chunk, converter.settings, os.path.join(spool_dir, f"{i}.spool")
+                    _convert_part, chunk, converter.settings, os.path.join(spool_dir, str(i))
                 )
-                for i, chunk in enumerate(chunks)
+                for i, chunk in enumerate(chunks[1:])
             ]
             outputs = _open_outputs(output, conversion, stack)
-            _convert_records(read_jsonl_chunk(first), converter, outputs, conversion)
+            offset = _convert_records(read_jsonl_chunk(chunks[0]), converter, outputs, conversion)
+            write_line = outputs.writer.write_json_line
             loads = orjson.loads
             for i, part in enumerate(parts):
-                rows_in, done = part.result()
+                rows_in, rows_out, lines, done = part.result()
                 conversion.rows_in += rows_in
+                conversion.rows_out += rows_out
                 converter.formats.update(done.formats)
                 converter.dropped.update(done.dropped)
                 converter.ambiguous.update(done.ambiguous)
-                with open(os.path.join(spool_dir, f"{i}.spool"), "rb") as f:
+                spool = os.path.join(spool_dir, str(i))
+                with open(spool + ".out", "rb", buffering=1 << 20) as f:
                     for line in f:
-                        if line[0] == 111:  # b"o"
-                            outputs.writer.write(loads(line[1:]))
-                            conversion.rows_out += 1
-                        else:
-                            outputs.reject(loads(line[1:]))
+                        write_line(line)
+                with open(spool + ".rej", "rb") as f:
+                    for line in f:
+                        reject = loads(line)
+                        reject["line"] += offset
+                        outputs.reject(reject)
+                offset += lines
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
 

@@ -38,7 +38,28 @@ Status = Literal["ok", "mixed", "ambiguous", "unknown"]
 LINES_KEPT = 5
 UNKNOWN = "unknown"
 
-_DETECTORS = tuple((name, module.detect) for name, module in FORMATS.items())
+# (name, detect, the keys one of which a row needs for detect to claim it; None: unknown)
+_DETECTORS = tuple(
+    (name, module.detect, getattr(module, "DETECT_KEYS", None)) for name, module in FORMATS.items()
+)
+# Rows of a file share a few key sets: the detectors worth asking for each key set are
+# found once. Bounded, so that rows with ever new keys cannot grow it without end.
+_CANDIDATES: dict[tuple[str, ...], tuple[tuple[str, Any], ...]] = {}
+_CANDIDATES_KEPT = 1024
+
+
+def _candidates(keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """The (name, detect) of the formats that may claim a row with these keys."""
+    found = _CANDIDATES.get(keys)
+    if found is None:
+        if len(_CANDIDATES) >= _CANDIDATES_KEPT:
+            _CANDIDATES.clear()
+        found = _CANDIDATES[keys] = tuple(
+            (name, detect)
+            for name, detect, needs in _DETECTORS
+            if needs is None or not needs.isdisjoint(keys)
+        )
+    return found
 
 
 def row_formats(row: Any) -> tuple[str, ...]:
@@ -51,7 +72,7 @@ def row_formats(row: Any) -> tuple[str, ...]:
     """
     if type(row) is not dict:
         return ()
-    return tuple([name for name, detect in _DETECTORS if detect(row)])
+    return tuple([name for name, detect in _candidates(tuple(row)) if detect(row)])
 
 
 def kind_name(names: tuple[str, ...]) -> str:
@@ -140,17 +161,42 @@ class Detector:
         self.rows = 0
         self.unreadable = 0
         self.unreadable_lines: list[int] = []
-        self.keys: Counter[str] = Counter()
         self.file_problems: list[str] = []
         self._kinds: dict[tuple[str, ...], int] = {}
         self._lines: dict[tuple[str, ...], list[int]] = {}
+        # Rows counted by key set (cheaper per row than counting each key); folded into
+        # _keys when there are many key sets, so memory stays bounded.
+        self._key_sets: dict[tuple[str, ...], int] = {}
+        self._keys: Counter[str] = Counter()
+
+    @property
+    def keys(self) -> Counter[str]:
+        """Top-level key -> rows that have it."""
+        self._fold_key_sets()
+        return self._keys
+
+    def _fold_key_sets(self) -> None:
+        for keys, n in self._key_sets.items():
+            for key in keys:
+                self._keys[key] += n
+        self._key_sets.clear()
 
     def add(self, row: Any, line: int) -> tuple[str, ...]:
         """Count one readable row; return the formats that claim it."""
-        names = row_formats(row)
         self.rows += 1
         if type(row) is dict:
-            self.keys.update(row.keys())
+            keys = tuple(row)
+            names = tuple([name for name, detect in _candidates(keys) if detect(row)])
+            key_sets = self._key_sets
+            n = key_sets.get(keys)
+            if n is not None:
+                key_sets[keys] = n + 1
+            else:
+                if len(key_sets) >= _CANDIDATES_KEPT:
+                    self._fold_key_sets()
+                key_sets[keys] = 1
+        else:
+            names = ()
         seen = self._kinds.get(names)
         if seen is None:
             self._kinds[names] = 1
@@ -171,16 +217,20 @@ class Detector:
         """A problem of the whole file (line 0: no rows at all), not of a row."""
         self.file_problems.append(message)
 
-    def merge(self, other: Detector) -> None:
-        """Fold in the evidence of a later part of the same file (parallel validation)."""
+    def merge(self, other: Detector, line_offset: int = 0) -> None:
+        """Fold in the evidence of a later part of the same file (parallel validation),
+        whose lines are numbered from ``line_offset + 1``."""
         self.file_problems += other.file_problems
         self.rows += other.rows
         self.unreadable += other.unreadable
-        self.unreadable_lines = (self.unreadable_lines + other.unreadable_lines)[:LINES_KEPT]
-        self.keys.update(other.keys)
+        self.unreadable_lines = (
+            self.unreadable_lines + [n + line_offset for n in other.unreadable_lines]
+        )[:LINES_KEPT]
+        self.keys.update(other.keys)  # folds both
         for names, n in other._kinds.items():
             self._kinds[names] = self._kinds.get(names, 0) + n
-            self._lines[names] = (self._lines.get(names, []) + other._lines[names])[:LINES_KEPT]
+            lines = [line + line_offset for line in other._lines[names]]
+            self._lines[names] = (self._lines.get(names, []) + lines)[:LINES_KEPT]
 
     def result(self) -> Detection:
         kinds = Counter({kind_name(k): n for k, n in self._kinds.items()})

@@ -1,6 +1,9 @@
 """Writing rows to dataset files, atomically.
 
-``open_writer(path)`` gives a ``RowWriter``: a context manager taking one dict at a time.
+``open_writer(path)`` gives a ``RowWriter``: a context manager taking one dict at a time
+(``write``), or one row already serialised as a JSON line (``write_json_line``: the JSON
+Lines writer copies it as it is, so rows that another process serialised are not parsed
+and dumped again).
 The format follows the name: ``.jsonl`` (also the default for an unknown extension),
 ``.json`` (a JSON array, one element per line, streamed), ``.parquet`` (zstd inside, in
 batches of at most ``PARQUET_BATCH`` rows and about ``PARQUET_BATCH_BYTES`` of data, so
@@ -131,6 +134,12 @@ class RowWriter:
         for row in rows:
             self.write(row)
 
+    def write_json_line(self, line: bytes) -> None:
+        """Write one row given as its JSON text (a JSON object; a trailing newline is
+        allowed), e.g. as ``orjson.dumps`` wrote it. The text is trusted to be valid
+        JSON: formats that store JSON text store it as it is."""
+        self.write(orjson.loads(line))
+
     def commit(self) -> None:
         """Finish the file and move it into place."""
         if self._done:
@@ -198,6 +207,10 @@ class _JsonlWriter(RowWriter):
         self._out.write(_dumps(row, _JSONL_OPTIONS))
         self.rows += 1
 
+    def write_json_line(self, line: bytes) -> None:
+        self._out.write(line if line.endswith(b"\n") else line + b"\n")
+        self.rows += 1
+
 
 class _JsonWriter(RowWriter):
     """``[``, then one element per line, then ``]``: valid JSON that diffs line by line."""
@@ -207,6 +220,10 @@ class _JsonWriter(RowWriter):
 
     def write(self, row: dict[str, Any]) -> None:
         self._out.write((b",\n" if self.rows else b"\n") + _dumps(row))
+        self.rows += 1
+
+    def write_json_line(self, line: bytes) -> None:
+        self._out.write((b",\n" if self.rows else b"\n") + line.rstrip(b"\r\n"))
         self.rows += 1
 
     def _finish(self) -> None:

@@ -37,6 +37,10 @@ def drop_extra_word(key: str) -> str:
     return f"extra field '{key}'"
 
 
+def drop_message_field_word(key: str) -> str:
+    return f"message field '{key}'"
+
+
 # Keys of a message in the messages dialect, and the aliases accepted for two of them.
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 TRAIN_KEYS = ("train", "weight", "loss_weight")
@@ -92,8 +96,9 @@ def optional_str(value: Any, path: str) -> str | None:
 def check_known_keys(obj: dict, known: Iterable[str], path: str) -> None:
     """Refuse keys the canonical model has no place for, unless they hold nothing.
 
-    A message has no ``extra``: a key we do not know would vanish in conversion, so it is
-    an error rather than a silent loss. Empty values (``"refusal": null``) are ignored.
+    For tool calls: ``ToolCall`` has no ``extra``, so a key we do not know would vanish in
+    conversion; it is an error rather than a silent loss. Empty values (``"index": null``)
+    are ignored. (Messages keep such keys: see ``split_message_extra``.)
     """
     known = known if isinstance(known, (set, frozenset)) else set(known)
     for key, value in obj.items():
@@ -104,6 +109,31 @@ def check_known_keys(obj: dict, known: Iterable[str], path: str) -> None:
                 "messages; remove it, or map it onto a known field with --field",
                 "unknown-field",
             )
+
+
+def split_message_extra(obj: dict, known: frozenset[str]) -> dict[str, Any] | None:
+    """The keys of a message no canonical field claims (``id``, ``timestamp``,
+    ``metadata``), for ``Message.extra``. Keys that hold nothing (``"refusal": null``)
+    are left out: dropping them loses nothing.
+
+    >>> split_message_extra({"role": "user", "content": "Hi", "id": 7, "refusal": None}, MESSAGE_KEYS)
+    {'id': 7}
+    """
+    extra = {k: v for k, v in obj.items() if k not in known and not is_empty(v)}
+    return extra or None
+
+
+def put_message_extra(
+    out: dict[str, Any], extra: dict[str, Any], claimed: frozenset[str], dropped: list[str]
+) -> None:
+    """Write a message's ``extra`` into its dict. A key the dialect reads as one of its
+    own fields (an extra ``name`` going into a messages-dialect message) would change the
+    message's meaning: it is dropped, and said so."""
+    for key, value in extra.items():
+        if key in claimed:
+            add(dropped, drop_message_field_word(key))
+        else:
+            out[key] = value
 
 
 def read_train(obj: dict, path: str) -> bool | None:
@@ -273,31 +303,61 @@ def read_role(value: Any, path: str) -> str:
 
 
 def read_message(value: Any, path: str) -> Message:
-    """One message in the messages dialect; ``path`` is where it sits in the row."""
+    """One message in the messages dialect; ``path`` is where it sits in the row.
+
+    Keys no canonical field claims go to ``extra``; known keys must hold their types.
+    """
+    if type(value) is dict and len(value) == 2:
+        role, content = value.get("role"), value.get("content")
+        if type(content) is str and role in ROLES:
+            # The common message, {role, content}: convert reads millions of them.
+            return Message(role, content, None, None, None, None, None, path)
+    return _read_full_message(value, path)
+
+
+def _read_full_message(value: Any, path: str) -> Message:
+    # Paths of fields are built only for the fields present, most only when raising.
     if not isinstance(value, dict):
         raise wrong_type(path, "a message object", value)
-    role, content = value.get("role"), value.get("content")
-    if len(value) == 2 and type(content) is str and role in ROLES:
-        # The common message, {role, content}: validate reads millions of them.
-        return Message(role, content, origin=path)
-    check_known_keys(value, MESSAGE_KEYS, path)
-    role = read_role(require(value, "role", path), join(path, "role"))
+    role = value.get("role")
+    if role not in ROLES:
+        role = read_role(require(value, "role", path), join(path, "role"))
+    content = value.get("content")
+    if content is not None and type(content) is not str:
+        content = read_content(content, join(path, "content"))
+    calls = value.get("tool_calls")
+    call_id = value.get("tool_call_id")
+    name = value.get("name")
     return Message(
         role=role,
-        content=read_content(value.get("content"), join(path, "content")),
-        tool_calls=read_tool_calls(value.get("tool_calls"), join(path, "tool_calls")),
-        tool_call_id=optional_str(value.get("tool_call_id"), join(path, "tool_call_id")),
-        name=optional_str(value.get("name"), join(path, "name")),
+        content=content,
+        tool_calls=None if calls is None else read_tool_calls(calls, join(path, "tool_calls")),
+        tool_call_id=call_id
+        if type(call_id) is str
+        else optional_str(call_id, join(path, "tool_call_id")),
+        name=name if type(name) is str else optional_str(name, join(path, "name")),
         reasoning=read_reasoning(value, path),
         train=read_train(value, path),
         origin=path,
+        extra=split_message_extra(value, MESSAGE_KEYS),
     )
 
 
 def read_messages(value: Any, path: str) -> list[Message]:
     if not isinstance(value, list):
         raise wrong_type(path, "a list of messages", value)
-    return [read_message(item, join(path, i)) for i, item in enumerate(value)]
+    out = []
+    append = out.append
+    roles = ROLES
+    for i, item in enumerate(value):
+        # read_message's common case, inlined: this loop is most of to_canonical.
+        if type(item) is dict and len(item) == 2:
+            role, content = item.get("role"), item.get("content")
+            if type(content) is str and role in roles:
+                append(Message(role, content, None, None, None, None, None, f"{path}[{i}]"))
+                continue
+        append(_read_full_message(item, f"{path}[{i}]"))
+    return out
 
 
 def write_tool_call(call: ToolCall) -> dict[str, Any]:
@@ -308,8 +368,9 @@ def write_tool_call(call: ToolCall) -> dict[str, Any]:
     return out
 
 
-def write_message(message: Message) -> dict[str, Any]:
-    """One message in the messages dialect: every canonical field has a place."""
+def write_message(message: Message, dropped: list[str]) -> dict[str, Any]:
+    """One message in the messages dialect: every canonical field has a place, and so has
+    ``extra`` (unless a key of it is a field of the dialect: see ``put_message_extra``)."""
     out: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.reasoning is not None:
         out["reasoning_content"] = message.reasoning
@@ -321,11 +382,27 @@ def write_message(message: Message) -> dict[str, Any]:
         out["name"] = message.name
     if message.train is not None:
         out["train"] = message.train
+    if message.extra:
+        put_message_extra(out, message.extra, MESSAGE_KEYS, dropped)
     return out
 
 
-def write_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    return [write_message(m) for m in messages]
+def write_messages(messages: list[Message], dropped: list[str]) -> list[dict[str, Any]]:
+    out = []
+    append = out.append
+    for m in messages:
+        if (
+            m.tool_calls is None
+            and m.reasoning is None
+            and m.tool_call_id is None
+            and m.name is None
+            and m.train is None
+            and m.extra is None
+        ):
+            append({"role": m.role, "content": m.content})  # the common message
+        else:
+            append(write_message(m, dropped))
+    return out
 
 
 def has_message_list_prefix(value: Any) -> bool:
@@ -417,7 +494,15 @@ def strip_tool_use(messages: list[Message], dropped: list[str]) -> list[Message]
             if m.content is None:
                 continue
             m = Message(
-                m.role, m.content, None, m.tool_call_id, m.name, m.reasoning, m.train, m.origin
+                m.role,
+                m.content,
+                None,
+                m.tool_call_id,
+                m.name,
+                m.reasoning,
+                m.train,
+                m.origin,
+                m.extra,
             )
         kept.append(m)
     return kept
@@ -431,8 +516,10 @@ def note_unheld(
     reasoning: bool = True,
     train: bool = True,
     tool_call_ids: bool = True,
+    extras: bool = True,
 ) -> None:
-    """Record in ``dropped`` the message fields a format cannot hold (True: cannot)."""
+    """Record in ``dropped`` the message fields a format cannot hold (True: cannot); an
+    ``extra`` key is named: ``message field 'timestamp'``."""
     for m in messages:
         if names and m.name is not None:
             add(dropped, DROP_NAMES)
@@ -441,9 +528,13 @@ def note_unheld(
         if train and m.train is not None:
             add(dropped, DROP_TRAIN)
         if tool_call_ids and (
-            m.tool_call_id is not None or any(c.id is not None for c in m.tool_calls or ())
+            m.tool_call_id is not None
+            or (m.tool_calls and any(c.id is not None for c in m.tool_calls))
         ):
             add(dropped, DROP_TOOL_CALL_IDS)
+        if extras and m.extra:
+            for key in m.extra:
+                add(dropped, drop_message_field_word(key))
 
 
 def common_prefix(a: list[Message], b: list[Message]) -> int:

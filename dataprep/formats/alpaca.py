@@ -36,6 +36,8 @@ from dataprep.formats import _shared
 NAME = "alpaca"
 KIND = "sft"
 CLAIMED = frozenset({"instruction", "input", "output", "system", "history"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"instruction"})
 INPUT_SEPARATOR = "\n\n"
 
 

@@ -31,6 +31,8 @@ from dataprep.formats import _shared
 NAME = "chatml"
 KIND = "sft"
 CLAIMED = frozenset({"text"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"text"})
 START, END = "<|im_start|>", "<|im_end|>"
 # Keys that make a row some other format's, even when it also carries a "text" column.
 OTHER_FORMATS_KEYS = (

@@ -29,6 +29,8 @@ from dataprep.formats import _shared, prompt_completion
 NAME = "kto"
 KIND = "kto"
 CLAIMED = frozenset({"prompt", "completion", "label", "tools"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"label"})
 
 
 def detect(row: dict) -> bool:
@@ -72,8 +74,8 @@ def from_canonical(
             _shared.add(dropped, _shared.DROP_TOOLS)
     else:
         row = {
-            "prompt": _shared.write_messages(example.prompt),
-            "completion": _shared.write_messages(example.completion),
+            "prompt": _shared.write_messages(example.prompt, dropped),
+            "completion": _shared.write_messages(example.completion, dropped),
             "label": example.label,
         }
         if example.tools is not None:

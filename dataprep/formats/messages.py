@@ -33,6 +33,8 @@ from dataprep.formats import _shared
 NAME = "messages"
 KIND = "sft"
 CLAIMED = frozenset({"messages", "tools"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"messages"})
 
 
 def detect(row: dict) -> bool:
@@ -53,7 +55,7 @@ def from_canonical(
 ) -> tuple[dict[str, Any], list[str]]:
     dropped: list[str] = []
     conv = _shared.as_conversation(example, NAME, dropped)
-    row: dict[str, Any] = {"messages": _shared.write_messages(conv.messages)}
+    row: dict[str, Any] = {"messages": _shared.write_messages(conv.messages, dropped)}
     if conv.tools is not None:
         row["tools"] = conv.tools
     _shared.put_extra(row, conv.extra, CLAIMED, dropped)

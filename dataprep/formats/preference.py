@@ -44,6 +44,8 @@ from dataprep.formats import _shared, prompt_completion, sharegpt
 NAME = "preference"
 KIND = "preference"
 CLAIMED_TRL = frozenset({"prompt", "chosen", "rejected", "tools"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"chosen", "chosen_messages"})
 CLAIMED_SHAREGPT = frozenset({"conversations", "chosen", "rejected", "system", "tools"})
 CLAIMED_V1 = frozenset({"chosen_messages", "rejected_messages", "tools"})
 # Keys an extra field must not take in a written row, or the row would read back as
@@ -152,9 +154,9 @@ def from_canonical(
             _shared.add(dropped, _shared.DROP_TOOLS)
     else:
         row = {
-            "prompt": _shared.write_messages(example.prompt),
-            "chosen": _shared.write_messages(example.chosen),
-            "rejected": _shared.write_messages(example.rejected),
+            "prompt": _shared.write_messages(example.prompt, dropped),
+            "chosen": _shared.write_messages(example.chosen, dropped),
+            "rejected": _shared.write_messages(example.rejected, dropped),
         }
         if example.tools is not None:
             row["tools"] = example.tools

@@ -33,6 +33,8 @@ from dataprep.formats import _shared
 NAME = "prompt-completion"
 KIND = "sft"
 CLAIMED = frozenset({"prompt", "completion", "tools"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"completion"})
 # An extra field under "label" or "chosen" would make the written row read as kto or
 # preference (see detect).
 CLAIMED_WRITTEN = CLAIMED | {"label", "chosen"}
@@ -115,8 +117,8 @@ def from_canonical(
                 example, NAME, "nothing follows the last user turn to be the completion"
             )
         row = {
-            "prompt": _shared.write_messages(messages[:split]),
-            "completion": _shared.write_messages(messages[split:]),
+            "prompt": _shared.write_messages(messages[:split], dropped),
+            "completion": _shared.write_messages(messages[split:], dropped),
         }
         if conv.tools is not None:
             row["tools"] = conv.tools

@@ -16,7 +16,10 @@ string of function schemas (LLaMA-Factory's column); it is parsed, and written b
 JSON. The ``system`` column becomes a leading system message; system messages are
 written back as ``{"from": "system"}`` turns, which LLaMA-Factory and Axolotl both read.
 A per-turn ``weight`` (0/1, Axolotl), ``loss_weight`` or ``train`` is the train flag;
-it is written back as ``weight``.
+it is written back as ``weight``. Other keys of a turn (``id``, ``timestamp``, ...) are
+the message's ``extra``, written back into its turn (the first turn, when a message is
+written as a text turn and a ``function_call`` turn; a ``function_call`` turn with keys
+of its own stays a message of its own).
 
 ShareGPT has no place for tool call ids, message names or reasoning: converting them
 here is lossy.
@@ -44,6 +47,8 @@ from dataprep.formats import _shared
 NAME = "sharegpt"
 KIND = "sft"
 CLAIMED = frozenset({"conversations", "system", "tools"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"conversations"})
 # Extra fields "chosen" and "rejected" would make the written row read as preference.
 CLAIMED_WRITTEN = CLAIMED | {"chosen", "rejected"}
 
@@ -111,15 +116,15 @@ def read_tool_calls(value: Any, path: str) -> list[ToolCall]:
 
 def read_turn(turn: Any, path: str) -> tuple[str, Message]:
     """One turn as (its role: canonical, or "function_call"; its message)."""
+    if type(turn) is dict and len(turn) == 2:
+        source, value = turn.get("from"), turn.get("value")
+        if type(value) is str and type(source) is str:
+            # The common turn, {from, value} with text: validate reads millions of them.
+            role = ROLE_ALIASES.get(source)
+            if role is not None and role != "function_call":
+                return role, Message(role, value, None, None, None, None, None, path)
     if not isinstance(turn, dict):
         raise _shared.wrong_type(path, "a turn object {from, value}", turn)
-    source, value = turn.get("from"), turn.get("value")
-    if len(turn) == 2 and type(value) is str and type(source) is str:
-        # The common turn, {from, value} with text: validate reads millions of them.
-        role = ROLE_ALIASES.get(source)
-        if role is not None and role != "function_call":
-            return role, Message(role, value, origin=path)
-    _shared.check_known_keys(turn, TURN_KEYS, path)
     source = _shared.require(turn, "from", path)
     role = ROLE_ALIASES.get(source) if isinstance(source, str) else None
     if role is None:
@@ -132,46 +137,60 @@ def read_turn(turn: Any, path: str) -> tuple[str, Message]:
         )
     value = _shared.require(turn, "value", path)
     train = _shared.read_train(turn, path)
+    extra = _shared.split_message_extra(turn, TURN_KEYS)
     if role == "function_call":
         calls = read_tool_calls(value, f"{path}.value")
-        return role, Message("assistant", None, tool_calls=calls, train=train, origin=path)
+        return role, Message(
+            "assistant", None, tool_calls=calls, train=train, origin=path, extra=extra
+        )
     content = _shared.text_or_none(value, f"{path}.value")
-    return role, Message(role, content, train=train, origin=path)
+    return role, Message(role, content, train=train, origin=path, extra=extra)
 
 
 def read_turns(turns: Any, path: str) -> list[Message]:
     if not isinstance(turns, list):
         raise _shared.wrong_type(path, "a list of turns", turns)
     messages: list[Message] = []
+    append = messages.append
     previous = None
     for i, turn in enumerate(turns):
         role, message = read_turn(turn, f"{path}[{i}]")
-        last = messages[-1] if messages else None
         if (
             role == "function_call"
             and ROLE_ALIASES.get(previous) == "assistant"
-            and last is not None
-            and not last.tool_calls
-            and last.train == message.train
+            and not messages[-1].tool_calls
+            and messages[-1].train == message.train
+            and message.extra is None
         ):
             # A gpt turn then a function_call turn: one assistant message, text then calls.
-            last.tool_calls = message.tool_calls
+            messages[-1].tool_calls = message.tool_calls
         else:
-            messages.append(message)
+            append(message)
         previous = turn["from"]
     return messages
 
 
-def write_turns(messages: list[Message]) -> list[dict[str, Any]]:
+def write_turns(messages: list[Message], dropped: list[str]) -> list[dict[str, Any]]:
     turns = []
+    append = turns.append
+    names = ROLE_NAMES
     for m in messages:
+        if m.train is None and m.extra is None and not m.tool_calls:
+            append({"from": names[m.role], "value": m.content})  # the common turn
+            continue
         weight = {} if m.train is None else {"weight": int(m.train)}
+        first = None
         if m.content is not None or not m.tool_calls:
-            turns.append({"from": ROLE_NAMES[m.role], "value": m.content, **weight})
+            first = {"from": names[m.role], "value": m.content, **weight}
+            append(first)
         if m.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in m.tool_calls]
             value = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
-            turns.append({"from": "function_call", "value": value, **weight})
+            call_turn = {"from": "function_call", "value": value, **weight}
+            append(call_turn)
+            first = first or call_turn
+        if m.extra:
+            _shared.put_message_extra(first, m.extra, TURN_KEYS, dropped)
     return turns
 
 
@@ -192,8 +211,8 @@ def from_canonical(
 ) -> tuple[dict[str, Any], list[str]]:
     dropped: list[str] = []
     conv = _shared.as_conversation(example, NAME, dropped)
-    _shared.note_unheld(conv.messages, dropped, train=False)
-    row: dict[str, Any] = {"conversations": write_turns(conv.messages)}
+    _shared.note_unheld(conv.messages, dropped, train=False, extras=False)
+    row: dict[str, Any] = {"conversations": write_turns(conv.messages, dropped)}
     if conv.tools is not None:
         row["tools"] = json.dumps(conv.tools, ensure_ascii=False)
     _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)

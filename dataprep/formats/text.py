@@ -33,6 +33,8 @@ from dataprep.formats.chatml import CLAIMED_WRITTEN, OTHER_FORMATS_KEYS, START
 NAME = "text"
 KIND = "sft"
 CLAIMED = frozenset({"text"})
+# detect() claims no row without one of these keys (lets detection skip it).
+DETECT_KEYS = frozenset({"text"})
 
 
 def detect(row: dict) -> bool:

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+import orjson
 import pyarrow.parquet as pq
 import pytest
 import zstandard
@@ -116,6 +117,32 @@ def test_same_rows_same_bytes(tmp_path, name):
         with open_writer(str(path)) as w:
             w.write_many(ROWS)
     assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name", ["out.jsonl", "out.json", "out.jsonl.gz", "out.json.zst", "out.parquet", "-"]
+)
+@pytest.mark.parametrize("newline", [b"\n", b""])
+def test_serialised_rows_give_the_same_bytes_as_rows(tmp_path, capsysbinary, name, newline):
+    """write_json_line (rows another process already dumped) = write (dicts)."""
+    if name == "-":
+        hint = "jsonl"
+        with open_writer("-", hint) as w:
+            w.write_many(ROWS)
+        expected = capsysbinary.readouterr().out
+        with open_writer("-", hint) as w:
+            for row in ROWS:
+                w.write_json_line(orjson.dumps(row) + newline)
+        assert capsysbinary.readouterr().out == expected
+        return
+    first, second = tmp_path / ("a_" + name), tmp_path / ("b_" + name)
+    with open_writer(str(first)) as w:
+        w.write_many(ROWS)
+    with open_writer(str(second)) as w:
+        for row in ROWS:
+            w.write_json_line(orjson.dumps(row) + newline)
+    assert w.rows == len(ROWS)
+    assert second.read_bytes() == first.read_bytes()
 
 
 # ------------------------------------------------------------------ atomic

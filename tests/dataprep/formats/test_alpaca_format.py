@@ -184,6 +184,17 @@ LOSSY = [
         {"instruction": "q", "input": "", "output": "a", "k": "v"},
         ["extra field 'input'"],
     ),
+    # alpaca has no message dicts: the keys of a message's extra are named
+    (
+        Conversation(
+            [
+                Message(U, "q", extra={"timestamp": 1}),
+                Message(A, "a", extra={"id": 2, "timestamp": 3}),
+            ]
+        ),
+        {"instruction": "q", "input": "", "output": "a"},
+        ["message field 'timestamp'", "message field 'id'"],
+    ),
 ]
 
 

@@ -132,6 +132,11 @@ LOSSY = [
         {"text": "<|im_start|>assistant\nx<|im_end|>\n", "k": 1},
         ["extra field 'messages'"],
     ),
+    (
+        Conversation([Message(A, "x", extra={"id": "m1"})]),
+        {"text": "<|im_start|>assistant\nx<|im_end|>\n"},
+        ["message field 'id'"],
+    ),
 ]
 
 

@@ -5,14 +5,18 @@ Which round trips are exact (each module's docstring says the same):
 - canonical -> row -> canonical, for the examples a format can hold:
     messages           every non-plain conversation
     sharegpt           no names, reasoning or tool call ids; tool calls only on assistant
-                       turns, and a text-less tool-calling turn not right after a plain
-                       assistant turn with the same train flag (the two would merge)
+                       turns, and a text-less tool-calling turn without extras not right
+                       after a plain assistant turn with the same train flag (the two
+                       would merge)
     alpaca             [system?] (user, assistant)+, text only, non-empty system
     chatml             text only, no ChatML markup inside contents
     prompt-completion  plain [user?, assistant] text only with a non-empty prompt; or
                        non-plain with at least one message after the last user/system one
     kto, preference    non-plain: everything; plain: [user?] + one assistant message each
     text               plain [assistant], text only
+  Message extras (keys no canonical field claims, non-empty values) are generated for
+  every format with message dicts (messages, sharegpt, and the message lists of
+  prompt-completion, kto and preference), under keys the format does not read.
 - row -> canonical -> row, for rows in each format's canonical spelling (the strategies
   below generate exactly those; e.g. alpaca rows with ``input == ""``, ShareGPT rows
   without a ``system`` column).
@@ -35,7 +39,7 @@ from hypothesis import strategies as st
 
 from dataprep.canonical import ROLES, Conversation, Message, Preference, ToolCall, Unpaired
 from dataprep.errors import LossyConversion, RowError
-from dataprep.formats import FORMATS, chatml, sharegpt
+from dataprep.formats import FORMATS, _shared, chatml, sharegpt
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -79,6 +83,19 @@ def extras(claimed):
     return st.none() | st.dictionaries(key, json_value, min_size=1, max_size=3)
 
 
+def message_extras(claimed):
+    """A message's extra: keys the dialect does not read, values that are not empty
+    (empty ones carry nothing and are not kept)."""
+    key = st.text(min_size=1, max_size=8).filter(lambda k: k not in claimed)
+    value = json_value.filter(lambda v: not _shared.is_empty(v))
+    return st.none() | st.dictionaries(key, value, min_size=1, max_size=2)
+
+
+MESSAGE_EXTRAS = message_extras(_shared.MESSAGE_KEYS)
+TURN_EXTRAS = message_extras(sharegpt.TURN_KEYS)
+BOTH_EXTRAS = message_extras(_shared.MESSAGE_KEYS | sharegpt.TURN_KEYS)
+
+
 def tool_calls(ids=True):
     call = st.builds(
         ToolCall,
@@ -98,6 +115,7 @@ full_message = st.builds(
     name=st.none() | text,
     reasoning=st.none() | text,
     train=st.none() | st.booleans(),
+    extra=MESSAGE_EXTRAS,
 )
 full_messages = st.lists(full_message, max_size=5)
 
@@ -129,10 +147,12 @@ def sharegpt_messages(draw):
         train = draw(st.none() | st.booleans())
         calls = draw(st.none() | tool_calls(ids=False)) if role == "assistant" else None
         content = draw(st.none() | text)
+        extra = draw(TURN_EXTRAS)
         previous = out[-1] if out else None
         merges = (
             calls
             and content is None
+            and extra is None
             and previous is not None
             and previous.role == "assistant"
             and not previous.tool_calls
@@ -140,19 +160,22 @@ def sharegpt_messages(draw):
         )
         if merges:
             content = ""
-        out.append(Message(role, content, tool_calls=calls, train=train))
+        out.append(Message(role, content, tool_calls=calls, train=train, extra=extra))
     return out
 
 
 @st.composite
 def tool_chat(draw):
-    """user, then tool-calling turns with their results, then an answer: no ids."""
-    messages = [draw(simple("user"))]
+    """user, then tool-calling turns with their results, then an answer: no ids; extras
+    under keys that neither dialect reads."""
+    messages = [Message("user", draw(text), extra=draw(BOTH_EXTRAS))]
     for _ in range(draw(st.integers(0, 2))):
         calls = draw(tool_calls(ids=False))
-        messages.append(Message("assistant", draw(st.none() | text), tool_calls=calls))
-        messages += [Message("tool", draw(text)) for _ in calls]
-    messages.append(draw(simple("assistant")))
+        messages.append(
+            Message("assistant", draw(st.none() | text), tool_calls=calls, extra=draw(BOTH_EXTRAS))
+        )
+        messages += [Message("tool", draw(text), extra=draw(BOTH_EXTRAS)) for _ in calls]
+    messages.append(Message("assistant", draw(text), extra=draw(BOTH_EXTRAS)))
     return Conversation(messages, tools=draw(tools))
 
 
@@ -252,7 +275,12 @@ def row_with_extra(claimed, body):
     return st.builds(lambda b, e: {**b, **(e or {})}, body, extras(claimed))
 
 
-message_row = st.fixed_dictionaries(
+def with_extras(body, extras):
+    """``body`` (a dict strategy) with a message's extra keys added."""
+    return st.builds(lambda b, e: {**b, **(e or {})}, body, extras)
+
+
+message_row_fields = st.fixed_dictionaries(
     {"role": st.sampled_from(ROLES), "content": st.none() | text},
     optional={
         "reasoning_content": text,
@@ -272,6 +300,7 @@ message_row = st.fixed_dictionaries(
         "train": st.booleans(),
     },
 )
+message_row = with_extras(message_row_fields, MESSAGE_EXTRAS)
 message_rows = st.lists(message_row, max_size=4)
 tool_rows = st.lists(st.dictionaries(nonempty, json_value, min_size=1, max_size=3), max_size=2)
 
@@ -297,7 +326,8 @@ def sharegpt_turns(draw):
                 turns[-1]["value"] = ""  # a null gpt turn would merge away
         else:
             value = draw(st.none() | text)
-        turns.append({"from": frm, "value": value} | ({} if weight is None else {"weight": weight}))
+        turn = {"from": frm, "value": value} | ({} if weight is None else {"weight": weight})
+        turns.append(turn | (draw(TURN_EXTRAS) or {}))
     return turns
 
 
@@ -476,9 +506,23 @@ def test_arbitrary_rows_never_crash(name):
     check()
 
 
+# Message extras under any key, those a dialect reads included (lossy there).
+any_message = st.builds(
+    Message,
+    role=st.sampled_from(ROLES),
+    content=st.none() | text,
+    tool_calls=st.none() | tool_calls(),
+    train=st.none() | st.booleans(),
+    extra=st.none()
+    | st.dictionaries(st.sampled_from(KEYS) | text, json_value, min_size=1, max_size=2),
+)
 any_example = (
     st.builds(
-        Conversation, full_messages, tools=tools, plain=st.booleans(), extra=extras(frozenset())
+        Conversation,
+        st.lists(full_message | any_message, max_size=5),
+        tools=tools,
+        plain=st.booleans(),
+        extra=extras(frozenset()),
     )
     | paired("kto")
     | paired("preference")

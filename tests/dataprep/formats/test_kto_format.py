@@ -31,6 +31,12 @@ TO_CANONICAL = [
         },
         Unpaired([Message(U, "Q")], [Message(A, "R")], False, tools=[{"name": "f"}]),
     ),
+    (
+        {"prompt": [msg(U, "Q", id=1)], "completion": [msg(A, "R", rating=-1)], "label": False},
+        Unpaired(
+            [Message(U, "Q", extra={"id": 1})], [Message(A, "R", extra={"rating": -1})], False
+        ),
+    ),
 ]
 
 
@@ -96,14 +102,21 @@ def test_from_canonical(example, row):
     assert kto.from_canonical(example) == (row, [])
 
 
-def test_lossy_needs_permission():
-    example = Unpaired([Message(U, "p")], [Message(A, "c", reasoning="r")], True, plain=True)
+@pytest.mark.parametrize(
+    ("completion", "dropped"),
+    [
+        (Message(A, "c", reasoning="r"), ["reasoning"]),
+        (Message(A, "c", extra={"id": 9}), ["message field 'id'"]),
+    ],
+)
+def test_lossy_needs_permission(completion, dropped):
+    example = Unpaired([Message(U, "p")], [completion], True, plain=True)
     with pytest.raises(LossyConversion) as info:
         kto.from_canonical(example)
-    assert info.value.dropped == ["reasoning"]
+    assert info.value.dropped == dropped
     assert kto.from_canonical(example, allow_lossy=True) == (
         {"prompt": "p", "completion": "c", "label": True},
-        ["reasoning"],
+        dropped,
     )
 
 

@@ -136,6 +136,23 @@ TO_CANONICAL = [
         {"messages": [{"role": A, "content": "x", "refusal": None, "annotations": []}]},
         Conversation([Message(A, "x")]),
     ),
+    # other unknown keys are the message's extra, beside any known field
+    (
+        {
+            "messages": [
+                {"role": U, "content": "Hi", "id": "m1", "timestamp": 1700000000},
+                {"role": A, "content": "Hello", "weight": 0, "metadata": {"model": "x"}},
+                {"role": A, "mood": "happy"},
+            ]
+        },
+        Conversation(
+            [
+                Message(U, "Hi", extra={"id": "m1", "timestamp": 1700000000}),
+                Message(A, "Hello", train=False, extra={"metadata": {"model": "x"}}),
+                Message(A, None, extra={"mood": "happy"}),
+            ]
+        ),
+    ),
 ]
 
 
@@ -169,10 +186,11 @@ ERRORS = [
         "messages[0].content[0]",
         "missing-field",
     ),
+    # unknown keys are data, but known keys must hold their types
     (
-        {"messages": [{"role": U, "content": "x", "mood": "happy"}]},
-        "messages[0].mood",
-        "unknown-field",
+        {"messages": [{"role": U, "content": "x", "mood": "happy", "tool_call_id": 3}]},
+        "messages[0].tool_call_id",
+        "wrong-type",
     ),
     (
         {"messages": [{"role": A, "content": "x", "weight": 0.5}]},
@@ -293,6 +311,16 @@ FROM_CANONICAL = [
         Conversation([Message(A, "Once")], plain=True),
         {"messages": [{"role": A, "content": "Once"}]},
     ),
+    # message extras are written back into their message
+    (
+        Conversation([Message(U, "Hi", extra={"id": "m1"}), Message(A, "Yo", extra={"t": 2})]),
+        {
+            "messages": [
+                {"role": U, "content": "Hi", "id": "m1"},
+                {"role": A, "content": "Yo", "t": 2},
+            ]
+        },
+    ),
 ]
 
 
@@ -316,6 +344,13 @@ LOSSY = [
         Conversation([Message(A, "x")], extra={"messages": "old", "k": 1}),
         {"messages": [{"role": A, "content": "x"}], "k": 1},
         ["extra field 'messages'"],
+    ),
+    # a message extra under a key this dialect reads (from a ShareGPT turn) would change
+    # the message's meaning
+    (
+        Conversation([Message(A, "x", extra={"name": "bob", "id": 4})]),
+        {"messages": [{"role": A, "content": "x", "id": 4}]},
+        ["message field 'name'"],
     ),
 ]
 

@@ -214,6 +214,19 @@ FROM_CANONICAL = [
         Preference([Message(U, "2+2=")], [Message(A, "4")], [Message(A, "5")], plain=True),
         {"prompt": "2+2=", "chosen": "4", "rejected": "5"},
     ),
+    # message extras go back into their message dicts
+    (
+        Preference(
+            [Message(U, "Q", extra={"id": 1})],
+            [Message(A, "good", extra={"rank": 1})],
+            [Message(A, "bad", extra={"rank": 2})],
+        ),
+        {
+            "prompt": [{"role": U, "content": "Q", "id": 1}],
+            "chosen": [{"role": A, "content": "good", "rank": 1}],
+            "rejected": [{"role": A, "content": "bad", "rank": 2}],
+        },
+    ),
     (
         Preference([], [Message(A, "4")], [Message(A, "5")], plain=True, extra={"id": 1}),
         {"prompt": "", "chosen": "4", "rejected": "5", "id": 1},
@@ -261,6 +274,12 @@ LOSSY = [
         ),
         {"prompt": [msg(U, "p")], "chosen": [msg(A, "c")], "rejected": [msg(A, "r")], "k": 0},
         ["extra field 'chosen_messages'", "extra field 'rejected_messages'"],
+    ),
+    # strings have no place for a message's extra
+    (
+        Preference([], [Message(A, "c", extra={"rank": 1})], [Message(A, "r")], plain=True),
+        {"prompt": "", "chosen": "c", "rejected": "r"},
+        ["message field 'rank'"],
     ),
 ]
 

@@ -26,6 +26,14 @@ TO_CANONICAL = [
         },
         Conversation([Message(S, "S"), Message(U, "Q"), Message(A, "R")], tools=[{"name": "f"}]),
     ),
+    # message lists keep the keys of a message no field claims
+    (
+        {
+            "prompt": [{"role": "user", "content": "Q", "id": "q1"}],
+            "completion": [{"role": "assistant", "content": "R", "score": 0.9}],
+        },
+        Conversation([Message(U, "Q", extra={"id": "q1"}), Message(A, "R", extra={"score": 0.9})]),
+    ),
 ]
 
 
@@ -156,6 +164,12 @@ LOSSY = [
         Conversation([Message(U, "p"), Message(A, "c")], plain=True, extra={"label": True}),
         {"prompt": "p", "completion": "c"},
         ["extra field 'label'"],
+    ),
+    # strings have no place for a message's extra either
+    (
+        Conversation([Message(U, "p", extra={"id": 1}), Message(A, "c")], plain=True),
+        {"prompt": "p", "completion": "c"},
+        ["message field 'id'"],
     ),
 ]
 

@@ -119,6 +119,36 @@ TO_CANONICAL = [
         {"conversations": [turn("human", "Q", weight=0), turn("gpt", None, train=True)]},
         Conversation([Message(U, "Q", train=False), Message(A, None, train=True)]),
     ),
+    # other keys of a turn are the message's extra (empty ones carry nothing)
+    (
+        {
+            "conversations": [
+                turn("human", "x", markdown="**x**", id=None),
+                turn("gpt", "y", weight=1, id="t2", meta={"a": [1]}),
+            ]
+        },
+        Conversation(
+            [
+                Message(U, "x", extra={"markdown": "**x**"}),
+                Message(A, "y", train=True, extra={"id": "t2", "meta": {"a": [1]}}),
+            ]
+        ),
+    ),
+    # a function_call turn with keys of its own stays its own message
+    (
+        {
+            "conversations": [
+                turn("gpt", "Let me look.", id=1),
+                turn("function_call", '{"name": "f", "arguments": {}}', id=2),
+            ]
+        },
+        Conversation(
+            [
+                Message(A, "Let me look.", extra={"id": 1}),
+                Message(A, None, tool_calls=[ToolCall("f", {})], extra={"id": 2}),
+            ]
+        ),
+    ),
     # the empty tools of LLaMA-Factory files
     ({"tools": "", "conversations": []}, Conversation([])),
     ({"tools": "[]", "conversations": []}, Conversation([], tools=[])),
@@ -154,10 +184,11 @@ ERRORS = [
     ({"conversations": [{"value": "x"}]}, "conversations[0].from", "missing-field"),
     ({"conversations": [{"from": "human"}]}, "conversations[0].value", "missing-field"),
     ({"conversations": [turn("human", ["x"])]}, "conversations[0].value", "non-string-content"),
+    # unknown keys are data, but known keys must hold their types
     (
-        {"conversations": [turn("human", "x", markdown="**x**")]},
-        "conversations[0].markdown",
-        "unknown-field",
+        {"conversations": [turn("gpt", "x", markdown="**x**", weight="1")]},
+        "conversations[0].weight",
+        "bad-weight",
     ),
     (
         {"conversations": [turn("function_call", "get_weather(Paris)")]},
@@ -238,6 +269,28 @@ FROM_CANONICAL = [
 ]
 
 
+FROM_CANONICAL += [
+    # extras go into the message's turn; with text and calls, into the first (text) turn
+    (
+        Conversation(
+            [
+                Message(U, "Q", extra={"id": 1}),
+                Message(A, "Looking", tool_calls=[ToolCall("f", {})], extra={"id": 2}),
+                Message(A, None, tool_calls=[ToolCall("g", {})], extra={"id": 3}),
+            ]
+        ),
+        {
+            "conversations": [
+                turn("human", "Q", id=1),
+                turn("gpt", "Looking", id=2),
+                turn("function_call", '{"name": "f", "arguments": {}}'),
+                turn("function_call", '{"name": "g", "arguments": {}}', id=3),
+            ]
+        },
+    ),
+]
+
+
 @pytest.mark.parametrize(("example", "row"), FROM_CANONICAL)
 def test_from_canonical(example, row):
     assert sharegpt.from_canonical(example) == (row, [])
@@ -262,6 +315,12 @@ LOSSY = [
             ]
         },
         ["message names", "tool call ids", "reasoning"],
+    ),
+    # a message extra under a key a turn reads (from a messages row) would change the turn
+    (
+        Conversation([Message(A, "ok", extra={"from": "bob", "value": 1, "id": 4})]),
+        {"conversations": [turn("gpt", "ok", id=4)]},
+        ["message field 'from'", "message field 'value'"],
     ),
 ]
 

@@ -66,6 +66,11 @@ LOSSY = [
         {"text": "x"},
         ["extra field 'messages'", "extra field 'text'"],
     ),
+    (
+        Conversation([Message(A, "x", extra={"source": "web"})], plain=True),
+        {"text": "x"},
+        ["message field 'source'"],
+    ),
 ]
 
 
