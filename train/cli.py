@@ -165,6 +165,11 @@ def sft(
     The data is used as prepared: its labels, its packing (documents kept apart), its
     length policy. The model's tokenizer must be the one the data was prepared with.
 
+    Weights: a full fine-tune keeps fp32 master weights with bf16 autocast, as TRL does;
+    `--set model_dtype=bfloat16` loads them in bf16: about 10% faster and 19 GiB less for
+    a 1B model, but updates smaller than bf16's resolution are lost. On GPUs activation
+    checkpointing is on; `--set activation_checkpointing=false` trades memory for speed.
+
     \b
     Examples:
       train sft prepared/ --model samples/tiny-model -o run/ --set max_steps=30
@@ -195,7 +200,8 @@ def dpo(
 
     The reference model is the base with the adapter switched off (LoRA, QLoRA) or a
     frozen copy (--full); `--set precompute_ref_log_probs=true` computes its
-    log-probabilities once, before training, instead.
+    log-probabilities once, before training, instead. Weights and activation
+    checkpointing follow the same defaults as `train sft` (`--set model_dtype=...`).
 
     \b
     Examples:

@@ -88,6 +88,7 @@ def run_dpo(
         "device": device,
         "packed": False,
         "init_kwargs": run.trl.get("model_init_kwargs"),
+        "model_dtype": run.model_dtype,
     }
     model = models.load_model(models.resolve_path(run.model), **load)
     reference = None
