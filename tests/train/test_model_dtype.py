@@ -82,3 +82,25 @@ def test_train_sft_trains_what_the_config_says(
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
     written = (tmp_path / "run" / "train_config.yaml").read_text()
     assert ("model_dtype: bfloat16" in written) is (dtype == torch.bfloat16)
+
+
+@pytest.mark.parametrize("model_dtype", ["bfloat16", "float32"])
+def test_train_dpo_loads_policy_and_reference_in_the_chosen_dtype(
+    tmp_path, dpo_data, tiny_model, tiny_tokenizer, model_dtype
+):
+    from train.dpo import run_dpo
+
+    settings = [
+        f"model={tiny_model}",
+        f"tokenizer={tiny_tokenizer}",
+        "mode=full",
+        f"model_dtype={model_dtype}",
+        "max_steps=1",
+        "per_device_train_batch_size=2",
+        "save_strategy=no",
+        "disable_tqdm=true",
+    ]
+    trainer = run_dpo(dpo_data, load_run_config(None, settings), tmp_path / "run")
+    expected = getattr(torch, model_dtype)
+    assert {p.dtype for p in trainer.model.parameters()} == {expected}
+    assert {p.dtype for p in trainer.ref_model.parameters()} == {expected}
