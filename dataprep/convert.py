@@ -209,8 +209,8 @@ def convert_file(
 ) -> Conversion:
     """Convert ``source`` to format ``to``, writing ``output`` (``-``: stdout).
 
-    ``jobs``: processes for a large plain JSONL input (None: one per CPU; 1: this
-    process only); the output is the same, in the same order, either way. Raises
+    ``jobs``: processes for a large plain JSONL input (None: one per idle CPU, see
+    ``dataprep.validate.idle_cpus``; 1: this process only); the output is the same, in the same order, either way. Raises
     UsageError for an unknown format name; every row-level failure is a reject.
     """
     from dataprep.validate import parallel_workers, split_jsonl
@@ -310,24 +310,17 @@ def _convert_parallel(
     for row what one process writes. Workers are started before the output is opened,
     so no writer state (or Parquet thread) is forked.
     """
-    import multiprocessing
     import shutil
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
 
     from dataprep.reading import read_jsonl_chunk
+    from dataprep.validate import Forked, forked_all
 
     spool_dir = tempfile.mkdtemp(prefix="dataprep-convert-")
     try:
-        context = multiprocessing.get_context("fork")
-        with (
-            ProcessPoolExecutor(len(chunks) - 1, mp_context=context) as pool,
-            ExitStack() as stack,
-        ):
-            parts = [
-                pool.submit(
-                    _convert_part, chunk, converter.settings, os.path.join(spool_dir, str(i))
-                )
+        with forked_all() as parts, ExitStack() as stack:
+            parts += [
+                Forked(_convert_part, chunk, converter.settings, os.path.join(spool_dir, str(i)))
                 for i, chunk in enumerate(chunks[1:])
             ]
             outputs = _open_outputs(output, conversion, stack)

@@ -171,13 +171,23 @@ def read_turns(turns: Any, path: str) -> list[Message]:
 
 
 def write_turns(messages: list[Message], dropped: list[str]) -> list[dict[str, Any]]:
+    """The turns of ``messages``; what turns cannot hold (names, reasoning, tool call
+    ids) goes into ``dropped``."""
     turns = []
     append = turns.append
     names = ROLE_NAMES
     for m in messages:
-        if m.train is None and m.extra is None and not m.tool_calls:
+        if (
+            m.train is None
+            and m.extra is None
+            and m.tool_calls is None
+            and m.name is None
+            and m.reasoning is None
+            and m.tool_call_id is None
+        ):
             append({"from": names[m.role], "value": m.content})  # the common turn
             continue
+        _shared.note_unheld([m], dropped, train=False, extras=False)
         weight = {} if m.train is None else {"weight": int(m.train)}
         first = None
         if m.content is not None or not m.tool_calls:
@@ -211,7 +221,6 @@ def from_canonical(
 ) -> tuple[dict[str, Any], list[str]]:
     dropped: list[str] = []
     conv = _shared.as_conversation(example, NAME, dropped)
-    _shared.note_unheld(conv.messages, dropped, train=False, extras=False)
     row: dict[str, Any] = {"conversations": write_turns(conv.messages, dropped)}
     if conv.tools is not None:
         row["tools"] = json.dumps(conv.tools, ensure_ascii=False)

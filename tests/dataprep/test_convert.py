@@ -199,30 +199,35 @@ def test_output_is_atomic(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["in.jsonl"]
 
 
-@pytest.mark.parametrize("out_name", ["out.jsonl", "out.parquet"])
+@pytest.mark.parametrize("out_name", ["out.jsonl", "out.json", "out.parquet"])
 def test_parallel_conversion_equals_one_process(tmp_path, monkeypatch, out_name):
-    """Workers over byte ranges write the same rows, rejects and counts, in order."""
+    """Workers over byte ranges write the same rows, rejects (with their lines) and
+    counts, in order, wherever blank lines fall."""
     rows = []
     for i in range(3000):
         text = f"question {i} " + "x" * 420
+        if i % 13 == 6:
+            rows.append(b"" if i % 2 else b"  \t")
+            continue
         rows.append(
             [MSG, TOOLS, SHAREGPT, b"{bad", MULTI][i % 5]
             if i % 7 == 0
             else {**MSG, "id": i, "q": text}
         )
     src = write(tmp_path / "in.jsonl", *rows)
-    assert os.path.getsize(src) > 1.2 * 1024 * 1024  # reading splits files of 1 MiB and up
+    assert os.path.getsize(src) > 1.2 * 1024 * 1024
     monkeypatch.setattr(dataprep.validate, "PARALLEL_MIN_BYTES", 0)
     results = {}
-    for jobs in (1, 2):
+    for jobs in (1, 2, 3, 5):
         out = tmp_path / f"{jobs}" / out_name
         out.parent.mkdir()
         c = convert_file(src, str(out), "alpaca", jobs=jobs)
         rejects = (tmp_path / f"{jobs}" / f"{out_name}.rejects.jsonl").read_bytes()
         rejects = rejects.replace(f"/{jobs}/".encode(), b"/")
-        results[jobs] = (read(out), rejects, c.to_json() | {"output": None, "rejects": None})
-    assert results[2] == results[1]
-    assert results[1][2]["rejected"] > 0 and results[1][2]["rows_out"] > 2500
+        written = read(out) if out_name.endswith(".parquet") else out.read_bytes()
+        results[jobs] = (written, rejects, c.to_json() | {"output": None, "rejects": None})
+    assert results[2] == results[3] == results[5] == results[1]
+    assert results[1][2]["rejected"] > 0 and results[1][2]["rows_out"] > 2300
 
 
 def test_usage_errors(tmp_path):

@@ -8,6 +8,7 @@ import doctest
 import glob
 import json
 import os
+import time
 
 import orjson
 import pytest
@@ -588,6 +589,90 @@ def test_parallel_run_equals_single_process(tmp_path, monkeypatch):
     )
     assert two.files[0].detection.to_json() == one.files[0].detection.to_json()
     assert two.rows == one.rows == 2500
+
+
+def _lines_with_blanks(n):
+    """Rows, blank lines, whitespace lines and broken lines, in a fixed mix."""
+    out = []
+    for i in range(n):
+        if i % 7 == 3:
+            out.append(b"")
+        elif i % 11 == 5:
+            out.append(b"   \t ")
+        elif i % 97 == 13:
+            out.append(b"{broken")
+        elif i % 89 == 7:
+            out.append(orjson.dumps(messages(u(""), a("Yo"))))
+        else:
+            out.append(orjson.dumps(messages(u(f"q{i % 50}"), a("x" * (i % 13)))))
+    return b"\n".join(out) + b"\n"
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5, 8])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_parallel_ranges_renumber_lines_exactly(tmp_path, monkeypatch, jobs, bom):
+    """Blank and whitespace lines wherever the split falls: every problem keeps its line,
+    duplicates across ranges point at the right earlier line."""
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(bom + _lines_with_blanks(600))
+    monkeypatch.setattr(dataprep.validate, "PARALLEL_MIN_BYTES", 0)
+    one = validate_files([str(path)], jobs=1, max_errors=10_000)
+    many = validate_files([str(path)], jobs=jobs, max_errors=10_000)
+    assert [str(p) for p in many.log.kept] == [str(p) for p in one.log.kept]
+    assert many.log.counts == one.log.counts
+    assert one.log.counts["duplicate-row"] > 0 and one.log.counts["invalid-json"] > 0
+    assert many.files[0].detection.to_json() == one.files[0].detection.to_json()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 50])
+@pytest.mark.parametrize(
+    "content",
+    [
+        _lines_with_blanks(300),
+        b"\n\n\n" + _lines_with_blanks(40) + b"\n\n  \n",
+        b'{"a": 1}\n' * 3,
+        b'{"a": 1}',  # one line, no newline
+        b"\n" * 50,  # only blank lines
+    ],
+)
+def test_split_jsonl_covers_the_file_with_ranges_ending_in_a_row(tmp_path, n, content):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(content)
+    chunks = dataprep.validate.split_jsonl(str(path), n)
+    assert len(chunks) <= n
+    assert [c.start for c in chunks[1:]] == [c.end for c in chunks[:-1]]
+    assert chunks[0].start == 0 and chunks[-1].end == len(content)
+    for c in chunks[:-1]:
+        last_line = content[c.start : c.end].rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        assert last_line.strip(), "a range ends with a blank line"
+
+
+def _exits(code):
+    os._exit(code)
+
+
+def _raises(message):
+    raise ValueError(message)
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "error", "match"),
+    [
+        (_raises, ("bad row",), ValueError, "bad row"),
+        (_exits, (3,), dataprep.validate.DataprepError, "worker process died"),
+    ],
+)
+def test_forked_call_reports_a_failing_worker(fn, args, error, match):
+    with pytest.raises(error, match=match):
+        dataprep.validate.Forked(fn, *args).result()
+
+
+def test_forked_calls_are_stopped_when_the_parent_fails():
+    with pytest.raises(KeyboardInterrupt), dataprep.validate.forked_all() as calls:
+        calls.append(dataprep.validate.Forked(time.sleep, 30))
+        raise KeyboardInterrupt
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
 
 
 # ----------------------------------------------------------------------- duplicates
