@@ -38,14 +38,18 @@ stdin needs no buffering and a large file is read once.
 Rows that cannot be read keep the reader's codes (``invalid-json``, ``nul-byte``, ...);
 a ``--field`` mapping that would overwrite a key is ``mapping-conflict``.
 
+Keys of a message that no format field claims (``id``, ``timestamp``, ...) are data
+(``Message.extra``): no check looks at them, and they raise no problem.
+
 Speed. Most rows of a real file are clean, so the common shapes (``messages`` rows of
 alternating turns, OpenAI tool calls included, and ``sharegpt`` rows of alternating
-turns) are first checked by a short function over the row's dicts that answers only
-"certainly clean"; any row it cannot vouch for takes the full path above, which finds
-and words the problems. The raw line bytes are pre-checked for control tokens with two
-fast scans, and duplicates are found by a 64-bit hash of those bytes (16-32 bytes of
-memory per row). Large plain JSONL files are split into byte ranges checked by worker
-processes (``jobs``).
+turns, extra keys allowed) are first checked by a short function over the row's dicts
+that answers only "certainly clean"; any row it cannot vouch for takes the full path
+above, which finds and words the problems. It looks for control tokens in each text
+with a memchr for "<" (and one for "[" before the search for "INST]"), running the
+full token search only on texts that hold one. Duplicates are found by a 64-bit hash of
+the raw line bytes (16-32 bytes of memory per row). Large plain JSONL files are split
+into byte ranges checked by worker processes (``jobs``; by default one per idle CPU).
 
 >>> from dataprep.canonical import Conversation, Message
 >>> conv = Conversation([Message("user", "Hi", origin="messages[0]"), Message("user", "", origin="messages[1]")])
@@ -114,11 +118,10 @@ CONTROL_TOKENS = (
     "<s>",
     "</s>",
 )
-# Every token holds "<" or "[INST]"/"[/INST]". A line whose bytes hold no "<" (one
-# memchr) goes to the fast checks, which look in each parsed text for "<" (a writer that
-# escapes it as \u003c, like Gson or Go, hides it from the bytes) and, in a text that
-# holds a "[", for "INST]"; the full path searches every text for every token.
-_TOKEN_HINTS = (b"<", b"INST]")
+# Every token holds "<" or "INST]". The checks look in each parsed text (not in the raw
+# line: a writer that escapes "<" as \u003c, like Gson or Go, hides it from the bytes)
+# for "<" and, in a text that holds a "[", for "INST]", with memchr-fast searches; only a
+# text that holds one is searched for every token.
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS))
 
 WARNING_CODES = frozenset({"duplicate-row"})  # always warnings; others may be, by finding
@@ -222,12 +225,6 @@ def find_control_token(text: str) -> str | None:
         return None
     found = _TOKEN_RE.search(text)
     return found.group(0) if found else None
-
-
-def may_hold_control_token(raw: bytes) -> bool:
-    """False when the row's bytes hold no control token spelled out (the raw pre-check;
-    an escaped ``\\u003c`` is left to the checks on parsed text)."""
-    return any(hint in raw for hint in _TOKEN_HINTS)
 
 
 _PATH_TOKEN = re.compile(r'\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
@@ -426,6 +423,15 @@ def _ends_with_assistant(messages: list[Message], section: str, out: _Findings, 
         )
 
 
+def _said(messages: list[Message]) -> list[tuple]:
+    """What messages say, to compare two answers or prompts: every field but ``extra``
+    (ids, timestamps: two answers that differ only there still teach nothing)."""
+    return [
+        (m.role, m.content, m.tool_calls, m.tool_call_id, m.name, m.reasoning, m.train)
+        for m in messages
+    ]
+
+
 def _lead(messages: list[Message]) -> list[Message]:
     """The messages before the first assistant turn: the part that belongs to the prompt."""
     for i, m in enumerate(messages):
@@ -461,7 +467,7 @@ def meaning_problems(
             ("rejected", example.rejected),
         ):
             _check_messages(part, section, out, scan_tokens)
-        if example.chosen == example.rejected:
+        if _said(example.chosen) == _said(example.rejected):
             out.add(
                 "rejected",
                 "chosen and rejected are the same: the pair teaches nothing",
@@ -485,11 +491,11 @@ def meaning_problems(
 
 def _check_prompts(example: Preference, out: _Findings) -> None:
     """Chosen and rejected must continue the same prompt."""
-    prompt = example.prompt
+    prompt = _said(example.prompt)
     if prompt:
         n = len(prompt)
-        in_chosen = example.chosen[:n] == prompt
-        in_rejected = example.rejected[:n] == prompt
+        in_chosen = _said(example.chosen[:n]) == prompt
+        in_rejected = _said(example.rejected[:n]) == prompt
         if in_chosen != in_rejected:
             which = "chosen" if in_chosen else "rejected"
             other = "rejected" if in_chosen else "chosen"
@@ -499,7 +505,7 @@ def _check_prompts(example: Preference, out: _Findings) -> None:
                 "prompt-mismatch",
             )
             return
-    lead_c, lead_r = _lead(example.chosen), _lead(example.rejected)
+    lead_c, lead_r = _said(_lead(example.chosen)), _said(_lead(example.rejected))
     if lead_c != lead_r:
         out.add(
             "rejected",

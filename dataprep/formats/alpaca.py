@@ -9,8 +9,9 @@ LLaMA-Factory joins them with a single newline). An empty ``system`` means none.
 Written back, the whole user text goes into ``instruction`` and ``input`` is ``""``: the
 canonical conversation no longer knows where an instruction ended and its input began.
 Multi-turn conversations go into ``history`` without loss. Alpaca has no place for tool
-calls and results, tool definitions, reasoning, message names, per-message train flags
-or a second system message: those are dropped only with ``allow_lossy``. A conversation
+calls and results, tool definitions, reasoning, message names, per-message train flags,
+the extra keys of messages or a second system message: those are dropped only with
+``allow_lossy``. A conversation
 that is not ``[system?] (user, assistant)+`` once those are gone (it ends with a user
 turn, or holds no user turn at all, like a ``text`` row) cannot be written as alpaca.
 

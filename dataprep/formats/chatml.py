@@ -7,7 +7,8 @@ ends, an unknown role) is a ``chatml-parse`` or ``unknown-role`` error naming th
 character offset in ``text``.
 
 ChatML has no place for tool calls, tool call ids, tool definitions, reasoning, message
-names or train flags: those are dropped only with ``allow_lossy`` (an assistant turn
+names, train flags or the extra keys of messages: those are dropped only with
+``allow_lossy`` (an assistant turn
 that only called tools is dropped whole). Content holding ``<|im_start|>`` or
 ``<|im_end|>`` cannot be written at all.
 

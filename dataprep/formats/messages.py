@@ -1,7 +1,10 @@
 """OpenAI / Hugging Face conversational rows: ``{"messages": [...], "tools"?: [...]}``.
 
 Every canonical field has a place here, so any conversation converts to this format
-without loss (a ``plain`` conversation becomes ordinary chat messages).
+without loss (a ``plain`` conversation becomes ordinary chat messages). Keys of a
+message that no field claims (``id``, ``timestamp``, ``metadata``, ...) are data: they
+are kept in ``Message.extra`` and written back into the message (keys that hold nothing,
+like ``"refusal": null``, carry nothing and are not kept).
 
 Accepted on the way in, beside the canonical spellings: ``content`` as a list of text
 parts (joined with no separator), ``reasoning`` or ``thinking`` for

@@ -9,7 +9,9 @@ completion's.
 The canonical conversation does not mark where the prompt ends. Written back, the
 completion is every message after the last user or system message (so a prompt that
 ends with a tool result is not recovered as written). A plain conversation of the
-shape ``[user?, assistant]`` is written as strings, any other as message lists.
+shape ``[user?, assistant]`` is written as strings, any other as message lists. Message
+lists keep the extra keys of their messages (``Message.extra``); strings cannot, so a
+plain conversation whose messages have extras loses them (lossy).
 
 Round trips: row -> canonical -> row is exact for string rows, and for list rows whose
 prompt ends with its last user or system message. canonical -> row -> canonical is exact
