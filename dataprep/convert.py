@@ -210,8 +210,9 @@ def convert_file(
     """Convert ``source`` to format ``to``, writing ``output`` (``-``: stdout).
 
     ``jobs``: processes for a large plain JSONL input (None: one per idle CPU, see
-    ``dataprep.validate.idle_cpus``; 1: this process only); the output is the same, in the same order, either way. Raises
-    UsageError for an unknown format name; every row-level failure is a reject.
+    ``dataprep.validate.idle_cpus``; 1: this process only); the output is the same, in
+    the same order, either way. Raises UsageError for an unknown format name; every
+    row-level failure is a reject.
     """
     from dataprep.validate import parallel_workers, split_jsonl
 

@@ -122,6 +122,7 @@ def read_turn(turn: Any, path: str) -> tuple[str, Message]:
             # The common turn, {from, value} with text: validate reads millions of them.
             role = ROLE_ALIASES.get(source)
             if role is not None and role != "function_call":
+                # fields by position, as in _shared.read_message
                 return role, Message(role, value, None, None, None, None, None, path)
     if not isinstance(turn, dict):
         raise _shared.wrong_type(path, "a turn object {from, value}", turn)
@@ -198,7 +199,8 @@ def write_turns(messages: list[Message], dropped: list[str]) -> list[dict[str, A
             value = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
             call_turn = {"from": "function_call", "value": value, **weight}
             append(call_turn)
-            first = first or call_turn
+            if first is None:
+                first = call_turn
         if m.extra:
             _shared.put_message_extra(first, m.extra, TURN_KEYS, dropped)
     return turns

@@ -9,6 +9,8 @@ import tracemalloc
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dataprep.detect
 from dataprep.detect import LINES_KEPT, Detector, detect_file, detect_rows, row_formats
@@ -165,18 +167,54 @@ def test_mapping_applies_before_detection():
     assert (d.status, d.format) == ("ok", "messages")
 
 
-def test_merge_equals_one_pass():
+@pytest.mark.parametrize("numbered_from", ["file", "part"])
+def test_merge_equals_one_pass(numbered_from):
+    """A later part merged in (its lines numbered in the file, or from 1 in the part
+    with the offset given to merge) gives what one pass gives."""
     rows = [MSG, SHAREGPT, MSG, "bad", ALPACA, BOTH, {"q": 1}] * 3
     one = Detector("f")
     first, second = Detector("f"), Detector("f")
     for i, r in enumerate(records(*rows)):
         for d in (one, first if i < 10 else second):
+            line = r.line - 10 if d is second and numbered_from == "part" else r.line
             if r.problem:
-                d.add_unreadable(r.line)
+                d.add_unreadable(line)
             else:
-                d.add(r.value, r.line)
-    first.merge(second)
+                d.add(r.value, line)
+    first.merge(second, line_offset=10 if numbered_from == "part" else 0)
     assert first.result().to_json() == one.result().to_json()
+
+
+KEYS = ["messages", "conversations", "instruction", "output", "text", "prompt", "completion",
+        "label", "chosen", "rejected", "chosen_messages", "rejected_messages", "id", "role"]  # fmt: skip
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.sampled_from(["", "hi", "<|im_start|>user\nhi<|im_end|>\n", "user", "human"]),
+    lambda inner: (
+        st.lists(inner, max_size=2)
+        | st.dictionaries(st.sampled_from(["role", "from", "content", "value"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=5))
+def test_detect_keys_only_skip_formats_that_would_not_claim_the_row(row):
+    """DETECT_KEYS lets detection skip formats: never one that would claim the row."""
+    every = tuple(name for name, module in FORMATS.items() if module.detect(row))
+    assert row_formats(row) == every
+    d = Detector("f")
+    assert d.add(row, 1) == every
+
+
+def test_keys_are_counted_across_many_key_sets():
+    """More key sets than are kept apart: the counts stay exact (and memory bounded)."""
+    rows = [{"text": "t", f"k{i}": 1} for i in range(3000)] + [{"text": "t"}] * 5
+    d = detect_rows(records(*rows))
+    assert d.keys["text"] == 3005 and d.keys["k7"] == 1 and len(d.keys) == 3001
+    assert (d.status, d.format) == ("ok", "text")
 
 
 def test_streaming_memory_stays_flat():

@@ -701,6 +701,22 @@ def test_split_jsonl_covers_the_file_with_ranges_ending_in_a_row(tmp_path, n, co
         assert last_line.strip(), "a range ends with a blank line"
 
 
+@pytest.mark.parametrize(
+    ("cpus", "load", "running", "idle"),
+    [
+        (8, 0.2, 1, 8),  # an idle machine: every CPU (this process is the one running)
+        (2, 2.9, 3, 1),  # two other tasks on two CPUs: this process alone
+        (2, 1.0, 2, 1),  # one CPU busy: one left, for this process
+        (4, 3.5, 2, 3),  # the load just fell: the snapshot counts
+        (4, 0.5, 6, 4),  # a passing blip in the snapshot: the average counts
+        (16, 40.0, 30, 1),  # overloaded: never fewer than one
+        (2, None, None, 2),  # nothing known: every CPU
+    ],
+)
+def test_default_processes_follow_idle_cpus(cpus, load, running, idle):
+    assert dataprep.validate.count_idle(cpus, load, running) == idle
+
+
 def _exits(code):
     os._exit(code)
 
