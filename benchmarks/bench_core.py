@@ -7,7 +7,7 @@ In one run, on a generated (seeded) messages file of ``--size-mb`` MB:
    shipped messages schema (on the first ``--jsonschema-rows`` rows, extrapolated per
    row: over the whole file it takes minutes);
 3. ``dataprep validate FILE``: the CLI in a subprocess, end to end (start-up included),
-   with its default processes (one per idle CPU), ``--jobs 1`` and ``--jobs 2``;
+   with its default processes (as the load allows), ``--jobs 1`` and ``--jobs 2``;
 4. ``dataprep convert FILE --to sharegpt --allow-lossy``: the CLI, end to end, output
    to a temporary folder (``--allow-lossy`` so that every row is converted and written:
    ShareGPT has no place for tool call ids), the same three ways;
@@ -286,7 +286,7 @@ def main() -> None:
             out.write(f.readline())
         out_path = os.path.join(tmp, "out.jsonl")
         convert_args = ["--to", "sharegpt", "--allow-lossy", "-o", out_path]
-        # The default (one process per idle CPU, see dataprep.validate.idle_cpus), one
+        # The default (as the load allows: dataprep.validate.count_workers), one
         # process, and two processes whatever the load.
         commands = {
             "validate": ["validate", str(path)],

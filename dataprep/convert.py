@@ -209,8 +209,8 @@ def convert_file(
 ) -> Conversion:
     """Convert ``source`` to format ``to``, writing ``output`` (``-``: stdout).
 
-    ``jobs``: processes for a large plain JSONL input (None: one per idle CPU, see
-    ``dataprep.validate.idle_cpus``; 1: this process only); the output is the same, in
+    ``jobs``: processes for a large plain JSONL input (None: as the load allows, see
+    ``dataprep.validate.count_workers``; 1: this process only); the output is the same, in
     the same order, either way. Raises UsageError for an unknown format name; every
     row-level failure is a reject.
     """
