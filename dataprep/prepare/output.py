@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import shutil
 import tempfile
@@ -41,7 +40,7 @@ PACKED_COLUMNS = ("input_ids", "labels", "seq_lengths")
 DPO_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 # datasets' own defaults: record batches of 1000 rows, shards of about 500 MB.
 ROWS_PER_BATCH = 1000
-VALUES_PER_BATCH = 1 << 20
+VALUES_PER_BATCH = 1 << 18
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 
 
@@ -320,8 +319,8 @@ class DocumentSpill:
 
     Packing needs every length before it places the first document, so each column's
     values are appended to a flat int32 file; only the lengths stay in memory. The rows are
-    then gathered through a memory map whose pages are released as we go, so the peak
-    memory does not grow with the input. Columns may have their own lengths (DPO's
+    then read back document by document, a bounded batch at a time, so the peak memory
+    does not grow with the input. Columns may have their own lengths (DPO's
     prompt, chosen and rejected) or share them (SFT's input_ids and labels).
     """
 
@@ -382,11 +381,8 @@ class DocumentSpill:
         in_order = np.zeros(len(plan.doc_order) + 1, dtype=np.int64)
         np.cumsum(lengths[self.columns[0]][plan.doc_order], out=in_order[1:])
         row_ends = in_order[plan.row_starts]
-        maps = {c: _mapped_int32(p) for c, p in self._paths.items()}
-        for m in maps.values():
-            m.open()
+        files = {c: os.open(p, os.O_RDONLY) for c, p in self._paths.items()}
         try:
-            released = 0
             r0 = 0
             while r0 < plan.num_rows:
                 by_size = (
@@ -401,50 +397,36 @@ class DocumentSpill:
                     doc_lengths = lengths[c][docs]
                     doc_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
                     np.cumsum(doc_lengths, out=doc_offsets[1:])
-                    # Index of each output value in the flat file: its document's start
-                    # there plus its position inside the document.
-                    gather = np.repeat(starts[c][docs] - doc_offsets[:-1], doc_lengths)
-                    gather += np.arange(int(doc_offsets[-1]), dtype=np.int64)
-                    batch[c] = (maps[c].array[gather], doc_offsets[row_doc_starts])
-                    released += int(doc_offsets[-1])
+                    values = np.empty(int(doc_offsets[-1]), dtype=np.int32)
+                    _read_documents(files[c], starts[c][docs], doc_lengths, doc_offsets, values)
+                    batch[c] = (values, doc_offsets[row_doc_starts])
                     if c == seq_lengths_of:
                         batch["seq_lengths"] = (doc_lengths, row_doc_starts)
                 writer.write(batch)
                 r0 = r1
-                if released >= 4 << 20:  # values (16 MiB) read since the last release
-                    for m in maps.values():
-                        m.release()
-                    released = 0
         finally:
-            for m in maps.values():
-                m.close()
+            for fd in files.values():
+                os.close(fd)
 
     def remove(self) -> None:
         for path in self._paths.values():
             path.unlink(missing_ok=True)
 
 
-class _mapped_int32:
-    """A read-only memory map of an int32 file whose resident pages can be dropped."""
+def _read_documents(
+    fd: int, starts: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, out: np.ndarray
+) -> None:
+    """Read documents (start and length in int32 values) from a flat file into ``out``.
 
-    def __init__(self, path: Path):
-        self.path = path
-
-    def open(self) -> None:
-        self._f = open(self.path, "rb")  # noqa: SIM115 - closed in close()
-        size = os.fstat(self._f.fileno()).st_size
-        self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-        self.array = (
-            np.frombuffer(self._mm, dtype=np.int32) if self._mm else np.zeros(0, dtype=np.int32)
-        )
-
-    def release(self) -> None:
-        # The pages stay in the page cache; they only stop counting in our RSS.
-        if self._mm is not None and hasattr(mmap, "MADV_DONTNEED"):
-            self._mm.madvise(mmap.MADV_DONTNEED)
-
-    def close(self) -> None:
-        del self.array
-        if self._mm is not None:
-            self._mm.close()
-        self._f.close()
+    pread, not a memory map: packing reads documents out of order, and a page fault on a
+    mapped file maps whole folios around it, so a few thousand scattered documents would
+    bring the whole file into our resident memory. Reads go through the page cache only.
+    """
+    view = memoryview(out).cast("B")
+    for start, n, at in zip(starts.tolist(), lengths.tolist(), offsets[:-1].tolist(), strict=True):
+        want, pos, got = n * 4, at * 4, 0
+        while got < want:
+            read = os.preadv(fd, [view[pos + got : pos + want]], start * 4 + got)
+            if read <= 0:
+                raise OSError(f"spill file ends early (wanted {want - got} more bytes)")
+            got += read

@@ -658,9 +658,9 @@ def _percentiles(values: np.ndarray) -> dict[str, float]:
     return {
         "count": len(values),
         "mean": round(float(values.mean()), 2),
-        "p50": float(p50),
-        "p90": float(p90),
-        "p99": float(p99),
+        "p50": round(float(p50), 1),
+        "p90": round(float(p90), 1),
+        "p99": round(float(p99), 1),
         "max": int(values.max()),
     }
 
@@ -868,10 +868,15 @@ def _run(
                 np.concatenate(trained[name]) if trained[name] else np.zeros(0, np.int64)
             )
             packed_lengths = row_lengths(doc_lengths, plan)
+            # Every stored token: for DPO the prompt once, and both answers.
+            if kind == "sft":
+                stored = int(doc_lengths.sum())
+            else:
+                stored = sum(int(v.sum()) for v in lengths_by_column.values())
             result_splits[name] = {
                 "rows": plan.num_rows,
                 "documents": len(doc_lengths),
-                "tokens": int(doc_lengths.sum()),
+                "tokens": stored,
                 "trainable_tokens": int(split_trained.sum()),
                 "packing_efficiency": round(
                     packing_efficiency(doc_lengths, plan, options.max_length), 6
@@ -886,7 +891,7 @@ def _run(
 
         docs = np.concatenate(all_docs)
         rows = np.concatenate(all_rows)
-        total_tokens = int(docs.sum())
+        total_tokens = sum(split["tokens"] for split in result_splits.values())
         manifest = {
             "dataprep_version": dataprep.__version__,
             "fingerprint": fingerprint,
@@ -935,7 +940,8 @@ def _run(
                 "document_length": _percentiles(docs),
                 "row_length": _percentiles(rows),
             },
-            "packing_efficiency": round(total_tokens / (len(rows) * options.max_length), 6)
+            # Tokens a row of max_length holds / max_length (for DPO: prompt + longer answer).
+            "packing_efficiency": round(int(docs.sum()) / (len(rows) * options.max_length), 6)
             if len(rows)
             else 0.0,
             "notes": list(notes),

@@ -437,6 +437,11 @@ def test_preference_input_becomes_dpo_columns_unpacked(tmp_path, tok_dir, tokeni
     assert ds.column_names == ["prompt_ids", "chosen_ids", "rejected_ids"] and len(ds) == 5
     assert tokenizer.decode(ds[0]["prompt_ids"]).endswith("<|im_start|>assistant\n")
     assert tokenizer.decode(ds[0]["chosen_ids"]).startswith("sure, here is a short reply")
+    stored = sum(len(r[c]) for r in ds for c in ("prompt_ids", "chosen_ids", "rejected_ids"))
+    assert m["tokens"]["total"] == stored
+    assert m["tokens"]["trainable"] == sum(
+        len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in ds
+    )
 
 
 @pytest.mark.parametrize(
