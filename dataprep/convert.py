@@ -225,7 +225,7 @@ def convert_file(
         raise UsageError(f"--rejects {rejects_path} is the output file: choose another path")
     conversion = Conversion(source, output, to, rejects_path)
     converter = _Converter(to, allow_lossy, mapping, from_format)
-    workers = parallel_workers(source, jobs)
+    workers = parallel_workers(source, jobs, share_busy=False)
     chunks = split_jsonl(source, workers) if workers > 1 else []
     if len(chunks) > 1:
         _convert_parallel(chunks, output, converter, conversion)

@@ -1040,7 +1040,7 @@ def validate_files(
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
-def parallel_workers(path: str, jobs: int | None = None) -> int:
+def parallel_workers(path: str, jobs: int | None = None, *, share_busy: bool = True) -> int:
     """How many processes to give ``path``: 1 unless it is a plain UTF-8 JSONL file of
     at least ``PARALLEL_MIN_BYTES`` (the only kind that splits into byte ranges); then
     ``jobs``, or as many as the load allows (``default_workers``, at most 8)."""
@@ -1056,10 +1056,10 @@ def parallel_workers(path: str, jobs: int | None = None) -> int:
         return 1
     if info.kind != "jsonl" or info.compression or info.encoding != "utf-8":
         return 1
-    return jobs or min(default_workers(), 8)
+    return jobs or min(default_workers(share_busy=share_busy), 8)
 
 
-def default_workers() -> int:
+def default_workers(*, share_busy: bool = True) -> int:
     """Processes worth starting now, from this machine's CPUs and load (see
     ``count_workers``)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -1072,25 +1072,32 @@ def default_workers() -> int:
             running = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         running = None
-    return count_workers(cpus or 1, load, running)
+    return count_workers(cpus or 1, load, running, share_busy=share_busy)
 
 
-def count_workers(cpus: int, load: float | None, running: int | None) -> int:
-    """One process per idle CPU, and one more to share a busy one; at least 1.
+def count_workers(
+    cpus: int, load: float | None, running: int | None, *, share_busy: bool = True
+) -> int:
+    """One process per idle CPU, and (``share_busy``) one more to share a busy one; at
+    least 1.
 
     The ranges are fixed in advance, so the run waits for its slowest process. A
-    process that shares a CPU with other work still gets a share of it: with one CPU of
-    two busy, two processes took 0.37 s against 0.51 s for one on the benchmark file;
-    with both busy (a load of 3), 0.83 s against 0.66 s. Busy CPUs are the smaller of
-    the 1-minute load average (which lags a change of load) and the tasks running right
-    now but this one (Linux's /proc/loadavg; a snapshot catches passing blips).
+    process that shares a CPU with other work still gets a share of it. validate: with
+    one CPU of two busy, two processes took 0.37 s against 0.51 s for one on the
+    benchmark file; with both busy (a load of 3), 0.83 s against 0.66 s. convert, whose
+    workers' output is copied again by the parent, gained nothing on a shared CPU (0.85
+    s against 0.78 s): it asks for idle CPUs only. Busy CPUs are the smaller of the
+    1-minute load average (which lags a change of load) and the tasks running right now
+    but this one (Linux's /proc/loadavg; a snapshot catches passing blips).
 
     >>> count_workers(8, 0.3, 1), count_workers(2, 1.0, 2), count_workers(2, 2.9, 3)
     (8, 2, 1)
+    >>> count_workers(2, 1.0, 2, share_busy=False)
+    1
     """
     busy = [b for b in (load, None if running is None else running - 1) if b is not None]
     idle = max(0, int(cpus - min(busy, default=0)))
-    return max(1, min(cpus, idle + 1))
+    return max(1, min(cpus, idle + share_busy))
 
 
 def split_jsonl(path: str, n: int) -> list[JsonlChunk]:

@@ -702,21 +702,23 @@ def test_split_jsonl_covers_the_file_with_ranges_ending_in_a_row(tmp_path, n, co
 
 
 @pytest.mark.parametrize(
-    ("cpus", "load", "running", "workers"),
+    ("cpus", "load", "running", "workers", "idle_only"),
     [
-        (8, 0.2, 1, 8),  # an idle machine: every CPU (this process is the one running)
-        (2, 1.0, 2, 2),  # one CPU busy: one idle, and a share of the busy one
-        (2, 1.6, 2, 2),  # the average lags: one task besides this one runs now
-        (2, 2.9, 3, 1),  # both CPUs busy: this process alone
-        (4, 3.5, 2, 4),  # the load just fell: the snapshot counts
-        (4, 0.5, 7, 4),  # a passing blip in the snapshot: the average counts
-        (8, 6.5, 9, 2),  # one idle CPU, and a share of a busy one
-        (16, 40.0, 30, 1),  # overloaded: never fewer than one
-        (2, None, None, 2),  # nothing known: every CPU
+        (8, 0.2, 1, 8, 8),  # an idle machine: every CPU (this process is the one running)
+        (2, 1.0, 2, 2, 1),  # one CPU busy: one idle, and a share of the busy one
+        (2, 1.6, 2, 2, 1),  # the average lags: one task besides this one runs now
+        (2, 2.9, 3, 1, 1),  # both CPUs busy: this process alone
+        (4, 3.5, 2, 4, 3),  # the load just fell: the snapshot counts
+        (4, 0.5, 7, 4, 3),  # a passing blip in the snapshot: the average counts
+        (8, 6.5, 9, 2, 1),  # one idle CPU, and a share of a busy one
+        (16, 40.0, 30, 1, 1),  # overloaded: never fewer than one
+        (2, None, None, 2, 2),  # nothing known: every CPU
     ],
 )
-def test_default_processes_follow_the_load(cpus, load, running, workers):
-    assert dataprep.validate.count_workers(cpus, load, running) == workers
+def test_default_processes_follow_the_load(cpus, load, running, workers, idle_only):
+    count = dataprep.validate.count_workers
+    assert count(cpus, load, running) == workers
+    assert count(cpus, load, running, share_busy=False) == idle_only
 
 
 def _exits(code):
