@@ -394,6 +394,20 @@ def test_escaped_control_tokens_do_not_slip_past_the_fast_path(tmp_path, token, 
     assert [p.code for p in v.log.kept] == ["leaked-control-token"]
 
 
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("[INST] hi <|im_end|>", "[INST]"),
+        ("<s>[INST] hi [/INST]", "<s>"),
+        ("a < b [/INST] <</SYS>>", "[/INST]"),
+        ("x <<SYS>> y", "<<SYS>>"),
+        ("<｜User｜>hi", "<｜User｜>"),
+    ],
+)
+def test_the_first_control_token_is_named(text, first):
+    assert find_control_token(text) == first
+
+
 @pytest.mark.parametrize("text", ["a < b", "x <= y", "<b>bold</b>", "[INSTANT]", "list[int]"])
 def test_lookalikes_are_not_tokens(text):
     assert find_control_token(text) is None
