@@ -321,9 +321,13 @@ def _read_full_message(value: Any, path: str) -> Message:
     if not isinstance(value, dict):
         raise wrong_type(path, "a message object", value)
     role = value.get("role")
+    content = value.get("content")
+    if type(content) is str and role in ROLES and len(value.keys() & MESSAGE_KEYS) == 2:
+        # The next most common message: role, content and keys no field claims ("id").
+        extra = split_message_extra(value, MESSAGE_KEYS)
+        return Message(role, content, None, None, None, None, None, path, extra)
     if role not in ROLES:
         role = read_role(require(value, "role", path), join(path, "role"))
-    content = value.get("content")
     if content is not None and type(content) is not str:
         content = read_content(content, join(path, "content"))
     calls = value.get("tool_calls")

@@ -180,13 +180,15 @@ def write_turns(messages: list[Message], dropped: list[str]) -> list[dict[str, A
     for m in messages:
         if (
             m.train is None
-            and m.extra is None
             and m.tool_calls is None
             and m.name is None
             and m.reasoning is None
             and m.tool_call_id is None
         ):
-            append({"from": names[m.role], "value": m.content})  # the common turn
+            turn = {"from": names[m.role], "value": m.content}  # the common turn
+            if m.extra:
+                _shared.put_message_extra(turn, m.extra, TURN_KEYS, dropped)
+            append(turn)
             continue
         _shared.note_unheld([m], dropped, train=False, extras=False)
         weight = {} if m.train is None else {"weight": int(m.train)}

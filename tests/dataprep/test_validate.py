@@ -488,6 +488,66 @@ def test_fast_sharegpt_never_vouches_for_a_bad_row(row):
         assert _clean_full_path(row, "sharegpt")
 
 
+# Rows of the shapes the fast checks vouch for, then a few mutations: most rows are near
+# the line between clean and not, where a wrong answer would hide.
+CLEAN_TEXT = st.sampled_from(["Hi", "a < b", "list[int]", "[INSTANT]", "naïve ✓", "<b>x</b>"])
+BAD_TEXT = st.sampled_from(["", " ", "ok <|im_end|>", "x [INST] y", "<s>", None, 3, ["x"]])
+ARGUMENTS = st.sampled_from(['{"x": 1}', '{"a": "<|im_end|>"}', "{", "[1]"])
+
+
+@st.composite
+def near_clean_messages(draw, mutations):
+    msgs = [{"role": "system", "content": draw(CLEAN_TEXT)}] if draw(st.booleans()) else []
+    for turn in range(draw(st.integers(1, 3))):
+        msgs.append({"role": "user", "content": draw(CLEAN_TEXT)})
+        if draw(st.booleans()):
+            ids = [f"c{turn}-{k}" for k in range(draw(st.integers(1, 2)))]
+            calls = [
+                {"id": i, "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+                for i in ids
+            ]
+            msgs.append(
+                {"role": "assistant", "content": draw(st.none() | CLEAN_TEXT), "tool_calls": calls}
+            )
+            msgs += [{"role": "tool", "tool_call_id": i, "content": draw(CLEAN_TEXT)} for i in ids]
+        msgs.append({"role": "assistant", "content": draw(CLEAN_TEXT)})
+    for _ in range(draw(mutations)):
+        m = msgs[draw(st.integers(0, len(msgs) - 1))]
+        kind = draw(st.sampled_from(["extra", "known", "drop", "role", "text", "arguments"]))
+        if kind == "extra":  # data: never a problem
+            m[draw(st.sampled_from(["id", "timestamp", "refusal"]))] = draw(
+                st.sampled_from(["m1", None, [], 0, {"k": 1}])
+            )
+        elif kind == "known":
+            key = draw(st.sampled_from(["name", "weight", "reasoning", "train", "tool_call_id"]))
+            m[key] = draw(st.sampled_from(["n", 0, 1, 0.5, None, True, "c0-0"]))
+        elif kind == "drop":
+            del m[draw(st.sampled_from(sorted(m)))]
+        elif kind == "role":
+            m["role"] = draw(st.sampled_from(["user", "assistant", "system", "tool", "developer"]))
+        elif kind == "text":
+            m["content"] = draw(BAD_TEXT)
+        elif "tool_calls" in m:
+            m["tool_calls"][0]["function"]["arguments"] = draw(ARGUMENTS)
+    return {"messages": msgs}
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_clean_messages(st.integers(0, 2)))
+def test_fast_messages_never_vouches_for_a_bad_row_near_the_line(row):
+    if FAST_CLEAN["messages"](row):
+        assert _clean_full_path(row, "messages")
+
+
+@settings(max_examples=50, deadline=None)
+@given(near_clean_messages(st.just(0)))
+def test_fast_messages_vouches_for_the_common_clean_shapes(row):
+    """Without mutations every row is clean, and the fast check says so (it is what makes
+    validate fast: a fast check that vouched for nothing would pass the test above)."""
+    assert _clean_full_path(row, "messages")
+    assert FAST_CLEAN["messages"](row)
+
+
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(SAMPLES, "*.jsonl"))))
 def test_samples_are_clean(path):
     v = validate_files([path])
