@@ -532,6 +532,47 @@ def near_clean_messages(draw, mutations):
     return {"messages": msgs}
 
 
+@st.composite
+def near_clean_sharegpt(draw, mutations):
+    turns = [{"from": "system", "value": draw(CLEAN_TEXT)}] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(1, 3))):
+        turns += [{"from": "human", "value": draw(CLEAN_TEXT)}]
+        turns += [{"from": "gpt", "value": draw(CLEAN_TEXT)}]
+    row = {"conversations": turns}
+    for _ in range(draw(mutations)):
+        t = turns[draw(st.integers(0, len(turns) - 1))]
+        kind = draw(st.sampled_from(["extra", "known", "drop", "role", "text", "column"]))
+        if kind == "extra":
+            t[draw(st.sampled_from(["id", "markdown"]))] = draw(st.sampled_from(["t1", None, 0]))
+        elif kind == "known":
+            t[draw(st.sampled_from(["weight", "train", "loss_weight"]))] = draw(
+                st.sampled_from([0, 1, 2, True, "yes", None])
+            )
+        elif kind == "drop":
+            del t[draw(st.sampled_from(sorted(t)))]
+        elif kind == "role":
+            t["from"] = draw(st.sampled_from(["human", "gpt", "system", "observation", "bot"]))
+        elif kind == "text":
+            t["value"] = draw(BAD_TEXT)
+        else:
+            row[draw(st.sampled_from(["system", "tools", "id"]))] = draw(st.sampled_from(["", "s"]))
+    return row
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_clean_sharegpt(st.integers(0, 2)))
+def test_fast_sharegpt_never_vouches_for_a_bad_row_near_the_line(row):
+    if FAST_CLEAN["sharegpt"](row):
+        assert _clean_full_path(row, "sharegpt")
+
+
+@settings(max_examples=50, deadline=None)
+@given(near_clean_sharegpt(st.just(0)))
+def test_fast_sharegpt_vouches_for_the_common_clean_shapes(row):
+    assert _clean_full_path(row, "sharegpt")
+    assert FAST_CLEAN["sharegpt"](row)
+
+
 @settings(max_examples=300, deadline=None)
 @given(near_clean_messages(st.integers(0, 2)))
 def test_fast_messages_never_vouches_for_a_bad_row_near_the_line(row):
