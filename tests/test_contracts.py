@@ -25,7 +25,9 @@ def test_format_has_schema_and_sample(name):
 
 
 def test_no_schema_or_sample_without_a_format():
-    schemas = {p.name.removesuffix(".schema.json") for p in (ROOT / "schemas").glob("*.schema.json")}
+    schemas = {
+        p.name.removesuffix(".schema.json") for p in (ROOT / "schemas").glob("*.schema.json")
+    }
     assert schemas == set(FORMATS)
 
 

@@ -48,7 +48,7 @@ from dataprep.formats import FORMATS
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes for a large plain JSONL input (default: one per CPU).",
+    help="Processes for a large plain JSONL input (default: as many as the load allows).",
 )
 @click.pass_context
 def convert(

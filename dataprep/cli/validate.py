@@ -39,7 +39,7 @@ from dataprep.validate import FileResult, Validation, validate_files
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes for a large plain JSONL file (default: one per CPU).",
+    help="Processes for a large plain JSONL file (default: as many as the load allows).",
 )
 @click.pass_context
 def validate(

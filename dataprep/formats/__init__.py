@@ -11,6 +11,9 @@ Each format is a module holding small pure functions over one row; none opens a 
                               nothing); raises LossyConversion when something would be
                               dropped and allow_lossy is False, RowError when the example
                               cannot be expressed at all (e.g. preference -> kto).
+    DETECT_KEYS: frozenset    row keys of which at least one must be present for detect()
+                              to be True; detection asks only the formats whose keys a row
+                              has (a test checks no claiming format is skipped).
 
 Its JSON Schema is ``schemas/<NAME>.schema.json``; its sample is ``samples/<NAME>.jsonl``.
 A test keeps this table, the schemas and the samples in step.
