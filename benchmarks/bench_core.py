@@ -286,7 +286,7 @@ def main() -> None:
             out.write(f.readline())
         out_path = os.path.join(tmp, "out.jsonl")
         convert_args = ["--to", "sharegpt", "--allow-lossy", "-o", out_path]
-        # The default (as the load allows: dataprep.validate.count_workers), one
+        # The default (as the load allows: dataprep.parallel.count_workers), one
         # process, and two processes whatever the load.
         commands = {
             "validate": ["validate", str(path)],

@@ -210,11 +210,11 @@ def convert_file(
     """Convert ``source`` to format ``to``, writing ``output`` (``-``: stdout).
 
     ``jobs``: processes for a large plain JSONL input (None: as the load allows, see
-    ``dataprep.validate.count_workers``; 1: this process only); the output is the same, in
+    ``dataprep.parallel.count_workers``; 1: this process only); the output is the same, in
     the same order, either way. Raises UsageError for an unknown format name; every
     row-level failure is a reject.
     """
-    from dataprep.validate import parallel_workers, split_jsonl
+    from dataprep.parallel import parallel_workers, split_jsonl
 
     if to not in FORMATS:
         raise UsageError(f"unknown format {to!r} for --to (known: {', '.join(FORMATS)})")
@@ -314,8 +314,8 @@ def _convert_parallel(
     import shutil
     import tempfile
 
+    from dataprep.parallel import Forked, forked_all
     from dataprep.reading import read_jsonl_chunk
-    from dataprep.validate import Forked, forked_all
 
     spool_dir = tempfile.mkdtemp(prefix="dataprep-convert-")
     try:

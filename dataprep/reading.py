@@ -17,8 +17,8 @@ CONTRACT (other modules rely on exactly this):
         (It returns a ``Records``: an iterator with ``.info``, see below.)
 
 Also here: ``sniff_input(path) -> InputInfo`` (what a file is, without reading rows);
-``iter_jsonl_chunks(path, n)`` and ``read_jsonl_chunk(chunk)`` (a plain JSON Lines file
-cut at newlines into byte ranges with true line numbers, for reading in parallel).
+``read_jsonl_chunk(chunk)`` (the rows of one byte range of a plain JSON Lines file, as
+cut by ``dataprep.parallel.split_jsonl`` for reading in parallel).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
@@ -229,41 +229,6 @@ def sniff_input(path: str) -> InputInfo:
     return _decide(path, head, compression)
 
 
-def iter_jsonl_chunks(path: str, n: int) -> Iterator[JsonlChunk]:
-    """Split a plain JSON Lines file into about ``n`` byte ranges that end at newlines.
-
-    Each chunk knows the line its first byte is on, so workers in other processes can
-    read their ranges with ``read_jsonl_chunk`` and report true line numbers. Only an
-    uncompressed UTF-8 JSON Lines file can be split (check ``sniff_input(path)``);
-    anything else raises InputError. Line numbers are found by counting newlines, which
-    reads the file once at memory speed.
-
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
-    >>> _ = open(path, "wb").write(b"".join(b'{"i": %d}\\n' % i for i in range(100)))
-    >>> chunks = list(iter_jsonl_chunks(path, 3))
-    >>> [c.first_line for c in chunks]
-    [1, 35, 68]
-    >>> sum(1 for c in chunks for r in read_jsonl_chunk(c))
-    100
-    """
-    info = sniff_input(path)
-    if info.kind != "jsonl" or info.compression or info.encoding != "utf-8":
-        raise InputError(path, "only an uncompressed UTF-8 JSON Lines file can be split")
-    size = os.path.getsize(path)
-    start = 3 if info.bom else 0
-    n = max(1, n)
-    line = 1
-    with open(path, "rb") as f:
-        for i in range(1, n + 1):
-            end = size if i == n else _next_newline(f, max(start, size * i // n - 1))
-            if end <= start:
-                continue
-            yield JsonlChunk(path, start, end, line)
-            line += _count_newlines(f, start, end)
-            start = end
-
-
 @dataclass(slots=True, frozen=True)
 class JsonlChunk:
     """A byte range ``[start, end)`` of a JSON Lines file whose first line is ``first_line``."""
@@ -275,7 +240,8 @@ class JsonlChunk:
 
 
 def read_jsonl_chunk(chunk: JsonlChunk) -> Iterator[Record]:
-    """The Records of one chunk from ``iter_jsonl_chunks`` (no ``empty-file`` record)."""
+    """The Records of one chunk (``dataprep.parallel.split_jsonl``), lines numbered from
+    ``chunk.first_line`` (no ``empty-file`` record)."""
     f = open(chunk.path, "rb")  # noqa: SIM115 (closed by _jsonl_rows)
     f.seek(chunk.start)
     at_end = chunk.end >= os.path.getsize(chunk.path)
@@ -1327,27 +1293,3 @@ def _arrow_rows(source: str, files: list[str]) -> Iterator[Record]:
             return
     if not line:
         yield _empty(source)
-
-
-def _next_newline(f: BinaryIO, offset: int) -> int:
-    """The offset just past the first newline at or after ``offset`` (or EOF)."""
-    f.seek(offset)
-    while True:
-        chunk = f.read(BLOCK)
-        if not chunk:
-            return f.tell()
-        i = chunk.find(b"\n")
-        if i >= 0:
-            return f.tell() - len(chunk) + i + 1
-
-
-def _count_newlines(f: BinaryIO, start: int, end: int) -> int:
-    f.seek(start)
-    count, left = 0, end - start
-    while left > 0:
-        chunk = f.read(min(BLOCK * 8, left))
-        if not chunk:
-            break
-        count += chunk.count(b"\n")
-        left -= len(chunk)
-    return count

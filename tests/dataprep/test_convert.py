@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dataprep.convert
-import dataprep.validate
+import dataprep.parallel
 from dataprep.convert import convert_file, default_rejects_path
 from dataprep.detect import detect_file
 from dataprep.errors import UsageError
@@ -216,7 +216,7 @@ def test_parallel_conversion_equals_one_process(tmp_path, monkeypatch, out_name)
         )
     src = write(tmp_path / "in.jsonl", *rows)
     assert os.path.getsize(src) > 1.2 * 1024 * 1024
-    monkeypatch.setattr(dataprep.validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(dataprep.parallel, "PARALLEL_MIN_BYTES", 0)
     results = {}
     for jobs in (1, 2, 3, 5):
         out = tmp_path / f"{jobs}" / out_name

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import itertools
 import json
 import os
 import subprocess
@@ -24,8 +23,6 @@ import zstandard
 from dataprep import reading
 from dataprep.errors import InputError, UsageError
 from dataprep.reading import (
-    iter_jsonl_chunks,
-    read_jsonl_chunk,
     read_records,
     sniff_input,
 )
@@ -607,47 +604,6 @@ def test_jsonl_streams(tmp_path):
         tracemalloc.stop()
     assert n == 16000
     assert peak < 16_000_000 / 10
-
-
-# ------------------------------------------------------------------ chunks for parallel reading
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 40])
-@pytest.mark.parametrize(
-    "text",
-    [
-        b"".join(b'{"i": %d}\n' % i for i in range(100)),
-        b"\xef\xbb\xbf" + b"".join(b'{"i": %d}\n\n' % i for i in range(30)) + b'{"i": "cut',
-        b'{"i": 0}\n' + b'{"long": "' + b"z" * 5000 + b'"}\n' + b"[1]\n",
-    ],
-)
-def test_chunks_read_like_the_whole_file(tmp_path, n, text):
-    path = tmp_path / "rows.jsonl"
-    path.write_bytes(text)
-    chunks = list(iter_jsonl_chunks(str(path), n))
-    assert 1 <= len(chunks) <= n
-    assert chunks[0].start in (0, 3) and chunks[-1].end == len(text)
-    assert all(a.end == b.start for a, b in itertools.pairwise(chunks))
-    whole = [(r.line, r.value, r.problem and r.problem.code) for r in read_records(str(path))]
-    parts = [
-        (r.line, r.value, r.problem and r.problem.code) for c in chunks for r in read_jsonl_chunk(c)
-    ]
-    assert parts == whole
-
-
-@pytest.mark.parametrize(
-    ("name", "data"),
-    [
-        ("rows.jsonl.gz", _gz(b'{"a": 1}\n')),
-        ("rows.json", b'[{"a": 1}]'),
-        ("rows.jsonl", '{"a": 1}\n'.encode("utf-16")),
-    ],
-)
-def test_only_plain_jsonl_splits(tmp_path, name, data):
-    path = tmp_path / name
-    path.write_bytes(data)
-    with pytest.raises(InputError):
-        list(iter_jsonl_chunks(str(path), 2))
 
 
 # ------------------------------------------------------------------ light import

@@ -8,13 +8,13 @@ import doctest
 import glob
 import json
 import os
-import time
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import dataprep.parallel
 import dataprep.validate
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
@@ -741,7 +741,7 @@ def test_parallel_run_equals_single_process(tmp_path, monkeypatch):
     rows = [bad.get(i, r) for i, r in enumerate(good)]
     path = write_jsonl(tmp_path / "big.jsonl", rows)
     assert os.path.getsize(path) > 1.2 * 1024 * 1024  # reading splits files of 1 MiB and up
-    monkeypatch.setattr(dataprep.validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(dataprep.parallel, "PARALLEL_MIN_BYTES", 0)
     one = validate_files([path], jobs=1, max_errors=100)
     two = validate_files([path], jobs=2, max_errors=100)
     assert [str(p) for p in two.log.kept] == [str(p) for p in one.log.kept]
@@ -784,84 +784,13 @@ def test_parallel_ranges_renumber_lines_exactly(tmp_path, monkeypatch, jobs, bom
     duplicates across ranges point at the right earlier line."""
     path = tmp_path / "d.jsonl"
     path.write_bytes(bom + _lines_with_blanks(600))
-    monkeypatch.setattr(dataprep.validate, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(dataprep.parallel, "PARALLEL_MIN_BYTES", 0)
     one = validate_files([str(path)], jobs=1, max_errors=10_000)
     many = validate_files([str(path)], jobs=jobs, max_errors=10_000)
     assert [str(p) for p in many.log.kept] == [str(p) for p in one.log.kept]
     assert many.log.counts == one.log.counts
     assert one.log.counts["duplicate-row"] > 0 and one.log.counts["invalid-json"] > 0
     assert many.files[0].detection.to_json() == one.files[0].detection.to_json()
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 50])
-@pytest.mark.parametrize(
-    "content",
-    [
-        _lines_with_blanks(300),
-        b"\n\n\n" + _lines_with_blanks(40) + b"\n\n  \n",
-        b'{"a": 1}\n' * 3,
-        b'{"a": 1}',  # one line, no newline
-        b"\n" * 50,  # only blank lines
-    ],
-)
-def test_split_jsonl_covers_the_file_with_ranges_ending_in_a_row(tmp_path, n, content):
-    path = tmp_path / "d.jsonl"
-    path.write_bytes(content)
-    chunks = dataprep.validate.split_jsonl(str(path), n)
-    assert len(chunks) <= n
-    assert [c.start for c in chunks[1:]] == [c.end for c in chunks[:-1]]
-    assert chunks[0].start == 0 and chunks[-1].end == len(content)
-    for c in chunks[:-1]:
-        last_line = content[c.start : c.end].rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        assert last_line.strip(), "a range ends with a blank line"
-
-
-@pytest.mark.parametrize(
-    ("cpus", "load", "running", "workers", "idle_only"),
-    [
-        (8, 0.2, 1, 8, 8),  # an idle machine: every CPU (this process is the one running)
-        (2, 1.0, 2, 2, 1),  # one CPU busy: one idle, and a share of the busy one
-        (2, 1.6, 2, 2, 1),  # the average lags: one task besides this one runs now
-        (2, 2.9, 3, 1, 1),  # both CPUs busy: this process alone
-        (4, 3.5, 2, 4, 3),  # the load just fell: the snapshot counts
-        (4, 0.5, 7, 4, 3),  # a passing blip in the snapshot: the average counts
-        (8, 6.5, 9, 2, 1),  # one idle CPU, and a share of a busy one
-        (16, 40.0, 30, 1, 1),  # overloaded: never fewer than one
-        (2, None, None, 2, 2),  # nothing known: every CPU
-    ],
-)
-def test_default_processes_follow_the_load(cpus, load, running, workers, idle_only):
-    count = dataprep.validate.count_workers
-    assert count(cpus, load, running) == workers
-    assert count(cpus, load, running, share_busy=False) == idle_only
-
-
-def _exits(code):
-    os._exit(code)
-
-
-def _raises(message):
-    raise ValueError(message)
-
-
-@pytest.mark.parametrize(
-    ("fn", "args", "error", "match"),
-    [
-        (_raises, ("bad row",), ValueError, "bad row"),
-        (_exits, (3,), dataprep.validate.DataprepError, "worker process died"),
-    ],
-)
-def test_forked_call_reports_a_failing_worker(fn, args, error, match):
-    with pytest.raises(error, match=match):
-        dataprep.validate.Forked(fn, *args).result()
-
-
-def test_forked_calls_are_stopped_when_the_parent_fails():
-    with pytest.raises(KeyboardInterrupt), dataprep.validate.forked_all() as calls:
-        calls.append(dataprep.validate.Forked(time.sleep, 30))
-        raise KeyboardInterrupt
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left behind
 
 
 # ----------------------------------------------------------------------- duplicates
