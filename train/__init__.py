@@ -7,7 +7,8 @@
 
 The modules read in pipeline order: ``config`` (YAML -> our fields -> TRL's config),
 ``data`` (the prepared folder and its manifest), ``models`` (model, tokenizer, LoRA,
-precision), then the two recipes ``sft`` and ``dpo``, ``merge``, and ``callbacks``.
+precision), then the two recipes ``sft`` and ``dpo`` (the steps they take alike in ``run``),
+``merge``, and ``callbacks``.
 Importing this package imports nothing heavy: ``train --help`` answers without torch.
 """
 

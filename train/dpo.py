@@ -23,10 +23,9 @@ from typing import Any
 
 from trl import DPOTrainer
 
-from dataprep.errors import UsageError
 from train import models, say
-from train.config import RunConfig, resume_checkpoint, trainer_config, write_config
-from train.data import check_tokenizer, copy_manifest, load_prepared, template_note
+from train.config import RunConfig, resume_checkpoint, trainer_config
+from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
 
 class PretokenizedDPOTrainer(DPOTrainer):
@@ -55,20 +54,10 @@ def run_dpo(
 ) -> Any:
     """Train, save the adapter (or model) with its tokenizer, config and manifest in
     ``output_dir``; returns the trainer (its ``state.log_history`` has the losses)."""
-    from train.callbacks import StopOnNonFiniteLoss, advise_on_oom
-
-    if not run.model:
-        raise UsageError("which model? pass --model PATH (or `model:` in the config)")
     output_dir = Path(output_dir)
 
     # 1. The data, and the tokenizer it was made with.
-    data = load_prepared(data_dir, kind="dpo")
-    tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
-    tokenizer = models.load_tokenizer(tokenizer_dir)
-    check_tokenizer(data, tokenizer_dir, tokenizer)
-    if note := template_note(data, tokenizer):
-        say(note)
-    models.check_vocabulary(run.model, tokenizer)
+    data, tokenizer = load_data_and_tokenizer(data_dir, run, kind="dpo")
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
     device = models.device_type()
@@ -96,32 +85,29 @@ def run_dpo(
         reference = models.load_model(models.resolve_path(run.model), **load)
         reference.requires_grad_(False)
         reference.eval()
-    try:
-        trainer = PretokenizedDPOTrainer(
-            model=model,
-            ref_model=reference,
-            args=args,
-            train_dataset=data.train,
-            eval_dataset=data.eval,
-            processing_class=tokenizer,
-            peft_config=None if run.mode == "full" else models.lora_config(run.lora),
-            callbacks=list(callbacks),
-        )
-    except ValueError as e:  # TRL's and peft's own checks of the run's settings
-        raise UsageError(f"the trainer refused the run: {e}") from None
-    trainer.add_callback(StopOnNonFiniteLoss(trainer))
+    trainer = make_trainer(
+        PretokenizedDPOTrainer,
+        run,
+        callbacks,
+        model=model,
+        ref_model=reference,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        processing_class=tokenizer,
+    )
     say(f"dpo on {len(data.train):,} pairs, beta {args.beta:g}, {device}")
     say(models.describe(trainer.model, run.mode))
 
-    # 4. Train.
-    with advise_on_oom(trainer):
-        trainer.train(resume_from_checkpoint=checkpoint)
-
-    # 5. Everything needed to use or reproduce the run, in one folder.
-    trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(output_dir))
-        write_config(run, output_dir / "train_config.yaml", command, effective=args)
-        copy_manifest(data, output_dir)
-        say(f"saved to {output_dir}")
+    # 4. Train, and save everything needed to use or reproduce the run, in one folder.
+    train_and_save(
+        trainer,
+        checkpoint=checkpoint,
+        run=run,
+        args=args,
+        data=data,
+        tokenizer=tokenizer,
+        output_dir=output_dir,
+        command=command,
+    )
     return trainer

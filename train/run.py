@@ -1,0 +1,87 @@
+"""The steps ``sft`` and ``dpo`` take alike: the data and its tokenizer, a trainer that
+stops on a non-finite loss, and a run trained and saved with everything that made it.
+
+Each recipe calls them in order, between the steps of its own (its TRL config, its
+models), so it still reads top to bottom; they share a shape, not a base class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dataprep.errors import UsageError
+from train import models, say
+from train.config import RunConfig, write_config
+from train.data import PreparedData, check_tokenizer, copy_manifest, load_prepared, template_note
+
+
+def load_data_and_tokenizer(
+    data_dir: str | Path, run: RunConfig, *, kind: str
+) -> tuple[PreparedData, Any]:
+    """The prepared data of ``kind`` ("sft" or "dpo") and the tokenizer it was made
+    with, checked against each other and against the run's model.
+
+    Raises UsageError when the run names no model, or the data does not fit the
+    tokenizer (see ``train.data.check_tokenizer``).
+    """
+    if not run.model:
+        raise UsageError("which model? pass --model PATH (or `model:` in the config)")
+    data = load_prepared(data_dir, kind=kind)
+    tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
+    tokenizer = models.load_tokenizer(tokenizer_dir)
+    check_tokenizer(data, tokenizer_dir, tokenizer)
+    if note := template_note(data, tokenizer):
+        say(note)
+    models.check_vocabulary(run.model, tokenizer)
+    return data, tokenizer
+
+
+def make_trainer(
+    trainer_class: type, run: RunConfig, callbacks: Sequence[Any], **kwargs: Any
+) -> Any:
+    """``trainer_class(**kwargs)`` with the run's LoRA settings (none for full
+    fine-tuning) and ``callbacks``, stopping at the first non-finite loss.
+
+    TRL's and peft's own checks of the settings become a UsageError.
+    """
+    from train.callbacks import StopOnNonFiniteLoss
+
+    try:
+        trainer = trainer_class(
+            peft_config=None if run.mode == "full" else models.lora_config(run.lora),
+            callbacks=list(callbacks),
+            **kwargs,
+        )
+    except ValueError as e:
+        raise UsageError(f"the trainer refused the run: {e}") from None
+    trainer.add_callback(StopOnNonFiniteLoss(trainer))
+    return trainer
+
+
+def train_and_save(
+    trainer: Any,
+    *,
+    checkpoint: str | None,
+    run: RunConfig,
+    args: Any,
+    data: PreparedData,
+    tokenizer: Any,
+    output_dir: Path,
+    command: str,
+) -> None:
+    """Train (from ``checkpoint`` when resuming), then save in ``output_dir``
+    everything needed to use or reproduce the run: the adapter (or model), the
+    tokenizer, the effective config and the data's manifest."""
+    from train.callbacks import advise_on_oom
+
+    with advise_on_oom(trainer):
+        trainer.train(resume_from_checkpoint=checkpoint)
+
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+        write_config(run, output_dir / "train_config.yaml", command, effective=args)
+        copy_manifest(data, output_dir)
+        say(f"saved to {output_dir}")
