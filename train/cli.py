@@ -2,9 +2,10 @@
 ``train.merge``.
 
 Nothing heavy is imported until a command runs, so ``train --help`` answers at once and
-without torch. Library errors become messages and exit codes here, in ``main``, as in
-``dataprep``: 0 all good, 1 the data (or the run) has a problem, 2 the command was used
-wrongly. ``accelerate launch -m train sft ...`` runs the same commands on every process.
+without torch. Library errors become messages and exit codes in ``main``, by the same
+function as in ``dataprep`` (``dataprep.cli.run_group``): 0 all good, 1 the data (or the
+run) has a problem, 2 the command was used wrongly. ``accelerate launch -m train sft ...``
+runs the same commands on every process.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-
-from dataprep.errors import DataprepError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -280,19 +279,13 @@ def check(
 
 
 def main(argv: list[str] | None = None) -> None:
+    from dataprep.cli import run_group
+
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        rc = cli.main(args=argv, prog_name="train", standalone_mode=False, obj={"argv": argv})
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except DataprepError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted (the last checkpoint is kept: rerun with --resume).", err=True)
-        sys.exit(130)
-    sys.exit(rc if isinstance(rc, int) else 0)
+    run_group(
+        cli,
+        "train",
+        argv,
+        obj={"argv": argv},
+        interrupted="Interrupted (the last checkpoint is kept: rerun with --resume).",
+    )

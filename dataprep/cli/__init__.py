@@ -2,13 +2,15 @@
 
 Each command lives in its own module here and is imported only when it runs, so
 ``dataprep --help`` and ``dataprep validate`` never import torch or transformers.
-Library errors become messages and exit codes in one place: ``main``.
+Library errors become messages and exit codes in one place: ``run_group`` (which
+``train``'s command line uses too).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any, NoReturn
 
 import click
 
@@ -79,10 +81,22 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> None:
+def run_group(
+    group: click.Group,
+    prog_name: str,
+    argv: list[str] | None = None,
+    *,
+    obj: Any = None,
+    interrupted: str = "Interrupted.",
+) -> NoReturn:
+    """Run ``group`` on ``argv`` and exit: the one place where library errors become a
+    message on stderr and an exit code (``dataprep`` and ``train`` both end here).
+
+    ``obj`` is the click context's ``obj``; ``interrupted`` is said on Ctrl-C (exit 130).
+    """
     try:
         # Commands end with ctx.exit(code); in non-standalone mode click returns it.
-        rc = cli.main(args=argv, prog_name="dataprep", standalone_mode=False)
+        rc = group.main(args=argv, prog_name=prog_name, standalone_mode=False, obj=obj)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -96,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         # `dataprep convert ... -o - | head` closes our stdout early: not an error.
         sys.exit(0)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        click.echo(interrupted, err=True)
         sys.exit(130)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_group(cli, "dataprep", argv)
