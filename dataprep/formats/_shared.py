@@ -139,16 +139,9 @@ def put_message_extra(
 def read_train(obj: dict, path: str) -> bool | None:
     """The per-message train flag: ``train`` (bool), or ``weight``/``loss_weight`` (0 or 1),
     as Axolotl and LLaMA-Factory write them."""
-    present = [k for k in TRAIN_KEYS if obj.get(k) is not None]
-    if not present:
+    key = _one_of(obj, TRAIN_KEYS, path)
+    if key is None:
         return None
-    if len(present) > 1:
-        raise RowError(
-            join(path, present[1]),
-            f"both '{present[0]}' and '{present[1]}' set: keep one",
-            "conflicting-fields",
-        )
-    key = present[0]
     value = obj[key]
     if key == "train":
         if isinstance(value, bool):
@@ -164,16 +157,21 @@ def read_train(obj: dict, path: str) -> bool | None:
 
 
 def read_reasoning(obj: dict, path: str) -> str | None:
-    present = [k for k in REASONING_KEYS if obj.get(k) is not None]
-    if not present:
-        return None
+    key = _one_of(obj, REASONING_KEYS, path)
+    return None if key is None else text_or_none(obj[key], join(path, key))
+
+
+def _one_of(obj: dict, keys: tuple[str, ...], path: str) -> str | None:
+    """The one key of ``keys`` (spellings of one field) set in ``obj``, or None; two set
+    is ``conflicting-fields``, at the second."""
+    present = [k for k in keys if obj.get(k) is not None]
     if len(present) > 1:
         raise RowError(
             join(path, present[1]),
             f"both '{present[0]}' and '{present[1]}' set: keep one",
             "conflicting-fields",
         )
-    return text_or_none(obj[present[0]], join(path, present[0]))
+    return present[0] if present else None
 
 
 def read_content(value: Any, path: str) -> str | None:
@@ -514,6 +512,20 @@ def strip_tool_use(messages: list[Message], dropped: list[str]) -> list[Message]
             )
         kept.append(m)
     return kept
+
+
+def as_text_turns(
+    example: Example, target: str, dropped: list[str]
+) -> tuple[Conversation, list[Message]]:
+    """For a format with no place for tools: the conversation ``as_conversation`` gives,
+    and its messages without tool use (``strip_tool_use``); every field the format cannot
+    hold, tool definitions included, is recorded in ``dropped``."""
+    conv = as_conversation(example, target, dropped)
+    messages = strip_tool_use(conv.messages, dropped)
+    note_unheld(messages, dropped)
+    if conv.tools:
+        add(dropped, DROP_TOOLS)
+    return conv, messages
 
 
 def note_unheld(

@@ -63,11 +63,7 @@ def from_canonical(
     example: Example, *, allow_lossy: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
     dropped: list[str] = []
-    conv = _shared.as_conversation(example, NAME, dropped)
-    messages = _shared.strip_tool_use(conv.messages, dropped)
-    _shared.note_unheld(messages, dropped)
-    if conv.tools:
-        _shared.add(dropped, _shared.DROP_TOOLS)
+    conv, messages = _shared.as_text_turns(example, NAME, dropped)
     if not messages or any(m.content is None for m in messages):
         raise _shared.not_convertible(example, NAME, "there is no text to write")
     if len(messages) == 1 and messages[0].role == "assistant":
