@@ -34,7 +34,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -272,49 +271,20 @@ def bench_tokenizer(sample: Path, seed: int, vocab_size: int = 32_000) -> Path:
 # --- measurements ------------------------------------------------------------------------
 
 
-class PeakRSS:
-    """Polls the memory of a process tree (the process and its workers).
-
-    ``peak_main``: the resident set of the main process. ``peak_tree``: the proportional
-    set size (PSS) summed over the tree, so pages that forked workers share with their
-    parent are counted once, not once per process.
-    """
-
-    def __init__(self, pid: int):
-        import psutil
-
-        self.proc = psutil.Process(pid)
-        self.peak_tree = 0
-        self.peak_main = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _pss(proc) -> int:
-        try:
-            return proc.memory_full_info().pss
-        except (AttributeError, OSError):
-            return proc.memory_info().rss
-
-    def _run(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            try:
-                main = self.proc.memory_info().rss
-                tree = self._pss(self.proc) + sum(
-                    self._pss(c) for c in self.proc.children(recursive=True)
-                )
-            except psutil.Error:
-                break
-            self.peak_main = max(self.peak_main, main)
-            self.peak_tree = max(self.peak_tree, tree)
-            self._stop.wait(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+# Peak memory comes from the kernel's own accounting (getrusage maxrss) as each process
+# exits: polling /proc/*/smaps from here cost enough CPU to slow the runs it measured.
+_WITH_RUSAGE = (
+    "import json, resource, sys\n"
+    "from dataprep.cli import main\n"
+    "code = 0\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "except SystemExit as e:\n"
+    "    code = e.code\n"
+    "me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print('RUSAGE ' + json.dumps([me.ru_maxrss, kids.ru_maxrss]), file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
 
 
 def cpu_seconds(who: int) -> float:
@@ -324,20 +294,19 @@ def cpu_seconds(who: int) -> float:
 
 def run_ours(src: Path, tok: Path, max_length: int, num_proc: int, out: Path) -> dict:
     cmd = [
-        sys.executable, "-m", "dataprep", "prepare", str(src), "--tokenizer", str(tok),
+        sys.executable, "-c", _WITH_RUSAGE, "prepare", str(src), "--tokenizer", str(tok),
         "--max-length", str(max_length), "-o", str(out), "--num-proc", str(num_proc), "--force", "--json",
     ]  # fmt: skip
     load = os.getloadavg()[0]
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    rss = PeakRSS(proc.pid)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
-    rss.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"prepare failed ({proc.returncode}): {stderr.decode()[-2000:]}")
     manifest = json.loads(stdout)
+    main_kb, worker_kb = json.loads(stderr.decode().rsplit("RUSAGE ", 1)[1])
     return {
         "seconds": wall,
         # the whole process tree, interpreter start-up and imports included
@@ -348,8 +317,9 @@ def run_ours(src: Path, tok: Path, max_length: int, num_proc: int, out: Path) ->
         "rows_out": manifest["counts"]["rows_out"],
         "packed_rows": manifest["splits"]["train"]["rows"],
         "packing_efficiency": manifest["packing_efficiency"],
-        "peak_rss_main_mb": rss.peak_main / 2**20,
-        "peak_rss_tree_mb": rss.peak_tree / 2**20,
+        "peak_rss_main_mb": main_kb / 1024,
+        # the largest worker; forked workers share most of these pages with the main one
+        "peak_rss_worker_mb": worker_kb / 1024 if num_proc > 1 else 0.0,
         "inner_seconds": manifest["seconds"],
         "load": load,
         "input_mb": src.stat().st_size / 2**20,
@@ -432,13 +402,11 @@ def run_trl(src: Path, tok: Path, max_length: int, num_proc: int) -> dict:
     ]
     load = os.getloadavg()[0]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    rss = PeakRSS(proc.pid)
     stdout, stderr = proc.communicate()
-    rss.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"TRL run failed: {stderr.decode()[-3000:]}")
     result = json.loads(stdout.decode().strip().splitlines()[-1])
-    result.update(load=load, peak_rss_tree_mb=rss.peak_tree / 2**20)
+    result.update(load=load)
     return result
 
 
@@ -496,6 +464,8 @@ def trl_child(src: str, tok: str, max_length: int, num_proc: int) -> None:
             {
                 "seconds": seconds,
                 "cpu_seconds": cpu,
+                "peak_rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                 "tokens": tokens,
                 "packed_rows": table.num_rows,
                 "packing_efficiency": tokens / (table.num_rows * max_length),
@@ -639,8 +609,15 @@ def main() -> None:
 
 
 def _rate(r: dict) -> str:
-    extra = f", peak RSS {r['peak_rss_tree_mb']:.0f} MB" if "peak_rss_tree_mb" in r else ""
+    extra = f", peak RSS {_memory(r)}" if "peak_rss_main_mb" in r else ""
     return f"{r['tokens'] / r['seconds'] / 1e6:.2f} M tokens/s ({r['tokens']:,} tokens in {r['seconds']:.1f} s, load {r['load']:.1f}{extra})"
+
+
+def _memory(r: dict) -> str:
+    text = f"{r['peak_rss_main_mb']:.0f} MB"
+    if r.get("peak_rss_worker_mb"):
+        text += f" + workers {r['peak_rss_worker_mb']:.0f} MB each"
+    return text
 
 
 def report(r: dict) -> str:
@@ -663,7 +640,7 @@ def report(r: dict) -> str:
         )
 
     lines = [
-        "| contender | processes | tokens | wall s | CPU s | M tokens/s (wall) | M tokens/CPU-s | packing | peak memory (MB) |",
+        "| contender | processes | tokens | wall s | CPU s | M tokens/s (wall) | M tokens/CPU-s | packing | peak RSS |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     procs = sorted(int(k.removeprefix("ours_np")) for k in r if k.startswith("ours_np"))
@@ -686,16 +663,16 @@ def report(r: dict) -> str:
                     str(n),
                     t,
                     f"{t['packing_efficiency']:.2%}",
-                    f"{t['peak_rss_tree_mb']:.0f}",
+                    _memory(t),
                 )
             )
     for n in procs:
         o = r[f"ours_np{n}"]
-        rss = f"{o['peak_rss_tree_mb']:.0f} (main {o['peak_rss_main_mb']:.0f})"
+        rss = _memory(o)
         lines.append(row("`dataprep prepare`", str(n), o, f"{o['packing_efficiency']:.2%}", rss))
     if "big" in r:
         b = r["big"]
-        rss = f"{b['peak_rss_tree_mb']:.0f} (main {b['peak_rss_main_mb']:.0f})"
+        rss = _memory(b)
         name = f"`dataprep prepare`, {b['input_mb'] / 1024:.2f} GB input"
         lines.append(
             row(name, str(b.get("num_proc", procs[-1])), b, f"{b['packing_efficiency']:.2%}", rss)
@@ -735,8 +712,7 @@ def report(r: dict) -> str:
         small, big = r[f"ours_np{procs[-1]}"], r["big"]
         lines.append(
             f"| peak memory, {big['input_mb'] / 1024:.2f} GB input vs {small['input_mb']:.0f} MB input | flat | "
-            f"{big['peak_rss_tree_mb']:.0f} vs {small['peak_rss_tree_mb']:.0f} MB (main {big['peak_rss_main_mb']:.0f} vs "
-            f"{small['peak_rss_main_mb']:.0f}) | |"
+            f"{_memory(big)} vs {_memory(small)} | |"
         )
     return "\n".join(lines)
 

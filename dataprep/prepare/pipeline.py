@@ -22,6 +22,7 @@ the temporary folder until packing has placed them (see ``output.DocumentSpill``
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -989,8 +990,8 @@ def _run_pool(
 ) -> None:
     """Encode batches in ``num_proc`` worker processes, collecting results in input order.
 
-    At most two batches per worker are in flight, so reading never runs ahead of encoding
-    (memory stays flat whatever the input size).
+    At most four batches per worker are in flight (enough that a worker never waits for
+    the main process to read, few enough that memory stays flat whatever the input size).
     """
     methods = multiprocessing.get_all_start_methods()
     # fork shares the imported modules (fast start); spawn where fork does not exist.
@@ -998,12 +999,15 @@ def _run_pool(
     pending: deque[tuple[int, list[Any], Any]] = deque()
     global _PRELOADED
     _PRELOADED = preloaded
+    # Forked workers share the parent's objects copy-on-write; a garbage collection in a
+    # worker would touch (and so copy) all of them. Frozen objects are never traversed.
+    gc.freeze()
     try:
         with context.Pool(num_proc, initializer=_init_worker, initargs=(job,)) as pool:
             for index, records in _batches(inputs):
                 future = pool.apply_async(_run_in_worker, (index, payload(records)))
                 pending.append((index, records, future))
-                while len(pending) >= 2 * num_proc:
+                while len(pending) >= 4 * num_proc:
                     index, records, future = pending.popleft()
                     collect(index, records, future.get())
             while pending:
@@ -1011,3 +1015,4 @@ def _run_pool(
                 collect(index, records, future.get())
     finally:
         _PRELOADED = None
+        gc.unfreeze()
