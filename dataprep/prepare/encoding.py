@@ -2,7 +2,9 @@
 
 One render and one tokenization per conversation; trained spans come from the rendering
 (``masks``) and the tokenizer's char->token map, so cost is linear in tokens. Texts of a
-batch are tokenized together by the Rust tokenizer (``encode_batch``, multi-threaded).
+batch are tokenized together by the Rust tokenizer (``encode_batch``, multi-threaded);
+long ones in pieces cut before special tokens (``pieces``: same ids, and a cost per token
+that does not grow with the conversation).
 
 Our ids for a chat equal ``tokenizer.apply_chat_template(messages, tools=...)["input_ids"]``
 with the same template: the rendering is tokenized without the tokenizer's own special
@@ -44,6 +46,7 @@ from dataprep.prepare.masks import (
     probe_markers,
     token_ranges,
 )
+from dataprep.prepare.pieces import PIECE_CHARS, PieceTokenizer
 from dataprep.prepare.rendering import compile_template, render, to_template_messages
 from dataprep.prepare.templates import ChatTemplate
 
@@ -118,6 +121,9 @@ class Encoder:
     ``spans``: ``auto`` uses ``{% generation %}`` marks when the template has them, else
     the header/end-of-turn walk; ``walk`` forces the walk (to compare both).
 
+    ``piece_chars``: renderings longer than this are tokenized in pieces cut before the
+    template's special tokens (same ids, flat cost per token; see ``pieces``).
+
     ``notes`` collects things to tell the user once (double BOS, argument form, ...).
     """
 
@@ -130,6 +136,7 @@ class Encoder:
         system: str | None = None,
         template_kwargs: dict[str, Any] | None = None,
         spans: str = "auto",
+        piece_chars: int = PIECE_CHARS,
     ):
         if mask not in MASK_POLICIES:
             raise PrepareError(f"unknown mask policy {mask!r}; one of {', '.join(MASK_POLICIES)}")
@@ -143,7 +150,7 @@ class Encoder:
         self.system = system
         self.notes: list[str] = []
         self.timings = Timings()
-        self._backend = tokenizer.backend_tokenizer
+        self._backend = _untruncated(tokenizer.backend_tokenizer)
         self._compiled = compile_template(template.source)
         self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
         self._use_generation = template.has_generation and spans != "walk"
@@ -156,6 +163,9 @@ class Encoder:
         self._markers_error: str | None = None
         self._learn_markers()
         self._check_bos()
+        self._pieces = PieceTokenizer(
+            self._backend, self._template_special_tokens(), piece_chars=piece_chars
+        )
 
     # -- template probing (once per encoder) ---------------------------------------------
 
@@ -333,6 +343,12 @@ class Encoder:
             ) from e
         return _Rendered(dicts, r.text, r.generation_spans, tools)
 
+    def _encode_chat(self, texts: list[str]) -> list[Any]:
+        encodings = self._pieces.encode_batch(texts)
+        if self._pieces.note:
+            self._note_once(self._pieces.note)
+        return encodings
+
     # -- SFT -------------------------------------------------------------------------------
 
     def encode_sft(self, examples: list[Conversation]) -> list[SFTEncoded | RowError]:
@@ -356,7 +372,7 @@ class Encoder:
         t1 = time.perf_counter()
         plain_texts = [t for t, (_, _, p) in zip(texts, jobs, strict=True) if p]
         chat_texts = [t for t, (_, _, p) in zip(texts, jobs, strict=True) if not p]
-        chat_enc = iter(self._backend.encode_batch(chat_texts, add_special_tokens=False))
+        chat_enc = iter(self._encode_chat(chat_texts))
         plain_enc = iter(self._backend.encode_batch(plain_texts, add_special_tokens=True))
         t2 = time.perf_counter()
         tokens = 0
@@ -577,7 +593,7 @@ class Encoder:
         """Tokenize every text of every group in two batches (chat, plain)."""
         chat = [t for _, texts, plain in groups if not plain for t in texts]
         plain = [t for _, texts, plain in groups if plain for t in texts]
-        chat_it = iter(self._backend.encode_batch(chat, add_special_tokens=False))
+        chat_it = iter(self._encode_chat(chat))
         plain_it = iter(self._backend.encode_batch(plain, add_special_tokens=True))
         out = []
         for _, texts, is_plain in groups:
@@ -618,6 +634,20 @@ class Encoder:
                 )
             conts.append(full[n:].astype(np.int32))
         return prompt, conts
+
+
+def _untruncated(backend: Any) -> Any:
+    """The backend tokenizer without the truncation or padding its tokenizer.json may carry
+    (transformers turns them off per call; we call the backend directly). A copy, so the
+    caller's tokenizer is left as it was."""
+    if backend.truncation is None and backend.padding is None:
+        return backend
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(backend.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    return copy
 
 
 def _common_prefix(a: str, b: str) -> int:

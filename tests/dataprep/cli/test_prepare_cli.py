@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import orjson
 import pytest
 
 from dataprep.cli import main
-
-
-def _load_factory():
-    path = Path(__file__).parents[1] / "prepare" / "tokenizer_factory.py"
-    spec = importlib.util.spec_from_file_location("_tokenizer_factory_prepare_cli", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from dataprep.prepare.templates import builtin_template
-
-    factory = _load_factory()
-    tokenizer = factory.family_tokenizer(builtin_template("chatml").source, vocab_size=700)
-    return str(factory.save_tokenizer(tokenizer, tmp_path_factory.mktemp("tok")))
 
 
 def chat(i, turns=1):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import orjson
@@ -16,24 +14,6 @@ from dataprep.cli import main
 from dataprep.cli.stats import histogram
 from dataprep.prepare.output import read_split
 from dataprep.prepare.pipeline import PrepareOptions, prepare
-
-
-def _load_factory():
-    path = Path(__file__).parents[1] / "prepare" / "tokenizer_factory.py"
-    spec = importlib.util.spec_from_file_location("_tokenizer_factory_stats_cli", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from dataprep.prepare.templates import builtin_template
-
-    factory = _load_factory()
-    tokenizer = factory.family_tokenizer(builtin_template("chatml").source, vocab_size=700)
-    return str(factory.save_tokenizer(tokenizer, tmp_path_factory.mktemp("tok")))
-
 
 ROWS = [
     {

@@ -3,12 +3,9 @@ DPO prefix checks, and linear cost in turns."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+import tokenizer_factory
 
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import PrepareError, RowError
@@ -21,27 +18,13 @@ from dataprep.prepare.encoding import (
 )
 from dataprep.prepare.templates import ChatTemplate, builtin_template
 
-
-def _factory():
-    # Tests are not a package (importlib mode): load the helper beside this file once.
-    name = "_dataprep_tokenizer_factory"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("tokenizer_factory.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 CHATML = builtin_template("chatml")
 LLAMA3 = builtin_template("llama3")
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return _factory().family_tokenizer(CHATML.source)
+    return tokenizer_factory.family_tokenizer(CHATML.source)
 
 
 def _trained_texts(tokenizer, row: SFTEncoded) -> list[str]:
@@ -115,7 +98,7 @@ def test_mask_all_trains_everything_but_flagged(tok):
     ids=lambda t: t.name,
 )
 def test_each_turn_trains_its_content_and_end_not_its_header(template):
-    tokenizer = _factory().family_tokenizer(template.source)
+    tokenizer = tokenizer_factory.family_tokenizer(template.source)
     conv = Conversation(CONV.messages[1:])  # gemma has no system role
     enc = Encoder(tokenizer, template, spans="walk")
     [row] = enc.encode_sft([conv])
@@ -158,7 +141,7 @@ def test_unlocatable_turn_is_a_row_error_not_a_guess(tok):
 
 def test_template_refusal_is_a_row_error(tok):
     gemma = builtin_template("gemma")
-    tokenizer = _factory().family_tokenizer(gemma.source)
+    tokenizer = tokenizer_factory.family_tokenizer(gemma.source)
     [row] = Encoder(tokenizer, gemma).encode_sft([CONV])
     assert isinstance(row, RowError) and row.code == "template-error"
     assert "System role not supported" in str(row)
@@ -172,7 +155,9 @@ def test_template_without_turn_markers_is_refused_up_front(tok):
 
 @pytest.mark.parametrize("add_bos", [True, False])
 def test_double_bos_detected_and_avoided(add_bos):
-    tokenizer = _factory().family_tokenizer(LLAMA3.source, bos="<|begin_of_text|>", add_bos=add_bos)
+    tokenizer = tokenizer_factory.family_tokenizer(
+        LLAMA3.source, bos="<|begin_of_text|>", add_bos=add_bos
+    )
     enc = Encoder(tokenizer, LLAMA3)
     [row] = enc.encode_sft([Conversation(CONV.messages[1:3])])
     bos = tokenizer.bos_token_id
@@ -184,7 +169,7 @@ def test_double_bos_detected_and_avoided(add_bos):
 
 
 def test_leading_double_bos_in_rendering_is_removed():
-    tokenizer = _factory().family_tokenizer(LLAMA3.source, bos="<|begin_of_text|>")
+    tokenizer = tokenizer_factory.family_tokenizer(LLAMA3.source, bos="<|begin_of_text|>")
     enc = Encoder(tokenizer, LLAMA3, system="<|begin_of_text|>")  # a system text holding BOS
     twice = ChatTemplate.from_source("twice", "{{ bos_token }}" + LLAMA3.source)
     enc = Encoder(tokenizer, twice)
@@ -243,7 +228,7 @@ def test_dpo_prompt_rendered_differently_is_rejected():
         ),
     )
     assert t.source != CHATML.source
-    tokenizer = _factory().family_tokenizer(t.source)
+    tokenizer = tokenizer_factory.family_tokenizer(t.source)
     pref = Preference(PROMPT, [Message("assistant", "Paris.")], [Message("assistant", "Lyon.")])
     [row] = Encoder(tokenizer, t).encode_dpo([pref])
     assert isinstance(row, RowError) and row.code == "prompt-not-prefix"
@@ -304,7 +289,7 @@ def _long_conversation(turns: int, seed: int) -> Conversation:
 def test_cost_is_linear_in_turns(tok, spans):
     enc = Encoder(tok, CHATML, spans=spans, mask="last")  # "last" takes the walk in both
     out = measure_turn_scaling(enc, _long_conversation, rows=20)
-    # The issue's bar is 1.2x, and raw tokenization alone costs ~1.16x more per token on
-    # these long texts; a shared machine adds noise, so the test allows 1.5x (a cost
-    # quadratic in turns would be ~20x at 80 turns against 4).
-    assert out["ratio"] < 1.5, out
+    # The issue's bar: 80 turns cost at most 1.2x per token what 4 do (measured about
+    # 0.94x here; best of three in CPU time, so other processes barely move it). A cost
+    # quadratic in turns would be ~20x.
+    assert out["ratio"] < 1.2, out

@@ -14,37 +14,21 @@ decoded text of each run of consecutive trained tokens) to ours. Nothing is skip
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import tokenizer_factory
 
 from dataprep.canonical import Conversation, Message, ToolCall
 from dataprep.errors import RowError
 from dataprep.prepare.encoding import Encoder, SFTEncoded
 from dataprep.prepare.templates import ChatTemplate, builtin_template
 
-
-def _factory():
-    # Tests are not a package (importlib mode): load the helper beside this file once.
-    name = "_dataprep_tokenizer_factory"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("tokenizer_factory.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-family_tokenizer = _factory().family_tokenizer
-trl_templates = _factory().trl_templates
+family_tokenizer = tokenizer_factory.family_tokenizer
+trl_templates = tokenizer_factory.trl_templates
 
 TEMPLATES = trl_templates()
 FAMILIES = sorted(k.removesuffix("_training") for k in TEMPLATES if k.endswith("_training"))
@@ -355,3 +339,23 @@ def test_generation_blocks_and_walk_agree(name, conv_name, mask):
     assert isinstance(b, SFTEncoded), b
     assert a.input_ids.tolist() == b.input_ids.tolist()
     assert a.labels.tolist() == b.labels.tolist()
+
+
+@pytest.mark.parametrize("conv_name", sorted(CONVERSATIONS))
+@pytest.mark.parametrize("family", FAMILIES)
+def test_rows_cut_before_every_special_token_equal_whole_rows(family, conv_name):
+    """Long renderings are tokenized in pieces (``pieces``); cutting before every special
+    token each family's templates write changes no id and no label."""
+    tokenizer = _tokenizer(family)
+    conv = CONVERSATIONS[conv_name]
+    for source in (TEMPLATES[family], TEMPLATES[f"{family}_training"]):
+        template = ChatTemplate.from_source(family, source)
+        [whole] = Encoder(tokenizer, template, piece_chars=10**9).encode_sft([conv])
+        cut_encoder = Encoder(tokenizer, template, piece_chars=1)
+        [cut] = cut_encoder.encode_sft([conv])
+        assert cut_encoder._pieces.note is None
+        if isinstance(whole, RowError):
+            assert isinstance(cut, RowError) and cut.code == whole.code
+            continue
+        assert cut.input_ids.tolist() == whole.input_ids.tolist()
+        assert cut.labels.tolist() == whole.labels.tolist()

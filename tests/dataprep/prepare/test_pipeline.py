@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import time
@@ -19,24 +18,6 @@ from dataprep.prepare import pipeline
 from dataprep.prepare.lengths import IGNORE
 from dataprep.prepare.output import read_split, split_folders
 from dataprep.prepare.pipeline import NothingLeft, PrepareOptions, content_key, prepare
-
-
-def _load_factory():
-    path = Path(__file__).with_name("tokenizer_factory.py")
-    spec = importlib.util.spec_from_file_location("_tokenizer_factory_pipeline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    """A ChatML byte-level BPE tokenizer whose template marks generated text."""
-    from dataprep.prepare.templates import builtin_template
-
-    factory = _load_factory()
-    tokenizer = factory.family_tokenizer(builtin_template("chatml").source, vocab_size=800)
-    return str(factory.save_tokenizer(tokenizer, tmp_path_factory.mktemp("tok")))
 
 
 @pytest.fixture(scope="module")

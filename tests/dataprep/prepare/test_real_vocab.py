@@ -157,6 +157,9 @@ def test_real_vocab_ids_and_masks(which, index, qwen_tokenizer, deepseek_tokeniz
         enc.template_messages(conv.messages), tools=conv.tools, chat_template=template.source
     )["input_ids"]
     assert row.input_ids.tolist() == ref
+    # cut before every special token (as long renderings are): the same row
+    [cut] = Encoder(tokenizer, template, piece_chars=1).encode_sft([conv])
+    assert cut.input_ids.tolist() == ref and cut.labels.tolist() == row.labels.tolist()
     # each assistant turn trains exactly its text and end-of-turn marker
     end = "<|im_end|>\n" if which == "qwen" else "<｜end▁of▁sentence｜>"
     mask = np.concatenate([[False], row.labels != -100, [False]])

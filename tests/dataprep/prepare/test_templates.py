@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+import tokenizer_factory
 
 from dataprep.errors import PrepareError
 from dataprep.prepare.rendering import compile_template, render, to_template_messages
@@ -19,22 +17,10 @@ from dataprep.prepare.templates import (
 )
 
 
-def _factory():
-    name = "_dataprep_tokenizer_factory"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("tokenizer_factory.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def test_builtin_names_are_chatml_and_every_trl_template():
     names = builtin_template_names()
     assert names[0] == "chatml"
-    assert set(_factory().trl_templates()) <= set(names)
+    assert set(tokenizer_factory.trl_templates()) <= set(names)
 
 
 @pytest.mark.parametrize("name", ["chatml", "qwen2_5", "llama3_training"])
@@ -68,7 +54,7 @@ def test_resolve_file_and_syntax_error(tmp_path):
 
 
 def test_tokenizer_without_template_names_the_flag():
-    tok = _factory().family_tokenizer(builtin_template("chatml").source)
+    tok = tokenizer_factory.family_tokenizer(builtin_template("chatml").source)
     assert resolve_template(tok, None).name == "tokenizer"
     tok.chat_template = None
     with pytest.raises(PrepareError, match=r"--chat-template.*chatml"):
@@ -76,8 +62,8 @@ def test_tokenizer_without_template_names_the_flag():
 
 
 def test_load_tokenizer(tmp_path):
-    tok = _factory().family_tokenizer(builtin_template("chatml").source)
-    folder = _factory().save_tokenizer(tok, tmp_path / "tok")
+    tok = tokenizer_factory.family_tokenizer(builtin_template("chatml").source)
+    folder = tokenizer_factory.save_tokenizer(tok, tmp_path / "tok")
     loaded = load_tokenizer(str(folder))
     assert loaded.encode("hello world") == tok.encode("hello world")
     with pytest.raises(PrepareError, match=r"cannot load tokenizer .* offline"):

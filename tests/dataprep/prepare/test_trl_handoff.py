@@ -8,9 +8,6 @@ test also fails if documents in a packed row saw each other.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import orjson
 import pytest
 
@@ -18,23 +15,6 @@ from dataprep.prepare.pipeline import PrepareOptions, prepare
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
-
-
-def _load_factory():
-    path = Path(__file__).with_name("tokenizer_factory.py")
-    spec = importlib.util.spec_from_file_location("_tokenizer_factory_handoff", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from dataprep.prepare.templates import builtin_template
-
-    factory = _load_factory()
-    tokenizer = factory.family_tokenizer(builtin_template("chatml").source, vocab_size=700)
-    return str(factory.save_tokenizer(tokenizer, tmp_path_factory.mktemp("tok")))
 
 
 @pytest.fixture(scope="module")
