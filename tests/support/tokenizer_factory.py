@@ -26,7 +26,7 @@ _MARKER = re.compile(
     r"|</?[A-Za-z_][A-Za-z0-9_]{0,30}>"
 )
 
-_WORDS = [
+WORDS = [
     "the",
     "model",
     "answers",
@@ -106,7 +106,7 @@ def corpus(lines: int = 400, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     out = list(_EXTRA)
     for _ in range(lines):
-        out.append(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 20))))
+        out.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 20))))
     return out
 
 

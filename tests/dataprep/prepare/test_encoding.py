@@ -264,20 +264,7 @@ def test_kto(tok):
 
 def _long_conversation(turns: int, seed: int) -> Conversation:
     rng = np.random.default_rng(seed)
-    words = [
-        "the",
-        "model",
-        "answers",
-        "about",
-        "weather",
-        "cities",
-        "numbers",
-        "and",
-        "code",
-        "while",
-        "tools",
-        "return",
-    ]
+    words = tokenizer_factory.WORDS
     msgs = []
     for t in range(turns):
         role = "user" if t % 2 == 0 else "assistant"
