@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 # Pieces start at the first cut point at least this many characters after the last cut:
@@ -45,7 +45,7 @@ class Stitched:
             self._token_starts.append(n)
             n += len(part)
         self._len = n
-        self.ids = [i for part in parts for i in part.ids]
+        self.ids = list(chain.from_iterable(part.ids for part in parts))
 
     def __len__(self) -> int:
         return self._len
