@@ -34,9 +34,9 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.j
 def tokenizer_sha256(directory: str | Path) -> str | None:
     """The sha256 ``dataprep prepare`` records for a tokenizer: over the name and sha256 of
     each file that decides its behaviour (tokenizer*.json, *.model, *.tiktoken, the chat
-    template, ...). One definition, ``dataprep.prepare.pipeline.tokenizer_identity``;
+    template, ...). One definition, ``dataprep.prepare.identity.tokenizer_identity``;
     None when the folder has no tokenizer files."""
-    from dataprep.prepare.pipeline import tokenizer_identity
+    from dataprep.prepare.identity import tokenizer_identity
 
     return tokenizer_identity(str(directory))["sha256"]
 

@@ -152,7 +152,8 @@ def file_stats(
     from dataprep.canonical import Conversation, Preference
     from dataprep.errors import RowError
     from dataprep.mapping import Mapping
-    from dataprep.prepare.pipeline import content_key, peek_format, row_to_canonical
+    from dataprep.prepare.pipeline import peek_format
+    from dataprep.prepare.workers import content_key, row_to_canonical
     from dataprep.reading import read_records
 
     mapping = Mapping.from_specs(fields, roles)

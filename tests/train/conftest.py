@@ -94,7 +94,7 @@ def write_by_hand(path: Path, kind: str, train: dict[str, list], *, packing: boo
     """A folder in the prepared layout with any columns and manifest, for the refusals."""
     import datasets
 
-    from dataprep.prepare.pipeline import tokenizer_identity
+    from dataprep.prepare.identity import tokenizer_identity
 
     features = datasets.Features({name: datasets.List(datasets.Value("int32")) for name in train})
     datasets.Dataset.from_dict(train, features=features).save_to_disk(str(path))

@@ -17,7 +17,8 @@ from dataprep.formats import FORMATS
 from dataprep.prepare import pipeline
 from dataprep.prepare.lengths import IGNORE
 from dataprep.prepare.output import read_split, split_folders
-from dataprep.prepare.pipeline import NothingLeft, PrepareOptions, content_key, prepare
+from dataprep.prepare.pipeline import NothingLeft, PrepareOptions, prepare
+from dataprep.prepare.workers import Worker, content_key
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +307,7 @@ def test_num_proc_is_not_part_of_the_fingerprint(tmp_path, tok_dir):
     assert run(tmp_path, [src], tok_dir, num_proc=2).cached
 
 
-@pytest.mark.parametrize("step", ["pack_best_fit_decreasing", "write_dataset_dict", "_Worker.run"])
+@pytest.mark.parametrize("step", ["pack_best_fit_decreasing", "write_dataset_dict", "Worker.run"])
 def test_interrupted_run_leaves_no_folder_and_keeps_the_previous_one(
     tmp_path, tok_dir, monkeypatch, step
 ):
@@ -317,7 +318,7 @@ def test_interrupted_run_leaves_no_folder_and_keeps_the_previous_one(
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    target = pipeline._Worker if step == "_Worker.run" else pipeline
+    target = Worker if step == "Worker.run" else pipeline
     monkeypatch.setattr(target, step.split(".")[-1], interrupt)
     for name in ("fresh", "kept"):
         with pytest.raises(KeyboardInterrupt):

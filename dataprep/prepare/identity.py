@@ -1,0 +1,149 @@
+"""What a prepare run is made of, as hashes: its inputs, its tokenizer's files and its
+chat template. Their fingerprint decides whether an existing output is up to date, and
+``train`` compares tokenizers by the same hashes.
+
+    >>> tokenizer_identity("samples/tiny-tokenizer")["sha256"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dataprep
+from dataprep.prepare.options import PrepareOptions, option_record
+from dataprep.prepare.output import fingerprint_of
+
+# Files in a tokenizer folder that decide its behaviour (weights are left out: a model
+# folder can hold gigabytes of them and they change no token).
+_TOKENIZER_FILE_PREFIXES = (
+    "tokenizer",
+    "special_tokens_map",
+    "added_tokens",
+    "chat_template",
+    "vocab",
+    "merges",
+    "spiece",
+    "config.json",
+)
+_TOKENIZER_FILE_SUFFIXES = (".tiktoken", ".model", ".jinja")
+
+
+@dataclass
+class Input:
+    path: str  # as the user gave it (and as rejects name it)
+    read_from: str  # where it is read: the path, or a spooled copy of stdin
+    sha256: str
+    size: int
+    lines: int | None  # newline count of a plain .jsonl (for the progress bar)
+
+
+def hash_input(path: str, read_from: str) -> Input:
+    digest = hashlib.sha256()
+    count_lines = read_from.endswith(".jsonl")
+    lines = size = 0
+    with open(read_from, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+            if count_lines:
+                lines += block.count(b"\n")
+    return Input(path, read_from, digest.hexdigest(), size, lines if count_lines else None)
+
+
+def spool_stdin(folder: Path) -> str:
+    """stdin, copied to a file so it can be hashed (the cache key) and then read."""
+    import sys
+
+    stream = sys.stdin.buffer
+    head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+    if head.startswith(b"\x1f\x8b"):
+        suffix = ".jsonl.gz"
+    elif head.startswith(b"\x28\xb5\x2f\xfd"):
+        suffix = ".jsonl.zst"
+    elif head.startswith(b"PAR1"):
+        suffix = ".parquet"
+    elif head.lstrip()[:1] == b"[":
+        suffix = ".json"
+    else:
+        suffix = ".jsonl"
+    fd, name = tempfile.mkstemp(prefix="stdin-", suffix=suffix, dir=folder)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(stream, out)
+    return name
+
+
+def _tokenizer_files(name_or_path: str) -> tuple[Path | None, dict[str, str]]:
+    """The tokenizer's folder and the sha256 of each file that decides its behaviour."""
+    folder = Path(name_or_path)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(name_or_path, local_files_only=True))
+        except Exception:  # not in the local cache: load_tokenizer will say so properly
+            return None, {}
+    from dataprep.prepare.output import sha256_file
+
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        name = path.name
+        if not path.is_file() or rel.startswith("."):
+            continue
+        if name.startswith(_TOKENIZER_FILE_PREFIXES) or name.endswith(_TOKENIZER_FILE_SUFFIXES):
+            files[rel] = sha256_file(path)
+    return folder, files
+
+
+def tokenizer_identity(name_or_path: str) -> dict[str, Any]:
+    """What the manifest says about a tokenizer: where, and the sha256 of its files.
+
+    ``sha256`` is over the (file name, file sha256) pairs, so ``train`` can compare the
+    tokenizer it is given with the one the data was prepared with.
+    """
+    folder, files = _tokenizer_files(name_or_path)
+    return {
+        "name_or_path": name_or_path,
+        "folder": str(folder.resolve()) if folder is not None else None,
+        "files": files,
+        "sha256": fingerprint_of(files) if files else None,
+    }
+
+
+def _template_identity(chat_template: str | None) -> dict[str, Any]:
+    """What decides the template, without loading anything: a file's bytes, or a name."""
+    if chat_template is None:
+        return {"from": "tokenizer"}  # its files are in the tokenizer's hash
+    path = Path(chat_template)
+    if path.is_file():
+        from dataprep.prepare.output import sha256_file
+
+        return {"file": chat_template, "sha256": sha256_file(path)}
+    return {"builtin": chat_template, "trl": _trl_version()}
+
+
+def _trl_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trl")
+    except PackageNotFoundError:
+        return None
+
+
+def fingerprint_inputs(
+    options: PrepareOptions, inputs: list[Input], tokenizer: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "dataprep": dataprep.__version__,
+        "inputs": [{"path": i.path, "sha256": i.sha256} for i in inputs],
+        "tokenizer": tokenizer["sha256"] or tokenizer["name_or_path"],
+        "chat_template": _template_identity(options.chat_template),
+        "options": option_record(options),
+    }

@@ -1,0 +1,105 @@
+"""What ``dataprep prepare`` takes and gives back, and the usage checks made before any
+work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataprep.errors import PrepareError, UsageError
+from dataprep.formats import FORMATS
+from dataprep.mapping import Mapping
+from dataprep.prepare.lengths import OVERLONG_POLICIES
+from dataprep.prepare.output import check_replaceable
+
+KINDS = ("sft", "dpo")
+MASKS = ("assistant", "last", "all", "completion")
+
+
+@dataclass
+class PrepareOptions:
+    """Everything ``dataprep prepare`` takes. Only ``num_proc`` and ``force`` are left out
+    of the fingerprint: they change how fast, not what."""
+
+    inputs: list[str]
+    tokenizer: str
+    max_length: int
+    output: str
+    kind: str | None = None  # None: from the detected formats
+    mask: str | None = None  # None: completion for prompt-completion input, else assistant
+    pack: bool | None = None  # None: pack SFT, never DPO
+    overlong: str = "drop"
+    chat_template: str | None = None
+    system: str | None = None
+    eval_fraction: float = 0.0
+    dedup: bool = False
+    num_proc: int = 1
+    seed: int = 0
+    fields: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    format: str | None = None  # force the input format instead of detecting it
+    force: bool = False
+
+
+@dataclass
+class PrepareResult:
+    manifest: dict[str, Any]
+    cached: bool  # True when an up-to-date output was found and nothing was done
+    output: Path
+    rejects_shown: list[dict[str, Any]] = field(default_factory=list)  # first rejects
+
+
+class NothingLeft(PrepareError):
+    """Every row was rejected: there is nothing to write. Carries the run's counts."""
+
+    def __init__(self, message: str, result: PrepareResult):
+        super().__init__(message)
+        self.result = result
+
+
+def check_options(options: PrepareOptions) -> None:
+    """Usage errors, found before any work."""
+    if not options.inputs:
+        raise UsageError("no input files")
+    if options.max_length < 2:
+        raise UsageError(f"--max-length must be at least 2, not {options.max_length}")
+    if options.kind is not None and options.kind not in KINDS:
+        raise UsageError(f"--kind must be one of {', '.join(KINDS)}")
+    if options.mask is not None and options.mask not in MASKS:
+        raise UsageError(f"--mask must be one of {', '.join(MASKS)}")
+    if options.overlong not in OVERLONG_POLICIES:
+        raise UsageError(f"--overlong must be one of {', '.join(OVERLONG_POLICIES)}")
+    if not 0.0 <= options.eval_fraction < 1.0:
+        raise UsageError(f"--eval-fraction must be in [0, 1), not {options.eval_fraction}")
+    if options.num_proc < 1:
+        raise UsageError(f"--num-proc must be at least 1, not {options.num_proc}")
+    if options.format is not None and options.format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    if options.kind == "dpo" and options.pack:
+        raise UsageError("--pack applies to SFT only: DPO rows are never packed")
+    if options.kind == "dpo" and options.overlong == "split":
+        raise UsageError("--overlong split applies to SFT only: a preference pair cannot be split")
+    for path in options.inputs:
+        if path != "-" and not Path(path).exists():
+            raise UsageError(f"no such file: {path}")
+    Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
+    check_replaceable(options.output)
+
+
+def option_record(options: PrepareOptions) -> dict[str, Any]:
+    """The options that decide the output (the fingerprint's and the manifest's record)."""
+    return {
+        "kind": options.kind,
+        "mask": options.mask,
+        "pack": options.pack,
+        "max_length": options.max_length,
+        "overlong": options.overlong,
+        "system": options.system,
+        "eval_fraction": options.eval_fraction,
+        "dedup": options.dedup,
+        "seed": options.seed,
+        "fields": list(options.fields),
+        "roles": list(options.roles),
+        "format": options.format,
+    }
