@@ -79,3 +79,19 @@ def test_light_commands_do_not_import_the_heavy_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "HEAVY=", out.stdout
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists packages by hand: a new package folder left out of it installs in
+    editable mode and is missing from the wheel."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("dataprep", "train")
+        for p in (ROOT / top).rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)

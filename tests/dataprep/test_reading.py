@@ -20,10 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from dataprep import reading
 from dataprep.errors import InputError, UsageError
 from dataprep.reading import (
+    json_array,
     read_records,
+    rows,
     sniff_input,
 )
 from dataprep.writing import open_writer
@@ -309,7 +310,8 @@ TRICKY = [
 @pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 18])
 @pytest.mark.parametrize("kind", ["json", "json-compact", "jsonl", "json-values"])
 def test_rows_survive_any_block_boundary(tmp_path, monkeypatch, block, kind):
-    monkeypatch.setattr(reading, "BLOCK", block)
+    for reader in (rows, json_array):  # each binds BLOCK when imported
+        monkeypatch.setattr(reader, "BLOCK", block)
     if kind == "json":
         text = json.dumps(TRICKY, indent=1, ensure_ascii=False)
     elif kind == "json-compact":

@@ -14,21 +14,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import dataprep.checks
 import dataprep.parallel
+import dataprep.seen
 import dataprep.validate
+from dataprep.checks import CONTROL_TOKENS, FAST_CLEAN, check_row, find_control_token
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
 from dataprep.problems import ProblemLog
 from dataprep.reading import read_records
-from dataprep.validate import (
-    CONTROL_TOKENS,
-    FAST_CLEAN,
-    SeenRows,
-    check_row,
-    find_control_token,
-    validate_files,
-    validate_records,
-)
+from dataprep.seen import SeenRows
+from dataprep.validate import validate_files, validate_records
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "samples")
 
@@ -822,5 +818,6 @@ def test_format_table_and_fast_paths_agree():
     assert set(FAST_CLEAN) <= set(FORMATS)
 
 
-def test_doctests():
-    assert doctest.testmod(dataprep.validate).failed == 0
+@pytest.mark.parametrize("module", [dataprep.validate, dataprep.checks, dataprep.seen])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0
