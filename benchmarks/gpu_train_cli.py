@@ -9,6 +9,8 @@ as a subprocess, and reads the throughput from the trainer's own log lines (TRL'
     python benchmarks/gpu_train_cli.py build --dir .bench_cli
     # on the GPU machine: a random-init Llama-3.2-1B-shaped model, then every arm
     python benchmarks/gpu_train_cli.py run --dir .bench_cli --out $OUT
+    # accelerate launch -m train sft with each shipped config (DDP + LoRA, FSDP2 + full)
+    python benchmarks/gpu_train_cli.py launch --dir .bench_cli --out $OUT --num-processes 2
     # the whole thing on a CPU with a tiny model, to try the script first
     python benchmarks/gpu_train_cli.py build --dir /tmp/cli-tiny --tiny
     python benchmarks/gpu_train_cli.py run --dir /tmp/cli-tiny --out /tmp/cli-out --tiny
@@ -308,25 +310,9 @@ def throughput(steps: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
     }
 
 
-def run_arm(
-    name: str, s: dict[str, Any], data: Path, model: Path, tokenizer: Path, timeout: float
-) -> dict[str, Any]:
-    kind, prepared, sets = ARMS[name]
-    output = Path("/tmp") / f"gpu_train_cli_{name}"
-    shutil.rmtree(output, ignore_errors=True)
-    common_sets = [
-        f"max_steps={s['steps']}",
-        f"per_device_train_batch_size={s['batch']}",
-        "logging_steps=1",
-        "save_strategy=no",
-        "disable_tqdm=true",
-        "seed=0",
-    ]
-    command = [
-        sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
-        "--tokenizer", str(tokenizer), "--full", "-o", str(output),
-        *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
-    ]  # fmt: skip
+def stream(command: list[str], timeout: float) -> tuple[int, list[str], list[dict], float, Any]:
+    """Run ``command`` from the repo root, reading its log as it comes: (exit code, lines,
+    the step log lines with their arrival time, wall seconds, the memory sampler)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
     lines: list[str] = []
@@ -347,7 +333,29 @@ def run_arm(
                 steps.append({"t": now, **logs})
         code = child.wait()
         timer.cancel()
-    wall = time.perf_counter() - started
+    return code, lines, steps, time.perf_counter() - started, memory
+
+
+def run_arm(
+    name: str, s: dict[str, Any], data: Path, model: Path, tokenizer: Path, timeout: float
+) -> dict[str, Any]:
+    kind, prepared, sets = ARMS[name]
+    output = Path("/tmp") / f"gpu_train_cli_{name}"
+    shutil.rmtree(output, ignore_errors=True)
+    common_sets = [
+        f"max_steps={s['steps']}",
+        f"per_device_train_batch_size={s['batch']}",
+        "logging_steps=1",
+        "save_strategy=no",
+        "disable_tqdm=true",
+        "seed=0",
+    ]
+    command = [
+        sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
+        "--tokenizer", str(tokenizer), "--full", "-o", str(output),
+        *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
+    ]  # fmt: skip
+    code, lines, steps, wall, memory = stream(command, timeout)
     written = output / "train_config.yaml"  # the run's config as TRL took it
     config = written.read_text() if written.is_file() else None
     shutil.rmtree(output, ignore_errors=True)
@@ -411,6 +419,96 @@ def run(folder: Path, out: Path, tiny: bool, arms: list[str], budget: float) -> 
     return results
 
 
+# The shipped accelerate configs, each with the mode the README pairs it with.
+LAUNCHES = {
+    "fsdp2_full": ("train/configs/accelerate_fsdp2.yaml", ["--full"]),
+    "ddp_lora": ("train/configs/accelerate_ddp.yaml", []),
+}
+
+
+def launch(folder: Path, out: Path, tiny: bool, num_processes: int, budget: float) -> dict:
+    """``accelerate launch --config_file <shipped config> --num_processes N -m train sft``,
+    word for word what the README shows, once per shipped config; then what the run saved
+    is checked (a full model that transformers loads alone, or an adapter), with the
+    tokenizer, the training config and the data's manifest beside it."""
+    import torch
+
+    began = time.time()
+    s = TINY if tiny else FULL
+    device = "cuda" if torch.cuda.is_available() and not tiny else "cpu"
+    model = Path("/tmp") / f"gpu_train_cli_model_{s['shape']}"
+    save_model(s["shape"], folder / "tokenizer", model, device)
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "gpus": torch.cuda.device_count(),
+        "num_processes": num_processes,
+        "environment": environment(),
+        "launches": {},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for name, (config, extra) in LAUNCHES.items():
+        left = budget - (time.time() - began)
+        if left < 60:
+            results["launches"][name] = {"ok": False, "error": "skipped: out of budget"}
+            continue
+        output = Path("/tmp") / f"gpu_train_cli_launch_{name}"
+        shutil.rmtree(output, ignore_errors=True)
+        sets = [
+            f"max_steps={s['steps'] // 2}",
+            f"per_device_train_batch_size={s['batch'] // 2}",
+            "logging_steps=1",
+            "save_strategy=no",
+            "disable_tqdm=true",
+            "seed=0",
+        ]
+        command = [
+            sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / config),
+            "--num_processes", str(num_processes), "-m", "train", "sft", str(folder / "sft"),
+            "--model", str(model), "--tokenizer", str(folder / "tokenizer"), *extra,
+            "-o", str(output), *[arg for item in sets for arg in ("--set", item)],
+        ]  # fmt: skip
+        print(f"== {name}: accelerate launch --config_file {config} ...", flush=True)
+        code, lines, steps, wall, memory = stream(command, left - 10)
+        result: dict[str, Any] = {
+            "command": " ".join(["accelerate", "launch", *command[3:]]),
+            "returncode": code,
+            "wall_s": wall,
+            "losses": [st["loss"] for st in steps],
+            "tokens_per_step": [st.get("num_tokens") for st in steps],
+            "said": [ln for ln in lines if ln.startswith(("sft on", "note:", "saved to"))],
+            "saved": sorted(p.name for p in output.iterdir()) if output.is_dir() else [],
+            "log_tail": lines[-40:] if code != 0 else lines[-6:],
+        }
+        if memory.peak is not None:
+            result["peak_used_gib"] = memory.peak / common.GIB
+        result["check"] = check_saved(output, full="--full" in extra) if code == 0 else None
+        result["ok"] = code == 0 and bool(result["check"]) and result["check"].get("ok", False)
+        results["launches"][name] = result
+        common.write_json(out / "launch.json", results)
+        shutil.rmtree(output, ignore_errors=True)
+    shutil.rmtree(model, ignore_errors=True)
+    common.write_json(out / "launch.json", results)
+    return results
+
+
+def check_saved(output: Path, *, full: bool) -> dict[str, Any]:
+    """What a user needs from the run's folder is there, and the model loads alone."""
+    beside = ["tokenizer_config.json", "train_config.yaml", "dataprep.json"]
+    missing = [name for name in beside if not (output / name).is_file()]
+    if full:
+        from transformers import AutoModelForCausalLM
+
+        loaded = AutoModelForCausalLM.from_pretrained(str(output))
+        parameters = sum(p.numel() for p in loaded.parameters())
+        finite = all(bool(p.isfinite().all()) for p in loaded.parameters())
+        del loaded
+        return {"ok": not missing and finite, "missing": missing, "parameters": parameters,
+                "finite": finite}  # fmt: skip
+    adapter = (output / "adapter_config.json").is_file() and any(output.glob("adapter_model.*"))
+    return {"ok": not missing and adapter, "missing": missing, "adapter": adapter}
+
+
 def data_summary(built: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {"tokenizer_vocab": built.get("tokenizer_vocab")}
     for kind in ("sft", "dpo"):
@@ -461,7 +559,19 @@ def main() -> int:
     go.add_argument("--tiny", action="store_true")
     go.add_argument("--arms", default=",".join(list(ARMS)[:4]), help="comma-separated")
     go.add_argument("--budget", type=float, default=1e9, help="start no arm after this many s")
+    both = sub.add_parser("launch", help="accelerate launch -m train sft with each shipped config")
+    both.add_argument("--dir", required=True, type=Path)
+    both.add_argument("--out", required=True, type=Path)
+    both.add_argument("--tiny", action="store_true")
+    both.add_argument("--num-processes", type=int, default=2, help="one per GPU")
+    both.add_argument("--budget", type=float, default=1e9, help="start no run after this many s")
     args = parser.parse_args()
+    if args.cmd == "launch":
+        results = launch(args.dir, args.out, args.tiny, args.num_processes, args.budget)
+        for name, r in results["launches"].items():
+            print(f"{name:12s} ok={r.get('ok')} rc={r.get('returncode')} losses={r.get('losses')} "
+                  f"saved={r.get('saved')} check={r.get('check')} {r.get('error', '')}")  # fmt: skip
+        return 0 if all(r.get("ok") for r in results["launches"].values()) else 1
     if args.cmd == "build":
         summary = build(args.dir, args.tiny)
         print(json.dumps(data_summary(summary), indent=1, default=str))

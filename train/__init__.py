@@ -23,6 +23,13 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
+def processes() -> str:
+    """ ", 2 processes" when a launcher (accelerate, torchrun) started several, else "":
+    the run's first line then says how many take part."""
+    count = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return f", {count} processes" if count > 1 else ""
+
+
 def say(message: str) -> None:
     """A progress note on stderr, from the main process only (stdout stays for data)."""
     if is_main_process():

@@ -23,7 +23,7 @@ from typing import Any
 
 from trl import DPOTrainer
 
-from train import models, say
+from train import models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
 from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
@@ -96,7 +96,7 @@ def run_dpo(
         eval_dataset=data.eval,
         processing_class=tokenizer,
     )
-    say(f"dpo on {len(data.train):,} pairs, beta {args.beta:g}, {device}")
+    say(f"dpo on {len(data.train):,} pairs, beta {args.beta:g}, {device}{processes()}")
     say(models.describe(trainer.model, run.mode))
 
     # 4. Train, and save everything needed to use or reproduce the run, in one folder.

@@ -17,7 +17,7 @@ from typing import Any
 
 from trl import SFTTrainer
 
-from train import models, say
+from train import models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
 from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
@@ -70,7 +70,9 @@ def run_sft(
         eval_dataset=data.eval,
         processing_class=tokenizer,
     )
-    say(f"sft on {len(data.train):,} rows ({'packed' if data.packed else 'not packed'}), {device}")
+    say(
+        f"sft on {len(data.train):,} rows ({'packed' if data.packed else 'not packed'}), {device}{processes()}"
+    )
     say(models.describe(trainer.model, run.mode))
 
     # 4. Train, and save everything needed to use or reproduce the run, in one folder.
