@@ -336,20 +336,26 @@ def stream(command: list[str], timeout: float) -> tuple[int, list[str], list[dic
     return code, lines, steps, time.perf_counter() - started, memory
 
 
+def run_sets(steps: int, batch: int) -> list[str]:
+    """The ``--set`` items every timed run takes: a step count, a batch, a log line per
+    step (the timing reads them), no checkpoints, seeded."""
+    return [
+        f"max_steps={steps}",
+        f"per_device_train_batch_size={batch}",
+        "logging_steps=1",
+        "save_strategy=no",
+        "disable_tqdm=true",
+        "seed=0",
+    ]
+
+
 def run_arm(
     name: str, s: dict[str, Any], data: Path, model: Path, tokenizer: Path, timeout: float
 ) -> dict[str, Any]:
     kind, prepared, sets = ARMS[name]
     output = Path("/tmp") / f"gpu_train_cli_{name}"
     shutil.rmtree(output, ignore_errors=True)
-    common_sets = [
-        f"max_steps={s['steps']}",
-        f"per_device_train_batch_size={s['batch']}",
-        "logging_steps=1",
-        "save_strategy=no",
-        "disable_tqdm=true",
-        "seed=0",
-    ]
+    common_sets = run_sets(s["steps"], s["batch"])
     command = [
         sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
         "--tokenizer", str(tokenizer), "--full", "-o", str(output),
@@ -454,14 +460,7 @@ def launch(folder: Path, out: Path, tiny: bool, num_processes: int, budget: floa
             continue
         output = Path("/tmp") / f"gpu_train_cli_launch_{name}"
         shutil.rmtree(output, ignore_errors=True)
-        sets = [
-            f"max_steps={s['steps'] // 2}",
-            f"per_device_train_batch_size={s['batch'] // 2}",
-            "logging_steps=1",
-            "save_strategy=no",
-            "disable_tqdm=true",
-            "seed=0",
-        ]
+        sets = run_sets(s["steps"] // 2, s["batch"] // 2)
         command = [
             sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / config),
             "--num_processes", str(num_processes), "-m", "train", "sft", str(folder / "sft"),
