@@ -441,17 +441,9 @@ ARMS = {
 
 
 def environment() -> dict[str, Any]:
-    import importlib.metadata as md
-
     import torch
 
-    versions = {}
-    for pkg in ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "liger-kernel",
-                "bitsandbytes", "triton"):  # fmt: skip
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
+    versions = common.package_versions()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     return {"versions": versions, "gpu": gpu, "gpus": torch.cuda.device_count()}
 

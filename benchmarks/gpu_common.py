@@ -219,6 +219,24 @@ def summarise(
     return out
 
 
+# What a GPU result depends on; each result file records the versions it ran with.
+PACKAGES = ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "liger-kernel",
+            "bitsandbytes", "triton", "orjson")  # fmt: skip
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """The installed version of each package (None where it is not installed)."""
+    import importlib.metadata as md
+
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2, default=str))

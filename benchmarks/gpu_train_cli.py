@@ -401,7 +401,7 @@ def run(folder: Path, out: Path, tiny: bool, arms: list[str], budget: float) -> 
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "environment": environment(),
+        "environment": common.package_versions(),
         "data": data_summary(built),
         "model_build_s": time.time() - began,
         "arms": {},
@@ -449,7 +449,7 @@ def launch(folder: Path, out: Path, tiny: bool, num_processes: int, budget: floa
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "gpus": torch.cuda.device_count(),
         "num_processes": num_processes,
-        "environment": environment(),
+        "environment": common.package_versions(),
         "launches": {},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -519,19 +519,6 @@ def data_summary(built: dict[str, Any]) -> dict[str, Any]:
             if key in manifest
         }  # fmt: skip
     return summary
-
-
-def environment() -> dict[str, Any]:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "liger-kernel",
-                "triton", "orjson"):  # fmt: skip
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    return versions
 
 
 def line(name: str, r: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ import itertools
 import os
 import time
 
-import orjson
 import pytest
+from jsonl_mix import lines_with_blanks
 
 import dataprep.parallel
 from dataprep.errors import DataprepError
@@ -18,38 +18,12 @@ from dataprep.parallel import Forked, count_workers, forked_all, parallel_worker
 from dataprep.reading import read_jsonl_chunk, read_records
 
 
-def _row(user, assistant):
-    return {
-        "messages": [
-            {"role": "user", "content": user},
-            {"role": "assistant", "content": assistant},
-        ]
-    }
-
-
-def _lines_with_blanks(n):
-    """Rows, blank lines, whitespace lines and broken lines, in a fixed mix."""
-    out = []
-    for i in range(n):
-        if i % 7 == 3:
-            out.append(b"")
-        elif i % 11 == 5:
-            out.append(b"   \t ")
-        elif i % 97 == 13:
-            out.append(b"{broken")
-        elif i % 89 == 7:
-            out.append(orjson.dumps(_row("", "Yo")))
-        else:
-            out.append(orjson.dumps(_row(f"q{i % 50}", "x" * (i % 13))))
-    return b"\n".join(out) + b"\n"
-
-
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 50])
 @pytest.mark.parametrize(
     "content",
     [
-        _lines_with_blanks(300),
-        b"\n\n\n" + _lines_with_blanks(40) + b"\n\n  \n",
+        lines_with_blanks(300),
+        b"\n\n\n" + lines_with_blanks(40) + b"\n\n  \n",
         b'{"a": 1}\n' * 3,
         b'{"a": 1}',  # one line, no newline
         b"\n" * 50,  # only blank lines

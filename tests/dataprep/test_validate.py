@@ -13,6 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonl_mix import lines_with_blanks
 
 import dataprep.checks
 import dataprep.parallel
@@ -756,30 +757,13 @@ def test_parallel_run_equals_single_process(tmp_path, monkeypatch):
     assert two.rows == one.rows == 2500
 
 
-def _lines_with_blanks(n):
-    """Rows, blank lines, whitespace lines and broken lines, in a fixed mix."""
-    out = []
-    for i in range(n):
-        if i % 7 == 3:
-            out.append(b"")
-        elif i % 11 == 5:
-            out.append(b"   \t ")
-        elif i % 97 == 13:
-            out.append(b"{broken")
-        elif i % 89 == 7:
-            out.append(orjson.dumps(messages(u(""), a("Yo"))))
-        else:
-            out.append(orjson.dumps(messages(u(f"q{i % 50}"), a("x" * (i % 13)))))
-    return b"\n".join(out) + b"\n"
-
-
 @pytest.mark.parametrize("jobs", [2, 3, 5, 8])
 @pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
 def test_parallel_ranges_renumber_lines_exactly(tmp_path, monkeypatch, jobs, bom):
     """Blank and whitespace lines wherever the split falls: every problem keeps its line,
     duplicates across ranges point at the right earlier line."""
     path = tmp_path / "d.jsonl"
-    path.write_bytes(bom + _lines_with_blanks(600))
+    path.write_bytes(bom + lines_with_blanks(600))
     monkeypatch.setattr(dataprep.parallel, "PARALLEL_MIN_BYTES", 0)
     one = validate_files([str(path)], jobs=1, max_errors=10_000)
     many = validate_files([str(path)], jobs=jobs, max_errors=10_000)
