@@ -161,11 +161,12 @@ class Encoder:
         self._arguments_as_string = self._probe_argument_form()
         self._markers: TurnMarkers | None = None
         self._markers_error: str | None = None
+        # The added tokens the template writes: turn openers for the walk, cut points for
+        # long renderings.
+        self._template_tokens = self._template_special_tokens()
         self._learn_markers()
         self._check_bos()
-        self._pieces = PieceTokenizer(
-            self._backend, self._template_special_tokens(), piece_chars=piece_chars
-        )
+        self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
 
     # -- template probing (once per encoder) ---------------------------------------------
 
@@ -214,7 +215,7 @@ class Encoder:
                 self._offsets,
                 stop,
                 content=(lambda t: [{"type": "text", "text": t}]) if self._content_blocks else str,
-                openers=self._template_special_tokens(),
+                openers=self._template_tokens,
             )
         except (ValueError, jinja2.TemplateError, TypeError) as e:
             # Only fatal when the walk is needed; then every row says why.
