@@ -20,7 +20,20 @@ from typing import Any
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TrainGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        from train.checkpoints import RunFinished
+
+        try:
+            return super().invoke(ctx)
+        except RunFinished as e:  # `--resume` of a finished run: nothing to do is success
+            from train import say
+
+            say(str(e))
+            return 0
+
+
+@click.group(cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dataprep")
 def cli() -> None:
     """Fine-tune on data that `dataprep prepare` wrote, with TRL underneath.

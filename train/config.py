@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -36,6 +37,7 @@ from typing import Any
 import yaml
 
 from dataprep.errors import UsageError
+from train.limits import check_numbers, check_shape
 
 KINDS = ("sft", "dpo")
 MODES = ("lora", "qlora", "full")
@@ -120,13 +122,26 @@ _Loader.add_implicit_resolver(
 )
 
 
+class TooDeep(yaml.YAMLError):
+    """YAML nested deeper than PyYAML's recursive composer can follow."""
+
+    problem = "nested too deep (a config nests a few levels, not hundreds)"
+
+    def __str__(self) -> str:
+        return self.problem
+
+
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` with only true/false as booleans.
 
     >>> load_yaml("save_strategy: no"), load_yaml("[true, off]")
     ({'save_strategy': 'no'}, [True, 'off'])
     """
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    except RecursionError:
+        # PyYAML composes nodes recursively: "[[[[..." a few hundred deep ends the stack.
+        raise TooDeep() from None
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -166,6 +181,8 @@ def parse_set(item: str) -> tuple[str, Any]:
         raise UsageError(f"--set expects key=value, got {item!r}")
     try:
         value = load_yaml(text) if text.strip() else None
+    except TooDeep as e:
+        raise UsageError(f"--set {key}: {e}") from None
     except yaml.YAMLError:
         value = text  # "a: b" and friends: take the text as it is
     return key, value
@@ -209,8 +226,10 @@ def parse_run_config(
     """Our fields checked, with errors naming the key; every other key kept for TRL."""
 
     def fail(key: str, problem: str) -> UsageError:
-        return UsageError(f"{source_of(sources, key, origin)}: {key}: {problem}")
+        where = source_of(sources, key.partition("[")[0], origin)
+        return UsageError(f"{where}: {key}: {problem}")
 
+    check_shape(raw, fail)
     run = RunConfig(sources=sources)
     for key in ("kind", "model", "tokenizer", "mode", "model_dtype"):
         value = raw.get(key)
@@ -274,6 +293,7 @@ def parse_run_config(
         run.lora.target_modules = value
 
     run.trl = {k: v for k, v in raw.items() if k not in OUR_KEYS}
+    check_numbers(run.trl, fail)
     return run
 
 
@@ -402,15 +422,15 @@ def check_config(
     run = load_run_config(path, sets)
     packed, has_eval = False, True
     if data is not None:
-        from train.data import read_manifest
+        from train.data import load_prepared, read_manifest
 
-        manifest = read_manifest(data)
-        stated = manifest.get("kind")
+        stated = read_manifest(data).get("kind")
         if kind and stated and kind != stated:
             raise UsageError(f"--kind {kind}: {data} holds {stated} data")
-        kind = kind or stated
-        packed = bool(manifest.get("packing"))
-        has_eval = (Path(data) / "dataset_dict.json").is_file()
+        # Opened as `train` will open it, so a damaged folder fails here and not at the run.
+        prepared = load_prepared(data, kind=kind or stated or run.kind or "sft")
+        kind = prepared.kind
+        packed, has_eval = prepared.packed, prepared.eval is not None
     kind = kind or run.kind
     if kind is None:
         raise UsageError(
@@ -481,9 +501,13 @@ def _coerce(where: str, key: str, value: Any, hint: Any) -> Any:
         return float(value)
     if float in allowed and isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise UsageError(f"{where}: {key}: expected a finite number, got {value!r}")
+            return number
     if int in allowed and isinstance(value, str):
         try:
             return int(value)
@@ -548,29 +572,20 @@ def write_config(run: RunConfig, path: str | Path, command: str, effective: Any 
 
 def last_checkpoint(output_dir: str | Path) -> Path | None:
     """The ``checkpoint-N`` folder with the largest N in ``output_dir``, if any."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return None
-    steps = [
-        (int(p.name.removeprefix("checkpoint-")), p)
-        for p in folder.glob("checkpoint-*")
-        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
-    ]
-    return max(steps)[1] if steps else None
+    from train.checkpoints import checkpoint_folders
+
+    found = checkpoint_folders(output_dir)
+    return found[0] if found else None
 
 
 def resume_checkpoint(output_dir: str | Path, resume: bool) -> str | None:
-    """The checkpoint to resume from; refuse to start over a run without ``--resume``."""
-    found = last_checkpoint(output_dir)
-    if resume:
-        if found is None:
-            raise UsageError(f"--resume: no checkpoint-N folder in {output_dir} to resume from")
-        return str(found)
-    if found is not None:
-        raise UsageError(
-            f"{output_dir} already holds a run ({found.name}): pass --resume to continue it, "
-            "or choose another -o"
-        )
-    if (Path(output_dir) / "train_config.yaml").is_file():
-        raise UsageError(f"{output_dir} already holds a finished run: choose another -o")
-    return None
+    """The checkpoint to resume from (the newest complete one); refuse to start over a
+    run without ``--resume``, or to write where nothing can be written.
+
+    Raises ``train.checkpoints.RunFinished`` for ``--resume`` of a finished run.
+    """
+    from train.checkpoints import choose_checkpoint
+    from train.outputs import check_output_folder
+
+    check_output_folder(output_dir)
+    return choose_checkpoint(output_dir, resume)

@@ -96,11 +96,58 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(manifest_path.read_bytes())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise TrainError(f"{manifest_path}: unreadable manifest: {e}") from None
     if not isinstance(manifest, dict):
         raise TrainError(f"{manifest_path}: the manifest is not a JSON object")
+    if problem := manifest_problem(manifest):
+        raise TrainError(f"{manifest_path}: {problem}; the folder is damaged: prepare it again")
     return manifest
+
+
+# The manifest entries train reads, and the JSON type each must have: a damaged or
+# hand-edited manifest is refused here, not met later as an AttributeError.
+MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "tokenizer": (dict,),
+    "chat_template": (dict,),
+    "packing": (bool,),
+}
+JSON_NAMES = {str: "a string", dict: "an object", bool: "true or false"}
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the entries of ``manifest`` that train reads, or None."""
+    if "tokenizer" not in manifest:
+        return "no tokenizer entry, so the model's tokenizer cannot be checked against the data"
+    for key, types in MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        if value is not None and not isinstance(value, types):
+            expected = " or ".join(JSON_NAMES[t] for t in types)
+            return f"{key}: expected {expected}, got {json.dumps(value)[:60]}"
+    return None
+
+
+def split_problem(path: Path) -> str | None:
+    """What is wrong with ``dataset_dict.json`` (a split dataset's index) and the split
+    folders it names, or None. ``datasets.load_from_disk`` meets the same damage as a
+    KeyError or TypeError."""
+    index = path / "dataset_dict.json"
+    if not index.is_file():
+        return None
+    try:
+        content = json.loads(index.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        return f"{index.name}: unreadable ({e})"
+    if not isinstance(content, dict):
+        return f"{index.name}: not a JSON object"
+    splits = content.get("splits")
+    if not isinstance(splits, list) or not all(isinstance(n, str) and n for n in splits):
+        return f"{index.name}: no list of split names (splits)"
+    for name in splits:
+        if not (path / name).is_dir():
+            return f"{index.name} names the split {name!r} but there is no folder {name}/"
+    return None
 
 
 def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
@@ -113,10 +160,16 @@ def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
 
     path = Path(path)
     manifest = read_manifest(path)
+    if problem := split_problem(path):
+        raise TrainError(f"{path}: {problem}; the folder is damaged: prepare it again")
     try:
         loaded = datasets.load_from_disk(str(path))
-    except (FileNotFoundError, ValueError, OSError) as e:
-        raise TrainError(f"{path}: the prepared data cannot be opened: {e}") from None
+    except Exception as e:  # any failure to open is the folder's damage, never a traceback
+        detail = str(e) or type(e).__name__
+        raise TrainError(
+            f"{path}: the prepared data cannot be opened ({detail}); the folder is damaged: "
+            "prepare it again"
+        ) from None
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
             raise TrainError(
@@ -138,6 +191,12 @@ def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
         missing = [c for c in COLUMNS[kind] if c not in split.column_names]
         if missing:
             raise TrainError(f"{path}: the {name} split has no column {', '.join(missing)}")
+        for column in [*COLUMNS[kind], "seq_lengths"]:
+            if column in split.column_names and not _is_token_list(split.features[column]):
+                raise TrainError(
+                    f"{path}: the {name} split's column {column} holds {split.features[column]}, "
+                    "not lists of integers; the folder is damaged: prepare it again"
+                )
         if len(split) == 0:
             raise TrainError(f"{path}: the {name} split is empty")
     packed = bool(manifest.get("packing")) or "seq_lengths" in train.column_names
@@ -147,6 +206,12 @@ def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
             "without it packed documents would attend to each other"
         )
     return PreparedData(path, manifest, kind, train, evaluation, packed)
+
+
+def _is_token_list(feature: Any) -> bool:
+    """A column of integer lists (``List(Value('int32'))`` as prepare writes it)."""
+    dtype = getattr(getattr(feature, "feature", None), "dtype", "")
+    return isinstance(dtype, str) and dtype.startswith(("int", "uint"))
 
 
 def _kind_of(path: Path, manifest: dict[str, Any], columns: list[str]) -> str:

@@ -6,6 +6,10 @@ The base comes from the adapter's ``base_model_name_or_path`` (``train`` records
 absolute path), or ``--base``. The merge runs in fp32 whatever the training precision
 (an adapter trained with QLoRA merges into the full-precision base), and the merged
 weights are saved in the dtype the base was stored in.
+
+The merged folder is built under ``MERGED.partial`` and renamed when complete
+(``train.outputs.atomic_folder``): a merge killed midway leaves no ``MERGED``, and
+running it again starts clean.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import json
 import shutil
 from pathlib import Path
 
-from dataprep.errors import UsageError
+from dataprep.errors import TrainError, UsageError
 from train import say
+from train.checkpoints import weights_problem
 from train.data import MANIFEST, has_tokenizer
+from train.outputs import atomic_folder, check_output_folder, writing_errors
 
 KEPT_FILES = (MANIFEST, "train_config.yaml")
 
@@ -35,11 +41,19 @@ def merge_adapter(
         raise UsageError(f"{adapter_dir}: no adapter_config.json, so no LoRA adapter to merge")
     try:
         adapter_config = json.loads(config_path.read_bytes())
-    except ValueError as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UsageError(f"{config_path}: unreadable: {e}") from None
+    if not isinstance(adapter_config, dict):
+        raise UsageError(f"{config_path}: unreadable: not a JSON object")
+    if problem := weights_problem(adapter_dir):
+        raise TrainError(
+            f"{adapter_dir}: {problem}; the run's final save is incomplete "
+            "(run it again with --resume to finish it)"
+        )
     base = base or adapter_config.get("base_model_name_or_path")
-    if not base:
+    if not base or not isinstance(base, str):
         raise UsageError(f"{config_path} does not name its base model: pass --base PATH")
+    check_output_folder(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
         raise UsageError(f"refusing to write into {output_dir}: it exists and is not empty")
 
@@ -55,12 +69,14 @@ def merge_adapter(
     model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     if isinstance(stored, torch.dtype) and stored in (torch.bfloat16, torch.float16):
         model = model.to(stored)
-    model.save_pretrained(str(output_dir))
-
     tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
-    AutoTokenizer.from_pretrained(str(tokenizer_from)).save_pretrained(str(output_dir))
-    for name in KEPT_FILES:
-        if (adapter_dir / name).is_file():
-            shutil.copyfile(adapter_dir / name, output_dir / name)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from))
+
+    with writing_errors(output_dir), atomic_folder(output_dir) as partial:
+        model.save_pretrained(str(partial))
+        tokenizer.save_pretrained(str(partial))
+        for name in KEPT_FILES:
+            if (adapter_dir / name).is_file():
+                shutil.copyfile(adapter_dir / name, partial / name)
     say(f"merged {adapter_dir} into {base}: {output_dir}")
     return output_dir

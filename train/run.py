@@ -7,12 +7,13 @@ models), so it still reads top to bottom; they share a shape, not a base class.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dataprep.errors import UsageError
-from train import models, say
+from train import checkpoints, models, outputs, say
 from train.config import RunConfig, write_config
 from train.data import PreparedData, check_tokenizer, copy_manifest, load_prepared, template_note
 
@@ -73,15 +74,40 @@ def train_and_save(
 ) -> None:
     """Train (from ``checkpoint`` when resuming), then save in ``output_dir``
     everything needed to use or reproduce the run: the adapter (or model), the
-    tokenizer, the effective config and the data's manifest."""
+    tokenizer, the effective config and the data's manifest.
+
+    The save is written aside and moved in with the weights last
+    (``train.outputs.publish``): a kill leaves no folder that loads without its
+    tokenizer or manifest. A checkpoint at the run's last step (a kill came after
+    training, before the save was complete) gives the save without training again.
+    """
     from train.callbacks import advise_on_oom
 
-    with advise_on_oom(trainer):
-        trainer.train(resume_from_checkpoint=checkpoint)
-
-    trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(output_dir))
-        write_config(run, output_dir / "train_config.yaml", command, effective=args)
-        copy_manifest(data, output_dir)
+    main = trainer.is_world_process_zero()
+    staging = outputs.staging_folder(output_dir)
+    last_step = checkpoints.finished_at(checkpoint, args.max_steps) if checkpoint else None
+    with outputs.writing_errors(output_dir):
+        if main:
+            outputs.remove_leftover(staging)  # a killed run's; long before anyone writes it
+        if last_step is None:
+            with advise_on_oom(trainer):
+                trainer.train(resume_from_checkpoint=checkpoint)
+        elif main:
+            say(f"{Path(checkpoint).name} is the run's last step ({last_step}): saving it")
+        if main:
+            outputs.new_partial(staging)
+        try:
+            if last_step is None:
+                trainer.save_model(str(staging))  # every process: FSDP and DeepSpeed gather
+            elif main:
+                checkpoints.copy_final_weights(checkpoint, staging, args)
+            if main:
+                tokenizer.save_pretrained(str(staging))
+                write_config(run, staging / "train_config.yaml", command, effective=args)
+                copy_manifest(data, staging)
+                outputs.publish(staging, output_dir)
+        except BaseException:
+            if main:
+                shutil.rmtree(staging, ignore_errors=True)  # e.g. a full disk: give it back
+            raise
         say(f"saved to {output_dir}")
