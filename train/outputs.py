@@ -48,8 +48,8 @@ def os_error_message(e: OSError, place: Path) -> DataprepError:
     where = e.filename or place
     if e.errno in DISK_FULL:
         return TrainError(
-            f"{where}: {e.strerror or 'no space left'}: free space on the disk holding "
-            f"{place} and run again (with --resume where there are checkpoints)"
+            f"{where}: {e.strerror or 'no space left'}; free space on that disk and run "
+            "again (with --resume where there are checkpoints)"
         )
     return UsageError(f"{where}: cannot write there ({e.strerror or e}); choose another -o")
 

@@ -150,3 +150,38 @@ def dpo_with_eval(tmp_path_factory) -> Path:
 def prepare_conversations():
     """``prepare_conversations(folder, count, **options)``: real prepare on new conversations."""
     return lambda folder, count, **options: prepare_rows(folder, conversations(count, 5), **options)
+
+
+# A short LoRA run with a checkpoint every 2 steps: the resume and kill tests copy it.
+SHORT_RUN = {
+    "max_steps": 4,
+    "save_steps": 2,
+    "logging_steps": 1,
+    "per_device_train_batch_size": 3,
+    "learning_rate": 3e-3,
+    "disable_tqdm": True,
+}
+
+
+def short_run_config(**changes):
+    from train.config import RunConfig
+
+    return RunConfig(
+        model=str(TINY_MODEL), tokenizer=str(TINY_TOKENIZER), trl={**SHORT_RUN, **changes}
+    )
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, sft_packed) -> Path:
+    """``SHORT_RUN`` on the packed SFT data, finished: checkpoint-2, checkpoint-4 and the
+    final save. Copy it before changing anything."""
+    import warnings
+
+    from train.sft import run_sft
+
+    output = tmp_path_factory.mktemp("runs") / "short"
+    with warnings.catch_warnings():
+        # peft reads a transformers attribute deprecated in 5.x when it wraps a model.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        run_sft(sft_packed, short_run_config(), output)
+    return output
