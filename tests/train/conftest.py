@@ -163,12 +163,19 @@ SHORT_RUN = {
 }
 
 
-def short_run_config(**changes):
+def make_short_run_config(**changes):
     from train.config import RunConfig
 
     return RunConfig(
         model=str(TINY_MODEL), tokenizer=str(TINY_TOKENIZER), trl={**SHORT_RUN, **changes}
     )
+
+
+@pytest.fixture(scope="session")
+def short_run_config():
+    """``short_run_config(**changes)``: the RunConfig of ``finished_run`` (``.trl`` holds
+    its TRL settings)."""
+    return make_short_run_config
 
 
 @pytest.fixture(scope="session")
@@ -183,5 +190,5 @@ def finished_run(tmp_path_factory, sft_packed) -> Path:
     with warnings.catch_warnings():
         # peft reads a transformers attribute deprecated in 5.x when it wraps a model.
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
-        run_sft(sft_packed, short_run_config(), output)
+        run_sft(sft_packed, make_short_run_config(), output)
     return output

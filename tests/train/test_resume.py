@@ -3,6 +3,8 @@ same step count, same data order, same losses."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -96,12 +98,18 @@ def test_resumed_run_matches_an_uninterrupted_one(
     ],
 )
 def test_resume_is_explicit(
-    tmp_path, sft_packed, tiny_model, tiny_tokenizer, make_checkpoint, resume, message
+    tmp_path,
+    sft_packed,
+    tiny_model,
+    tiny_tokenizer,
+    finished_run,
+    make_checkpoint,
+    resume,
+    message,
 ):
     output = tmp_path / "run"
-    if make_checkpoint == "finished":
-        output.mkdir()
-        (output / "train_config.yaml").write_text("kind: sft\n")
+    if make_checkpoint == "finished":  # a complete final save, its checkpoints removed
+        shutil.copytree(finished_run, output, ignore=shutil.ignore_patterns("checkpoint-*"))
     elif make_checkpoint:
         (output / "checkpoint-3").mkdir(parents=True)
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
