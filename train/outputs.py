@@ -12,8 +12,8 @@ is not, and so that an unwritable place is a message, not a traceback.
 - ``writing_errors``: a full disk (exit 1) or a read-only place (exit 2) met while
   writing becomes a message naming the file.
 
-A ``.partial`` folder holds a marker file; only a folder with the marker is ever removed
-(a killed run's leftover), never a user's folder that happens to have the name.
+A ``.partial`` folder holds a marker file; only a folder with the marker (or an empty
+one) is ever removed as a killed run's leftover, never a user's folder of that name.
 """
 
 from __future__ import annotations
@@ -108,9 +108,12 @@ def writing_errors(place: Path) -> Iterator[None]:
 
 
 def remove_leftover(folder: Path) -> None:
-    """Remove ``folder`` if a killed run of ours left it (it holds the marker)."""
+    """Remove ``folder`` if a killed run of ours left it: it holds the marker, or it is
+    empty (a kill between making it and marking it, or after emptying it)."""
     if (folder / MARKER).is_file():
         shutil.rmtree(folder, ignore_errors=True)
+    elif folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
     elif folder.exists():
         raise UsageError(
             f"{folder} is in the way (train writes a temporary folder by that name); "
