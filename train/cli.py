@@ -109,7 +109,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--resume",
             is_flag=True,
-            help="Continue from the last checkpoint in the output folder (same data order and step).",
+            help="Continue from the newest complete checkpoint in the output folder (same data order and step).",
         ),
     ]
     for option in reversed(options):
