@@ -158,9 +158,10 @@ def _own_text(render: Render, messages: list[dict[str, Any]], k: int) -> tuple[s
         p = _common_prefix(a, b)
         s = _common_suffix(a, b, min(len(a), len(b)) - p)
         start, end = p, len(text) - s
-        if a != b and start <= end and text[:p] == a[:p] and (not s or text[-s:] == a[-s:]):
-            if not _holds_other_messages(a[p : len(a) - s], messages, k):
-                return text, start, end
+        same_outside = text[:p] == a[:p] and (not s or text[-s:] == a[-s:])
+        alone = not _holds_other_messages(a[p : len(a) - s], messages, k)
+        if a != b and start <= end and same_outside and alone:
+            return text, start, end
         why = "the rendering changes outside the turn when the turn changes"
     raise Unverifiable(f"turn {k}: {why}")
 
@@ -171,9 +172,9 @@ def _holds_other_messages(region: str, messages: list[dict[str, Any]], k: int) -
     tool in the tool result), so the change spans both."""
     for j, m in enumerate(messages):
         content = m.get("content")
-        if j != k and isinstance(content, str) and len(content.strip()) >= 4:
-            if content.strip() in region:
-                return True
+        text = content.strip() if isinstance(content, str) else ""
+        if j != k and len(text) >= 4 and text in region:
+            return True
     return False
 
 
@@ -381,9 +382,16 @@ def probe_conversations(header_words: Sequence[str] = ()) -> dict[str, Any]:
                 Message(
                     role="assistant",
                     content=None,
-                    tool_calls=[ToolCall(name="get_weather", arguments='{"city": "Paris"}', id="c1")],
+                    tool_calls=[
+                        ToolCall(name="get_weather", arguments='{"city": "Paris"}', id="c1")
+                    ],
                 ),
-                Message(role="tool", content='{"temperature": 21}', tool_call_id="c1", name="get_weather"),
+                Message(
+                    role="tool",
+                    content='{"temperature": 21}',
+                    tool_call_id="c1",
+                    name="get_weather",
+                ),
                 Message(role="assistant", content="It is 21 celsius in Paris."),
             ],
             tools=_TOOLS,
@@ -393,7 +401,9 @@ def probe_conversations(header_words: Sequence[str] = ()) -> dict[str, Any]:
                 Message(role="user", content="What is two plus two?"),
                 Message(role="assistant", content="It is four.", reasoning="two and two make four"),
                 Message(role="user", content="And three plus three?"),
-                Message(role="assistant", content="It is six.", reasoning="three and three make six"),
+                Message(
+                    role="assistant", content="It is six.", reasoning="three and three make six"
+                ),
             ]
         ),
     }
