@@ -332,7 +332,9 @@ class Encoder:
         ]
         tools = [{"type": "function", "function": {"name": name, "parameters": {}}}]
         dicts = to_template_messages(
-            probe, arguments_as_string=self._arguments_as_string, content_blocks=self._content_blocks
+            probe,
+            arguments_as_string=self._arguments_as_string,
+            content_blocks=self._content_blocks,
         )
         try:
             text = self._render(dicts, tools, False).text

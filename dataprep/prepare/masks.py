@@ -185,8 +185,7 @@ def probe_markers(
     fallbacks = [
         header_full[:cut]
         for cut in cuts
-        if header_full[:cut] not in headers
-        and any(t in header_full[:cut] for t in special_tokens)
+        if header_full[:cut] not in headers and any(t in header_full[:cut] for t in special_tokens)
     ]
     return TurnMarkers(
         headers=tuple(headers),

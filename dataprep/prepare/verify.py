@@ -421,7 +421,11 @@ def _header_words(encoder: Any) -> list[str]:
         for token in special:
             text = text.replace(token, " ")
         words += [w for w in text.split() if w not in words]
-    return [w for w in words if not any(s and s in w for s in special)]
+    # Not tags (<think>): templates parse those out of the content (Qwen3 moves what
+    # precedes </think> into reasoning), which is a rendering rule, not a header.
+    return [
+        w for w in words if not any(s and s in w for s in special) and not ("<" in w and ">" in w)
+    ]
 
 
 def methods_of(encoder: Any) -> list[str]:
