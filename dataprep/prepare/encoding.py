@@ -25,6 +25,7 @@ appended so the model learns to stop.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,6 +160,7 @@ class Encoder:
         self._bos_id = tokenizer.bos_token_id
         self._content_blocks = self._probe_content_form()
         self._arguments_as_string = self._probe_argument_form()
+        self._drops_tool_calls = self._probe_drops_tool_calls()
         self._markers: TurnMarkers | None = None
         self._markers_error: str | None = None
         # The added tokens the template writes: turn openers for the walk, cut points for
@@ -167,6 +169,15 @@ class Encoder:
         self._learn_markers()
         self._check_bos()
         self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
+
+    def with_method(self, method: str) -> Encoder:
+        """This encoder with its span method forced (``generation`` or ``walk``): a shallow
+        copy sharing everything probed, for comparing the methods (``verify``)."""
+        if method not in ("generation", "walk"):
+            raise PrepareError(f"unknown span method {method!r}")
+        other = copy.copy(self)
+        other._use_generation = method == "generation"
+        return other
 
     # -- template probing (once per encoder) ---------------------------------------------
 
@@ -209,13 +220,14 @@ class Encoder:
         stop = [t for t in _END_OF_TURN_TOKENS if t in src and self._is_token(t)]
         if self._eos and self._is_token(self._eos) and ("eos_token" in src or self._eos in src):
             stop.append(self._eos)
+        self._stop_tokens = stop
         try:
             self._markers = probe_markers(
                 self._render_dicts,
                 self._offsets,
                 stop,
                 content=(lambda t: [{"type": "text", "text": t}]) if self._content_blocks else str,
-                openers=self._template_tokens,
+                special_tokens=self._template_tokens,
             )
         except (ValueError, jinja2.TemplateError, TypeError) as e:
             # Only fatal when the walk is needed; then every row says why.
@@ -271,6 +283,26 @@ class Encoder:
             "passing them as JSON strings"
         )
         return True
+
+    def _probe_drops_tool_calls(self) -> bool:
+        """True when the template renders a conversation with tool calls but writes no call
+        (Llama 3's original, Qwen2.5-VL): such rows would lose their calls silently."""
+        from dataprep.canonical import ToolCall
+
+        name = "probe_tool_name"
+        probe = [
+            Message(role="user", content="Probe question"),
+            Message(role="assistant", content="Probe call", tool_calls=[ToolCall(name, "{}")]),
+        ]
+        tools = [{"type": "function", "function": {"name": name, "parameters": {}}}]
+        dicts = to_template_messages(
+            probe, arguments_as_string=self._arguments_as_string, content_blocks=self._content_blocks
+        )
+        try:
+            text = self._render(dicts, tools, False).text
+        except (jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError):
+            return False  # refused: rows with calls get the template's own error
+        return name not in text.replace("Probe call", "")
 
     def _check_bos(self) -> None:
         bos = self.tokenizer.bos_token
@@ -342,6 +374,13 @@ class Encoder:
                 f"the chat template failed on this row: {type(e).__name__}: {e}",
                 "template-error",
             ) from e
+        if self._drops_tool_calls and any(m.tool_calls for m in messages):
+            raise RowError(
+                "",
+                f"chat template {self.template.name} does not write tool calls: this row's "
+                "calls would be lost; use a template that supports tools (--chat-template)",
+                "tool-calls-dropped",
+            )
         return _Rendered(dicts, r.text, r.generation_spans, tools)
 
     def _encode_chat(self, texts: list[str]) -> list[Any]:
