@@ -58,10 +58,11 @@ def _encoder(family_name: str, variant: str = "original", spans: str = "auto") -
 
 
 def _encoder_or_fail(family_name: str, variant: str = "original", spans: str = "auto") -> Encoder:
+    __tracebackhide__ = True
     try:
         return _encoder(family_name, variant, spans)
     except PrepareError as e:
-        pytest.fail(f"{family_name}: the encoder refuses the template: {e}")
+        pytest.fail(f"{family_name}: the encoder refuses the template: {e}", pytrace=False)
 
 
 @cache
@@ -95,6 +96,7 @@ def _runs(tokenizer: Any, ids: np.ndarray, labels: np.ndarray) -> list[str]:
 def _compare_with_render_diff(
     family_name: str, probe: str, variant: str = "original", spans: str = "auto"
 ) -> None:
+    __tracebackhide__ = True  # the failure message says it all
     encoder = _encoder_or_fail(family_name, variant, spans)
     conv = tc.PROBES[probe]
     row = _row(family_name, probe, variant, spans)
