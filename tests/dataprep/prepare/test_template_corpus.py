@@ -253,3 +253,26 @@ def test_spec_tokenizer_sentencepiece_prefix(pretokenizer, space_after_special, 
 def test_spec_tokenizer_byte_level():
     assert _tokens("bytelevel", "the model")[-1] == "Ġmodel"
     assert _tokens("bytelevel", "</s>model")[1] != "Ġmodel"
+
+
+# -- controls: the checks above can fail ----------------------------------------------------
+
+
+def test_control_published_format_check_catches_a_missing_space():
+    f = tc.FAMILIES["mistral_v1"]
+    wrong = tc.template_source(f).replace("' [INST] '", "'[INST] '")
+    messages = to_template_messages(tc.REFERENCE.messages)
+    text = tc.family_tokenizer(f).apply_chat_template(messages, chat_template=wrong, tokenize=False)
+    assert text != f.expected and text.replace("[INST]", " [INST]") == f.expected
+
+
+def test_control_render_diff_comparison_catches_trained_prompts():
+    encoder = _encoder("chatml")
+    conv = tc.PROBES["system-one-exchange"]
+    [everything] = Encoder(encoder.tokenizer, encoder.template, mask="all").encode_sft([conv])
+    ref = reference_row(encoder, conv)
+    assert everything.input_ids.tolist() == ref.input_ids.tolist()
+    assert everything.labels.tolist() != ref.labels.tolist()
+    assert "render-diff does the opposite" in first_difference(
+        encoder.tokenizer, everything.input_ids, everything.labels, ref.labels
+    )
