@@ -51,6 +51,21 @@ OVERLONG = ("drop", "truncate", "split")
 )
 @click.option("--system", help="System prompt for conversations that have none.")
 @click.option(
+    "--thinking",
+    type=click.Choice(["keep", "last", "drop"]),
+    default="keep",
+    show_default=True,
+    help="Reasoning of assistant turns: kept in every turn, in the last only (as Qwen3 and "
+    "DeepSeek-R1 templates render history), or removed. The template may drop more.",
+)
+@click.option(
+    "--template-kwarg",
+    "template_kwargs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A variable for the chat template, VALUE read as YAML (e.g. enable_thinking=false).",
+)
+@click.option(
     "--eval-fraction",
     type=click.FloatRange(0.0, 1.0, max_open=True),
     default=0.0,
@@ -87,7 +102,8 @@ OVERLONG = ("drop", "truncate", "split")
 @click.pass_context
 def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_length: int, output: str,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
-            chat_template: str | None, system: str | None, eval_fraction: float, dedup: bool,
+            chat_template: str | None, system: str | None, thinking: str,
+            template_kwargs: tuple[str, ...], eval_fraction: float, dedup: bool,
             num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
             format_: str | None, force: bool, as_json: bool) -> None:  # fmt: skip
     """Template, tokenize, mask and pack IN... for one tokenizer, into an Arrow folder.
@@ -130,6 +146,8 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
         roles=list(roles),
         format=format_,
         force=force,
+        thinking=thinking,
+        template_kwargs=parse_template_kwargs(template_kwargs),
     )
     bar: Any = None
 
@@ -172,6 +190,28 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
     else:
         click.echo(summary(manifest, output))
     ctx.exit(0)
+
+
+def parse_template_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, each VALUE read as YAML (``true``, ``3``, ``text``).
+
+    >>> parse_template_kwargs(("enable_thinking=false", "name=Ada"))
+    {'enable_thinking': False, 'name': 'Ada'}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE with KEY a name", param_hint="--template-kwarg"
+            )
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError as e:
+            raise click.BadParameter(f"{item!r}: {e}", param_hint="--template-kwarg") from e
+    return out
 
 
 def _n(value: int) -> str:

@@ -52,6 +52,9 @@ from dataprep.prepare.rendering import compile_template, render, to_template_mes
 from dataprep.prepare.templates import ChatTemplate
 
 MASK_POLICIES = ("assistant", "last", "all", "completion")
+# Reasoning of assistant turns: kept in every turn, in the last only, or removed (before
+# the template sees it; the template may drop more, as Qwen3's drops it from history).
+THINKING_POLICIES = ("keep", "last", "drop")
 
 # Tokens that end a turn in common families, tried after the template's own suffix when
 # locating a turn's end (only those the tokenizer knows are used).
@@ -138,17 +141,24 @@ class Encoder:
         template_kwargs: dict[str, Any] | None = None,
         spans: str = "auto",
         piece_chars: int = PIECE_CHARS,
+        thinking: str = "keep",
+        verify: bool = True,
     ):
         if mask not in MASK_POLICIES:
             raise PrepareError(f"unknown mask policy {mask!r}; one of {', '.join(MASK_POLICIES)}")
         if spans not in ("auto", "walk", "generation"):
             raise PrepareError(f"unknown span method {spans!r}")
+        if thinking not in THINKING_POLICIES:
+            raise PrepareError(
+                f"unknown thinking policy {thinking!r}; one of {', '.join(THINKING_POLICIES)}"
+            )
         if spans == "generation" and not template.has_generation:
             raise PrepareError(f"chat template {template.name} has no {{% generation %}} blocks")
         self.tokenizer = tokenizer
         self.template = template
         self.mask = mask
         self.system = system
+        self.thinking = thinking
         self.notes: list[str] = []
         self.timings = Timings()
         self._backend = _untruncated(tokenizer.backend_tokenizer)
@@ -169,6 +179,32 @@ class Encoder:
         self._learn_markers()
         self._check_bos()
         self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
+        self.span_check: Any = None
+        if spans == "auto" and verify:
+            self._verify_spans()
+
+    def _verify_spans(self) -> None:
+        """Check the span methods against render-diff (``verify``) once per tokenizer,
+        template and template variables, and use the first that agrees; refuse the
+        template when none does: its masks would be guesses."""
+        from dataprep.prepare.verify import cached_check
+
+        check = cached_check(self)
+        self.span_check = check
+        if not check.ok:
+            why = "; ".join(check.problems[:3]) or "no span method agrees with render-diff"
+            raise PrepareError(
+                f"chat template {self.template.name}: cannot verify which tokens to train with "
+                f"this tokenizer ({why}). Run `dataprep check-template` for the details, or "
+                "pass another template (--chat-template)."
+            )
+        self._use_generation = check.method == "generation"
+        if self.template.has_generation and check.method != "generation":
+            self._note_once(
+                f"chat template {self.template.name}: its {{% generation %}} blocks disagree "
+                "with the rendering (they train what the generation prompt writes); masks "
+                "come from the turn walk, which agrees"
+            )
 
     def with_method(self, method: str) -> Encoder:
         """This encoder with its span method forced (``generation`` or ``walk``): a shallow
@@ -350,7 +386,9 @@ class Encoder:
         """Canonical messages as this encoder hands them to the template (with the default
         system prompt, and tool-call arguments in the form the template takes)."""
         if self.system is not None and not any(m.role == "system" for m in messages):
-            messages = [Message("system", self.system), *messages]
+            messages = [Message(role="system", content=self.system), *messages]
+        if self.thinking != "keep":
+            messages = _without_reasoning(messages, keep_last=self.thinking == "last")
         return to_template_messages(
             messages,
             arguments_as_string=self._arguments_as_string,
@@ -674,6 +712,19 @@ class Encoder:
                 )
             conts.append(full[n:].astype(np.int32))
         return prompt, conts
+
+
+def _without_reasoning(messages: list[Message], *, keep_last: bool) -> list[Message]:
+    """``messages`` with the reasoning of assistant turns removed (all, or all but the last
+    assistant turn's)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    out = []
+    for i, m in enumerate(messages):
+        if m.reasoning is not None and not (keep_last and i == last):
+            m = copy.copy(m)
+            m.reasoning = None
+        out.append(m)
+    return out
 
 
 def _untruncated(backend: Any) -> Any:

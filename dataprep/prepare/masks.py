@@ -176,13 +176,17 @@ def probe_markers(
             first = f[: cut[1]] if len(cut) > 1 else ""
             if first.strip() and first in special_tokens:
                 openers.append(first)
-        if not openers:
+        if not openers and not headers:
+            # Nothing marks a turn at all (contents joined as they are).
             raise ValueError("nothing in the template ends an assistant turn")
     headers = sorted(set(headers), key=len, reverse=True)
+    # Only cuts that keep a special token: a cut of plain text ("ASSIST", "A") would be
+    # found inside ordinary words.
     fallbacks = [
         header_full[:cut]
         for cut in cuts
-        if header_full[:cut].strip() and header_full[:cut] not in headers
+        if header_full[:cut] not in headers
+        and any(t in header_full[:cut] for t in special_tokens)
     ]
     return TurnMarkers(
         headers=tuple(headers),
@@ -306,6 +310,7 @@ def locate_turns(
     cursor = 0
     n = len(messages)
     anchors_of = [message_anchors(m) for m in messages]
+    roles = [m.get("role") for m in messages]
     located = Located(anchors=[None] * n, turns=[None] * n)
     for i, message in enumerate(messages):
         anchors = anchors_of[i]
@@ -315,7 +320,14 @@ def locate_turns(
             # Never look past the next assistant header: a message whose text the template
             # does not render (a system prompt moved to the top) is skipped, not matched
             # against a later turn.
-            stop = text.find(headers[-1], cursor) if headers else -1
+            # With no header (Mistral: the reply follows [/INST]), the next assistant
+            # message's own text bounds the search instead: Mistral v3 moves the system
+            # prompt into the LAST user turn.
+            stop = (
+                text.find(headers[-1], cursor)
+                if headers
+                else _next_reply(text, anchors_of, roles, i, cursor)
+            )
             a, b = _find_first(text, anchors[0], cursor, len(text) if stop < 0 else stop)
             if a >= 0:
                 located.anchors[i] = (a, b)
@@ -356,6 +368,17 @@ def locate_turns(
         )
         cursor = located.turns[i][1]
     return located
+
+
+def _next_reply(
+    text: str, anchors_of: list[list[list[str]]], roles: list[Any], index: int, cursor: int
+) -> int:
+    """Where the next assistant message after ``index`` with text of its own is rendered
+    (-1 if none is found)."""
+    for j in range(index + 1, len(anchors_of)):
+        if roles[j] == "assistant" and anchors_of[j]:
+            return _find_first(text, anchors_of[j][0], cursor, len(text))[0]
+    return -1
 
 
 def _locate_end(
@@ -426,6 +449,11 @@ def _locate_assistant_start(
             a2, b2 = _find_first(text, first, len(prompt), len(text))
             if a2 >= 0:
                 return len(prompt), a2, b2
+    if not headers:
+        # The template writes no header (Mistral: the reply follows [/INST]) and the
+        # messages before render differently alone (v3 moves the system prompt into the
+        # last user turn): the turn starts with its own text.
+        return a, a, b
     for header in headers:
         h0 = text.find(header, cursor)
         if h0 >= 0:

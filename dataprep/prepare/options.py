@@ -15,6 +15,7 @@ from dataprep.prepare.output import check_replaceable
 
 KINDS = ("sft", "dpo")
 MASKS = ("assistant", "last", "all", "completion")
+THINKING = ("keep", "last", "drop")
 
 
 @dataclass
@@ -40,6 +41,8 @@ class PrepareOptions:
     roles: list[str] = field(default_factory=list)
     format: str | None = None  # force the input format instead of detecting it
     force: bool = False
+    thinking: str = "keep"  # reasoning kept in every assistant turn, the last only, or dropped
+    template_kwargs: dict[str, Any] = field(default_factory=dict)  # extra template variables
 
 
 @dataclass
@@ -72,6 +75,8 @@ def check_options(options: PrepareOptions) -> None:
         raise UsageError(f"--overlong must be one of {', '.join(OVERLONG_POLICIES)}")
     if not 0.0 <= options.eval_fraction < 1.0:
         raise UsageError(f"--eval-fraction must be in [0, 1), not {options.eval_fraction}")
+    if options.thinking not in THINKING:
+        raise UsageError(f"--thinking must be one of {', '.join(THINKING)}")
     if options.num_proc < 1:
         raise UsageError(f"--num-proc must be at least 1, not {options.num_proc}")
     if options.format is not None and options.format not in FORMATS:
@@ -102,4 +107,6 @@ def option_record(options: PrepareOptions) -> dict[str, Any]:
         "fields": list(options.fields),
         "roles": list(options.roles),
         "format": options.format,
+        "thinking": options.thinking,
+        "template_kwargs": dict(sorted(options.template_kwargs.items())),
     }

@@ -232,10 +232,17 @@ def _run(
         seed=options.seed,
         eval_fraction=options.eval_fraction,
         want_keys=options.dedup,
+        thinking=options.thinking,
+        template_kwargs=options.template_kwargs,
     )
     splits = ["train", "eval"] if options.eval_fraction > 0 else ["train"]
     columns = SFT_COLUMNS if kind == "sft" else DPO_COLUMNS
 
+    # The masks are verified for this tokenizer and template here, before any output and
+    # before workers fork (they inherit the result): a template whose masks cannot be
+    # trusted is refused up front.
+    main_worker = Worker(job, tokenizer, template)
+    span_checks = [main_worker.encoder(plan.mask).span_check for plan in plans]
     total = sum(i.lines for i in inputs) if all(i.lines is not None for i in inputs) else None
     if on_start is not None:
         on_start(total)
@@ -311,7 +318,7 @@ def _run(
 
         try:
             if options.num_proc == 1:
-                worker = Worker(job, tokenizer, template)
+                worker = main_worker
                 for index, records in batches(inputs):
                     collect(index, records, worker.run(index, payload(records)))
             else:
@@ -392,6 +399,9 @@ def _run(
                 "name": template.name,
                 "sha256": template.sha256,
                 "has_generation": template.has_generation,
+                "masks": _span_summary(span_checks[0]),
+                "thinking": options.thinking,
+                "template_kwargs": options.template_kwargs,
             },
             "mask": _mask_summary(plans) if kind == "sft" else None,
             "max_length": options.max_length,
@@ -444,6 +454,18 @@ def _run(
             )
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return result
+
+
+def _span_summary(check: Any) -> dict[str, Any] | None:
+    """How the trained spans are found, and how they were verified (``verify``)."""
+    if check is None:
+        return None
+    return {
+        "method": check.method,
+        "verified_against": "render-diff",
+        "probes": check.probes,
+        "agreeing": dict(check.agreeing),
+    }
 
 
 def _mask_summary(plans: list[InputPlan]) -> str:

@@ -453,7 +453,9 @@ def check_encoder(encoder: Any, conversations: dict[str, Any] | None = None) -> 
             continue
         check.probes += 1
         for method in methods:
-            [row] = encoder.with_method(method).encode_sft([conv])
+            fast = encoder.with_method(method)
+            fast.mask = "assistant"  # the spans are compared; policies pick among them
+            [row] = fast.encode_sft([conv])
             if isinstance(row, RowError):
                 disagreements[method].append(f"probe {name!r}: {row.message} [{row.code}]")
             elif row.input_ids.tolist() != ref.input_ids.tolist():
@@ -474,4 +476,34 @@ def check_encoder(encoder: Any, conversations: dict[str, Any] | None = None) -> 
         check.problems += [f"{method}: {d}" for d in disagreements[method][:3]]
     if not methods:
         check.problems.append("no span method could be set up for this template")
+    return check
+
+
+# (template, tokenizer, variables, system, thinking) -> TemplateCheck, for this process.
+# Forked workers inherit what the main process found.
+_CHECKS: dict[tuple[Any, ...], TemplateCheck] = {}
+
+
+def check_key(encoder: Any) -> tuple[Any, ...]:
+    """What a check depends on: the template, the tokenizer's vocabulary and added tokens,
+    the template's variables and the default system prompt."""
+    backend = encoder._backend
+    added = tuple(sorted((i, t.content) for i, t in backend.get_added_tokens_decoder().items()))
+    variables = repr(sorted((k, repr(v)) for k, v in encoder._variables.items()))
+    return (
+        encoder.template.sha256,
+        backend.get_vocab_size(with_added_tokens=True),
+        added,
+        variables,
+        encoder.system,
+        encoder.thinking,
+    )
+
+
+def cached_check(encoder: Any) -> TemplateCheck:
+    """``check_encoder`` once per ``check_key``."""
+    key = check_key(encoder)
+    check = _CHECKS.get(key)
+    if check is None:
+        check = _CHECKS[key] = check_encoder(encoder)
     return check

@@ -57,6 +57,8 @@ class Job:
     seed: int
     eval_fraction: float
     want_keys: bool
+    thinking: str = "keep"
+    template_kwargs: dict[str, Any] | None = None
 
 
 @dataclass
@@ -100,7 +102,12 @@ class Worker:
         encoder = self._encoders.get(mask)
         if encoder is None:
             encoder = self._Encoder(
-                self.tokenizer, self.template, mask=mask, system=self.job.system
+                self.tokenizer,
+                self.template,
+                mask=mask,
+                system=self.job.system,
+                thinking=self.job.thinking,
+                template_kwargs=self.job.template_kwargs,
             )
             self._encoders[mask] = encoder
         return encoder

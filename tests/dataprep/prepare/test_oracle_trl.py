@@ -313,7 +313,7 @@ def test_generation_blocks_of_training_template_match_oracle_exactly(family, con
     tokenizer = _tokenizer(family)
     conv = CONVERSATIONS[conv_name]
     source = TEMPLATES[f"{family}_training"]
-    encoder = Encoder(tokenizer, ChatTemplate.from_source(family, source))
+    encoder = Encoder(tokenizer, ChatTemplate.from_source(family, source), spans="generation")
     messages = encoder.template_messages(conv.messages)
     [ours] = encoder.encode_sft([conv])
     try:
