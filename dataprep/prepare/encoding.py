@@ -46,6 +46,7 @@ from dataprep.prepare.masks import (
     owner_of_spans,
     probe_markers,
     token_ranges,
+    token_snapper,
 )
 from dataprep.prepare.pieces import PIECE_CHARS, PieceTokenizer
 from dataprep.prepare.rendering import compile_template, render, to_template_messages
@@ -403,6 +404,11 @@ class Encoder:
         tools: list[dict[str, Any]] | None,
         add_generation_prompt: bool = False,
     ) -> _Rendered:
+        for i, m in enumerate(messages):
+            if m.role == "assistant" and not (m.content or "").strip() and not m.tool_calls:
+                # Nothing to train, and templates differ on it (GLM-4 leaves the turn
+                # out): validate's error, so prepare never trains such a row.
+                raise RowError(f"messages[{i}].content", "content is empty", "empty-content")
         dicts = self.template_messages(messages)
         try:
             r = self._render(dicts, tools, add_generation_prompt)
@@ -476,7 +482,7 @@ class Encoder:
 
     def _chat_row(self, encoding: Any, rendered: _Rendered, conv: Conversation) -> SFTEncoded:
         ids = np.asarray(encoding.ids, dtype=np.int32)
-        spans = self.trained_spans(rendered, conv)
+        spans = self.trained_spans(rendered, conv, token_snapper(encoding))
         labels = labels_from_ranges(ids, token_ranges(encoding, spans))
         if len(ids) > 1 and self._bos_id is not None and ids[0] == ids[1] == self._bos_id:
             # The rendering itself starts with two BOS (a template that writes one and
@@ -489,7 +495,9 @@ class Encoder:
         if note not in self.notes:
             self.notes.append(note)
 
-    def trained_spans(self, rendered: _Rendered, conv: Conversation) -> list[Span]:
+    def trained_spans(
+        self, rendered: _Rendered, conv: Conversation, snap: Any = None
+    ) -> list[Span]:
         """Character spans of ``rendered.text`` that are trained, under this encoder's
         mask policy and the messages' train flags."""
         messages = rendered.messages
@@ -507,7 +515,11 @@ class Encoder:
             for span, owner in zip(rendered.generation_spans, owners, strict=True):
                 per_message.setdefault(owner, []).append(span)
         else:
-            per_message = {i: [s] for i, s in enumerate(located.turns) if s is not None}
+            per_message = {
+                i: [_snapped_turn(s, located.anchors[i], snap)]
+                for i, s in enumerate(located.turns)
+                if s is not None
+            }
 
         assistants = [i for i, r in enumerate(roles) if r == "assistant"]
         if self.mask == "assistant":
@@ -714,6 +726,15 @@ class Encoder:
                 )
             conts.append(full[n:].astype(np.int32))
         return prompt, conts
+
+
+def _snapped_turn(turn: Span, anchor: Span | None, snap: Any) -> Span:
+    """A walked turn whose end is moved down off a token it shares with the next header
+    (a closing space merged into `` USER`` or ``▁[``), never below its own text."""
+    if snap is None:
+        return turn
+    floor = anchor[1] if anchor is not None else turn[0]
+    return (turn[0], max(snap(turn[1], floor), turn[0]))
 
 
 def _without_reasoning(messages: list[Message], *, keep_last: bool) -> list[Message]:

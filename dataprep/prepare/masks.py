@@ -69,12 +69,24 @@ class TurnMarkers:
     fallbacks: tuple[str, ...] = ()
     # When ``ends`` is empty: the tokens that open a message; a turn ends before the next.
     openers: tuple[str, ...] = ()
+    # When ``headers`` is empty: the text every reply follows (Mistral's ``[/INST]``), so a
+    # reply's text is never looked for inside a prompt. Not a header: nothing after it is
+    # known to be the prompt's.
+    cue: str = ""
 
 
 def _common_prefix_len(a: str, b: str) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _common_suffix_len(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[-1 - i] == b[-1 - i]:
         i += 1
     return i
 
@@ -159,10 +171,11 @@ def probe_markers(
     ends = [e for e in (end, end.rstrip()) if e.strip()]
     ends += [t for t in stop_tokens if t and t not in ends]
     openers: list[str] = []
-    if not ends:
-        # No end-of-turn text (GLM-4): a turn ends where the next message opens, and what
-        # opens it (<|user|>, <|observation|>) is never trained. Its first token, after a
-        # reply followed by a user turn and by a tool result.
+    if not end.strip():
+        # No end-of-turn text in history (GLM-4; Metharme writes EOS after the last reply
+        # only): a turn ends where the next message opens, and what opens it (<|user|>,
+        # <|observation|>) is never trained. Its first token, after a reply followed by a
+        # user turn and by a tool result.
         follows = [end_mid]
         try:
             tool = render([user1, asst1, {"role": "tool", "content": content(u2)}], False)
@@ -176,7 +189,7 @@ def probe_markers(
             first = f[: cut[1]] if len(cut) > 1 else ""
             if first.strip() and first in special_tokens:
                 openers.append(first)
-        if not openers and not headers:
+        if not openers and not headers and not ends:
             # Nothing marks a turn at all (contents joined as they are).
             raise ValueError("nothing in the template ends an assistant turn")
     headers = sorted(set(headers), key=len, reverse=True)
@@ -187,12 +200,20 @@ def probe_markers(
         for cut in cuts
         if header_full[:cut] not in headers and any(t in header_full[:cut] for t in special_tokens)
     ]
+    cue = ""
+    if not headers:
+        # What precedes the first reply and the second alike (the user texts before them
+        # differ), cut back to whole tokens: "[/INST] ".
+        second = four.find(a2, next_at)
+        if second >= 0:
+            cue = two[at - _common_suffix_len(two[:at], four[:second]) : at]
     return TurnMarkers(
         headers=tuple(headers),
         ends=tuple(dict.fromkeys(ends)),
         prompt=header_full,
         fallbacks=tuple(fallbacks),
         openers=tuple(dict.fromkeys(openers)),
+        cue=cue if cue.strip() else "",
     )
 
 
@@ -319,15 +340,16 @@ def locate_turns(
             # Never look past the next assistant header: a message whose text the template
             # does not render (a system prompt moved to the top) is skipped, not matched
             # against a later turn.
-            # With no header (Mistral: the reply follows [/INST]), the next assistant
-            # message's own text bounds the search instead: Mistral v3 moves the system
-            # prompt into the LAST user turn.
-            stop = (
-                text.find(headers[-1], cursor)
-                if headers
-                else _next_reply(text, anchors_of, roles, i, cursor)
-            )
-            a, b = _find_first(text, anchors[0], cursor, len(text) if stop < 0 else stop)
+            # With no header (Mistral: the reply follows [/INST]), a match is taken only
+            # when the next reply is rendered after it: Mistral v3 moves the system prompt
+            # into the LAST user turn, or drops it.
+            if headers or markers.cue:
+                stop = text.find(headers[-1] if headers else markers.cue, cursor)
+                a, b = _find_first(text, anchors[0], cursor, len(text) if stop < 0 else stop)
+            else:
+                a, b = _find_first(text, anchors[0], cursor, len(text))
+                if a >= 0 and not _reply_follows(text, anchors_of, roles, i, b):
+                    a = -1  # its text is rendered later (moved), past the next reply
             if a >= 0:
                 located.anchors[i] = (a, b)
                 cursor = b
@@ -369,15 +391,15 @@ def locate_turns(
     return located
 
 
-def _next_reply(
-    text: str, anchors_of: list[list[list[str]]], roles: list[Any], index: int, cursor: int
-) -> int:
-    """Where the next assistant message after ``index`` with text of its own is rendered
-    (-1 if none is found)."""
+def _reply_follows(
+    text: str, anchors_of: list[list[list[str]]], roles: list[Any], index: int, at: int
+) -> bool:
+    """Whether the next assistant message after ``index`` (with text of its own) is
+    rendered after ``at``; True when there is none."""
     for j in range(index + 1, len(anchors_of)):
         if roles[j] == "assistant" and anchors_of[j]:
-            return _find_first(text, anchors_of[j][0], cursor, len(text))[0]
-    return -1
+            return _find_first(text, anchors_of[j][0], at, len(text))[0] >= 0
+    return True
 
 
 def _locate_end(
@@ -402,7 +424,7 @@ def _locate_end(
             best = (e, len(marker))
     if best is not None:
         return best[0] + best[1]
-    if not markers.ends and markers.openers:
+    if markers.openers:
         found = [e for e in (text.find(o, last_end, stop) for o in markers.openers) if e >= 0]
         if found:
             return min(found)
@@ -413,6 +435,26 @@ def _locate_end(
         if text.startswith(through) and last_end <= len(through):
             return len(through)
     raise _unlocatable(index, "no end-of-turn marker after it")
+
+
+def _find_outside_headers(
+    text: str, candidates: list[str], start: int, headers: Sequence[str]
+) -> tuple[int, int]:
+    """``_find_first``, skipping matches that begin inside a header: a reply that is just
+    ``assistant`` is not the ``assistant`` of ``<|im_start|>assistant\n``."""
+    a, b = _find_first(text, candidates, start, len(text))
+    while a >= 0:
+        inside = [
+            h + len(header)
+            for header in headers
+            if header
+            for h in [text.rfind(header, max(0, a - len(header) + 1), a + len(header))]
+            if 0 <= h < a < h + len(header)
+        ]
+        if not inside:
+            break
+        a, b = _find_first(text, candidates, max(inside), len(text))
+    return a, b
 
 
 def _locate_assistant_start(
@@ -429,7 +471,16 @@ def _locate_assistant_start(
     the generation prompt as the rendering follows there (Nemotron's prompt writes
     ``<think>\n``; a reply in history follows ``<think>`` alone)."""
     headers = markers.headers
-    a, b = _find_first(text, first, cursor, len(text))
+    a, b = _find_outside_headers(text, first, cursor, (*headers, markers.prompt))
+    if not headers and markers.cue:
+        # The reply's text right after the cue every reply follows, not inside a prompt.
+        # Preferred, not required: a reply after a tool result follows something else.
+        cue = markers.cue.rstrip()
+        a2, b2 = a, b
+        while a2 >= 0 and not text[cursor:a2].rstrip().endswith(cue):
+            a2, b2 = _find_first(text, first, a2 + 1, len(text))
+        if a2 >= 0:
+            a, b = a2, b2
     if a < 0:
         raise _unlocatable(index, f"{first[0][:40]!r} is not in the rendered text")
     for header in (*headers, *markers.fallbacks):

@@ -368,6 +368,21 @@ def probe_conversations(header_words: Sequence[str] = ()) -> dict[str, Any]:
                 Message(role="assistant", content=f"Sure: {echo} {echo}"),
             ]
         ),
+        "header-word": Conversation(
+            messages=[
+                Message(role="user", content="Say one word"),
+                Message(role="assistant", content=(header_words or ["assistant"])[0]),
+                Message(role="user", content="Once more"),
+                Message(role="assistant", content="assistant"),
+            ]
+        ),
+        "reply-repeats-prompt": Conversation(
+            messages=[
+                Message(role="system", content="You are a careful helper."),
+                Message(role="user", content="hello world"),
+                Message(role="assistant", content="hello world"),
+            ]
+        ),
         "whitespace": Conversation(
             messages=[
                 Message(role="user", content="\n  padded question  "),

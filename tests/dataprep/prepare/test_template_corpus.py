@@ -7,7 +7,9 @@ format) against every probe conversation:
 (c) our labels equal the render-diff labels of ``dataprep.prepare.verify`` (with the
     template's own ``{% generation %}`` blocks and with the walk, when it has blocks);
 (d) the labels of a ``{% generation %}`` variant (trl's ``*_training``) equal its
-    render-diff labels.
+    render-diff labels, or, for the variants whose blocks train what the generation
+    prompt writes (``GENERATION_DIFFERS``, each with its reason), the verified encoder
+    uses the walk and its labels do.
 
 A failure of (c)/(d) says which token differs and what each side trains, decoded.
 """
@@ -189,9 +191,58 @@ def test_walk_labels_equal_render_diff(family, probe):
 # -- (d) generation blocks against render-diff ---------------------------------------------
 
 
+# Training templates whose {% generation %} blocks hold more or less than the turn's own
+# text and its closing text (render-diff's definition, DESIGN's trust rules): there the
+# runtime check must see the difference and use the walk, which agrees.
+GENERATION_DIFFERS = {
+    "deepseek_r1_distill": "the block holds <｜Assistant｜>, the generation prompt",
+    "deepseekv3": "the block holds <｜Assistant｜>, the generation prompt",
+    "gptoss": "the block holds <|start|>assistant, the generation prompt",
+    "muse_glimmer": "the block holds <|start|>assistant, the generation prompt",
+    "qwen2_5": "the block starts at the newline of <|im_start|>assistant\\n (the prompt's)",
+    "qwen3_5_nothink": "the block holds the empty think block the generation prompt writes",
+    "qwen3_5_think": "the block holds <think>\\n, which the generation prompt writes",
+    "qwen3_6": "the block holds <think>\\n, which the generation prompt writes",
+    "qwen3_8": "the block holds <think>\\n, which the generation prompt writes",
+    **{
+        name: "the block holds <think>, which the generation prompt writes"
+        for name in (
+            "nemotron_3_nano",
+            "nemotron_3_super",
+            "nemotron_3_ultra",
+            "nemotron_3_5_lightning",
+        )
+    },
+    "phi3": "the block holds the EOS written after the final turn only",
+    "phi3_5": "the block holds the EOS written after the final turn only",
+    "llava_next_mistral": "the block ends at </s>; the template closes a turn with '</s> '",
+    "diffusion_gemma": "the block leaves out the <|tool_response> cue that follows a call",
+}
+
+
 @pytest.mark.parametrize(("family", "probe"), TRAINING_CASES)
 def test_generation_labels_equal_render_diff(family, probe):
-    _compare_with_render_diff(family, probe, "training", spans="generation")
+    if family in GENERATION_DIFFERS:
+        # The user's encoder for this template verifies and falls back to the walk.
+        assert _encoder_or_fail(family, "training").span_check.method == "walk"
+        _compare_with_render_diff(family, probe, "training")
+    else:
+        _compare_with_render_diff(family, probe, "training", spans="generation")
+
+
+@pytest.mark.parametrize("family", sorted(GENERATION_DIFFERS))
+def test_every_listed_generation_difference_is_real(family):
+    """The table cannot go stale: each listed family's blocks differ on some probe."""
+    encoder = _encoder(family, "training", "generation", verify=False)
+    differs = []
+    for probe in tc.probes_for(tc.FAMILIES[family]):
+        try:
+            ref = reference_row(encoder, tc.PROBES[probe])
+        except (RowError, Unverifiable):
+            continue
+        row = _row(family, probe, "training", "generation", False)
+        differs.append(not isinstance(row, RowError) and row.labels.tolist() != ref.labels.tolist())
+    assert any(differs)
 
 
 # -- the table itself ----------------------------------------------------------------------
