@@ -361,7 +361,7 @@ def _run(
             )
             packed_lengths = row_lengths(doc_lengths, plan)
             # Every stored token: for DPO the prompt once, and both answers.
-            if kind == "sft" or kind == "kto":
+            if kind in ("sft", "kto"):
                 stored = int(doc_lengths.sum())
             else:
                 stored = sum(int(v.sum()) for v in lengths_by_column.values())
