@@ -9,7 +9,7 @@ import click
 
 from dataprep.formats import FORMATS
 
-KINDS = ("sft", "dpo")
+KINDS = ("sft", "dpo", "kto")
 MASKS = ("assistant", "last", "all", "completion")
 OVERLONG = ("drop", "truncate", "split")
 
@@ -26,7 +26,9 @@ OVERLONG = ("drop", "truncate", "split")
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder."
 )
 @click.option(
-    "--kind", type=click.Choice(KINDS), help="sft or dpo [default: from the input format]."
+    "--kind",
+    type=click.Choice(KINDS),
+    help="sft, dpo (preference pairs) or kto (labelled answers) [default: from the input format].",
 )
 @click.option(
     "--mask",
@@ -36,7 +38,7 @@ OVERLONG = ("drop", "truncate", "split")
 @click.option(
     "--pack/--no-pack",
     default=None,
-    help="Pack SFT documents into full rows [default: pack; DPO never].",
+    help="Pack SFT documents into full rows [default: pack; DPO and KTO never].",
 )
 @click.option(
     "--overlong",
@@ -119,6 +121,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
     Examples:
       dataprep prepare chats.jsonl --tokenizer ./tok --max-length 4096 -o prepared/
       dataprep prepare pairs.jsonl --tokenizer ./tok --max-length 2048 -o dpo/ --kind dpo
+      dataprep prepare kto_en_demo.json --tokenizer ./tok --max-length 2048 -o kto/
       dataprep prepare data.jsonl --tokenizer ./tok --max-length 2048 -o out/ \\
           --chat-template chatml --eval-fraction 0.05 --dedup --num-proc 4
 
@@ -245,6 +248,14 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         rows.append((f"{name}", f"{_n(split['rows'])} {what}, {_n(split['documents'])} documents"))
     trainable = tokens["trainable"]
     share = f" ({trainable / tokens['total']:.1%})" if tokens["total"] else ""
+    if manifest.get("labels"):
+        labels = manifest["labels"]
+        rows.append(
+            (
+                "labels",
+                f"{_n(labels['desirable'])} desirable, {_n(labels['undesirable'])} undesirable",
+            )
+        )
     rows.append(("tokens", _n(tokens["total"])))
     rows.append(("trainable tokens", _n(trainable) + share))
     if manifest["packing"]:

@@ -13,7 +13,9 @@ from dataprep.mapping import Mapping
 from dataprep.prepare.lengths import OVERLONG_POLICIES
 from dataprep.prepare.output import check_replaceable
 
-KINDS = ("sft", "dpo")
+KINDS = ("sft", "dpo", "kto")
+# The kinds whose rows are never packed or split, and what one of their rows is.
+UNSPLIT = {"dpo": "a preference pair", "kto": "a KTO example"}
 MASKS = ("assistant", "last", "all", "completion")
 THINKING = ("keep", "last", "drop")
 
@@ -29,7 +31,7 @@ class PrepareOptions:
     output: str
     kind: str | None = None  # None: from the detected formats
     mask: str | None = None  # None: completion for prompt-completion input, else assistant
-    pack: bool | None = None  # None: pack SFT, never DPO
+    pack: bool | None = None  # None: pack SFT, never DPO or KTO
     overlong: str = "drop"
     chat_template: str | None = None
     system: str | None = None
@@ -81,10 +83,13 @@ def check_options(options: PrepareOptions) -> None:
         raise UsageError(f"--num-proc must be at least 1, not {options.num_proc}")
     if options.format is not None and options.format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
-    if options.kind == "dpo" and options.pack:
-        raise UsageError("--pack applies to SFT only: DPO rows are never packed")
-    if options.kind == "dpo" and options.overlong == "split":
-        raise UsageError("--overlong split applies to SFT only: a preference pair cannot be split")
+    unsplit = UNSPLIT.get(options.kind or "")
+    if unsplit and options.pack:
+        raise UsageError(
+            f"--pack applies to SFT only: {options.kind.upper()} rows are never packed"
+        )
+    if unsplit and options.overlong == "split":
+        raise UsageError(f"--overlong split applies to SFT only: {unsplit} cannot be split")
     for path in options.inputs:
         if path != "-" and not Path(path).exists():
             raise UsageError(f"no such file: {path}")

@@ -50,6 +50,7 @@ from dataprep.prepare.identity import (
     tokenizer_identity,
 )
 from dataprep.prepare.options import (
+    UNSPLIT,
     NothingLeft,
     PrepareOptions,
     PrepareResult,
@@ -57,11 +58,10 @@ from dataprep.prepare.options import (
     option_record,
 )
 from dataprep.prepare.output import (
-    DPO_COLUMNS,
+    COLUMNS,
     MANIFEST,
     PACKED_COLUMNS,
     REJECTS,
-    SFT_COLUMNS,
     AtomicFolder,
     DocumentSpill,
     RejectsWriter,
@@ -119,13 +119,21 @@ def peek_format(path: str, mapping: Mapping) -> tuple[str | None, str]:
     return None, detection.message
 
 
+# The --kind each format's examples are prepared as (a format's KIND is what its
+# to_canonical returns), and how a kind's data is named in messages.
+KIND_OF_FORMAT = {"sft": "sft", "preference": "dpo", "kto": "kto"}
+KIND_WORDS = {"sft": "SFT", "dpo": "preference", "kto": "KTO"}
+
+
 def _default_kind(plans: list[tuple[str, str | None]]) -> str:
-    kinds = {path: ("dpo" if FORMATS[f].KIND == "preference" else "sft") for path, f in plans if f}
+    kinds = {path: KIND_OF_FORMAT[FORMATS[f].KIND] for path, f in plans if f}
     found = set(kinds.values())
     if len(found) > 1:
         listing = ", ".join(f"{p}: {k}" for p, k in kinds.items())
+        words = " and ".join(KIND_WORDS[k] for k in KIND_WORDS if k in found)
         raise UsageError(
-            f"the inputs mix SFT and preference data ({listing}); pass --kind sft or --kind dpo"
+            f"the inputs mix {words} data ({listing}); pass --kind "
+            + " or --kind ".join(k for k in KIND_WORDS if k in found)
         )
     return found.pop() if found else "sft"
 
@@ -207,10 +215,10 @@ def _run(
     kind = options.kind or _default_kind(
         [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
     )
-    if kind == "dpo" and options.overlong == "split":
-        raise UsageError("--overlong split applies to SFT only: a preference pair cannot be split")
-    if kind == "dpo" and options.pack:
-        raise UsageError("--pack applies to SFT only: DPO rows are never packed")
+    if kind != "sft" and options.overlong == "split":
+        raise UsageError(f"--overlong split applies to SFT only: {UNSPLIT[kind]} cannot be split")
+    if kind != "sft" and options.pack:
+        raise UsageError(f"--pack applies to SFT only: {kind.upper()} rows are never packed")
     pack = kind == "sft" and options.pack is not False
     plans = [
         InputPlan(
@@ -236,7 +244,7 @@ def _run(
         template_kwargs=options.template_kwargs,
     )
     splits = ["train", "eval"] if options.eval_fraction > 0 else ["train"]
-    columns = SFT_COLUMNS if kind == "sft" else DPO_COLUMNS
+    columns = COLUMNS[kind]
 
     # The masks are verified for this tokenizer and template here, before any output and
     # before workers fork (they inherit the result): a template whose masks cannot be
@@ -255,6 +263,7 @@ def _run(
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         formats = [Counter() for _ in inputs]
+        desirable: Counter[str] = Counter()  # KTO: rows labelled true, per split
         shown: list[dict[str, Any]] = []
         notes: dict[str, None] = {}
         seen: dict[bytes, tuple[int, int]] = {}
@@ -310,6 +319,8 @@ def _run(
                     part[column] = (values[np.repeat(chosen, lengths)], lengths[chosen])
                 spills[name].add(part)
                 trained[name].append(result.trained[chosen])
+                if kind == "kto":
+                    desirable[name] += int(part["label"][0].sum())
             if on_rows is not None:
                 on_rows(len(records))
 
@@ -338,6 +349,8 @@ def _run(
                 doc_lengths = doc_lengths + np.maximum(
                     lengths_by_column["chosen_ids"], lengths_by_column["rejected_ids"]
                 )
+            elif kind == "kto":
+                doc_lengths = doc_lengths + lengths_by_column["completion_ids"]
             plan = (
                 pack_best_fit_decreasing(doc_lengths, options.max_length)
                 if pack
@@ -355,7 +368,7 @@ def _run(
             )
             packed_lengths = row_lengths(doc_lengths, plan)
             # Every stored token: for DPO the prompt once, and both answers.
-            if kind == "sft":
+            if kind in ("sft", "kto"):
                 stored = int(doc_lengths.sum())
             else:
                 stored = sum(int(v.sum()) for v in lengths_by_column.values())
@@ -368,6 +381,9 @@ def _run(
                     packing_efficiency(doc_lengths, plan, options.max_length), 6
                 ),
             }
+            if kind == "kto":
+                result_splits[name]["desirable"] = desirable[name]
+                result_splits[name]["undesirable"] = len(doc_lengths) - desirable[name]
             all_docs.append(doc_lengths)
             all_rows.append(packed_lengths)
             all_trained.append(split_trained)
@@ -413,6 +429,14 @@ def _run(
             "system": options.system,
             "columns": list(PACKED_COLUMNS if pack else columns),
             "splits": result_splits,
+            # KTO: how many answers are labelled desirable and undesirable (TRL weighs the
+            # two losses by desirable_weight / undesirable_weight to balance them).
+            "labels": {
+                "desirable": sum(s["desirable"] for s in result_splits.values()),
+                "undesirable": sum(s["undesirable"] for s in result_splits.values()),
+            }
+            if kind == "kto"
+            else None,
             "counts": {
                 "rows_in": counts["rows_in"],
                 "rows_out": counts["rows_out"],

@@ -25,8 +25,8 @@ from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
 from dataprep.prepare.identity import Input
-from dataprep.prepare.lengths import count_trained, fit_dpo, fit_sft
-from dataprep.prepare.output import DPO_COLUMNS, SFT_COLUMNS
+from dataprep.prepare.lengths import count_trained, fit_dpo, fit_kto, fit_sft
+from dataprep.prepare.output import COLUMNS
 
 # A batch handed to the encoder (and to a worker) holds at most this many rows or bytes:
 # the tokenizer's per-token objects for a batch are what bounds memory, so a batch of long
@@ -141,10 +141,8 @@ class Worker:
             examples.append((i, example))
 
         encoder = self.encoder(plan.mask)
-        if job.kind == "sft":
-            encoded = encoder.encode_sft([e for _, e in examples]) if examples else []
-        else:
-            encoded = encoder.encode_dpo([e for _, e in examples]) if examples else []
+        encode = {"sft": encoder.encode_sft, "dpo": encoder.encode_dpo, "kto": encoder.encode_kto}
+        encoded = encode[job.kind]([e for _, e in examples]) if examples else []
 
         n = len(rows)
         truncated = np.zeros(n, dtype=bool)
@@ -152,7 +150,7 @@ class Worker:
         dropped = np.zeros(n, dtype=np.int32)
         doc_row: list[int] = []
         trained: list[int] = []
-        names = SFT_COLUMNS if job.kind == "sft" else DPO_COLUMNS
+        names = COLUMNS[job.kind]
         values: dict[str, list[np.ndarray]] = {name: [] for name in names}
         lengths: dict[str, list[int]] = {name: [] for name in names}
         for (i, _), enc in zip(examples, encoded, strict=True):
@@ -174,6 +172,17 @@ class Worker:
                         fitted.split,
                         fitted.dropped_pieces,
                     )
+                elif job.kind == "kto":
+                    one = fit_kto(enc.prompt_ids, enc.completion_ids, job.max_length, job.overlong)
+                    doc_row.append(i)
+                    trained.append(len(one.completion_ids))
+                    label = np.array([enc.label], dtype=np.int32)
+                    for name, arr in zip(
+                        names, (one.prompt_ids, one.completion_ids, label), strict=True
+                    ):
+                        values[name].append(arr)
+                        lengths[name].append(len(arr))
+                    truncated[i] = one.truncated
                 else:
                     pair = fit_dpo(
                         enc.prompt_ids,
@@ -218,15 +227,30 @@ class Worker:
     def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str]:
         job = self.job
         example, name = row_to_canonical(row, plan.format, job.mapping, forced=plan.forced)
-        if job.kind == "sft" and not isinstance(example, Conversation):
-            what = "a preference pair" if isinstance(example, Preference) else "a KTO example"
+        # A row of another kind is refused, never adapted: a KTO example prepared as SFT
+        # would train its undesirable answers as good ones (or, keeping only desirable
+        # ones, silently halve the data); a pair as KTO would need two rows. Who wants SFT
+        # on the desirable answers converts first (`dataprep convert --to messages
+        # --allow-lossy` rejects the undesirable rows, with their lines).
+        if not isinstance(example, _EXAMPLE_OF_KIND[job.kind]):
+            what, right = _KIND_OF_EXAMPLE[type(example)]
             raise RowError(
-                "", f"{what} ({name} row) is not SFT data; use --kind dpo for pairs", "wrong-kind"
+                "",
+                f"{what} ({name} row) is not {_KIND_WORDS[job.kind]}; "
+                f"prepare it with --kind {right}",
+                "wrong-kind",
             )
-        if job.kind == "dpo" and not isinstance(example, Preference):
-            what = "a KTO example" if isinstance(example, Unpaired) else "a conversation"
-            raise RowError("", f"{what} ({name} row) is not a preference pair", "wrong-kind")
         return example, name
+
+
+_EXAMPLE_OF_KIND = {"sft": Conversation, "dpo": Preference, "kto": Unpaired}
+_KIND_WORDS = {"sft": "SFT data", "dpo": "a preference pair", "kto": "a KTO example"}
+# The example as named in messages, and the --kind it belongs to.
+_KIND_OF_EXAMPLE = {
+    Conversation: ("a conversation", "sft"),
+    Preference: ("a preference pair", "dpo"),
+    Unpaired: ("a KTO example", "kto"),
+}
 
 
 def row_to_canonical(
