@@ -10,6 +10,7 @@ from typing import Any
 from dataprep.errors import PrepareError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.prepare.gate import check_accept
 from dataprep.prepare.lengths import OVERLONG_POLICIES
 from dataprep.prepare.output import check_replaceable
 
@@ -40,6 +41,7 @@ class PrepareOptions:
     roles: list[str] = field(default_factory=list)
     format: str | None = None  # force the input format instead of detecting it
     force: bool = False
+    accept: list[str] = field(default_factory=list)  # row-check error codes to keep (--accept)
 
 
 @dataclass
@@ -84,6 +86,7 @@ def check_options(options: PrepareOptions) -> None:
         if path != "-" and not Path(path).exists():
             raise UsageError(f"no such file: {path}")
     Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
+    check_accept(options.accept)
     check_replaceable(options.output)
 
 
@@ -102,4 +105,5 @@ def option_record(options: PrepareOptions) -> dict[str, Any]:
         "fields": list(options.fields),
         "roles": list(options.roles),
         "format": options.format,
+        "accept": sorted(set(options.accept)),
     }

@@ -3,6 +3,7 @@
     fingerprint the inputs and options      (cheap: file hashes; a match is a cache hit)
     read every input, row by row            (any format the core reads)
       -> map fields/roles -> to_canonical   (bad rows become rejects, with file:line)
+      -> validate's row checks              (errors reject, unless --accept; warnings counted)
       -> eval split by content hash         (duplicates always land in the same split)
       -> dedup                              (optional)
       -> encode in batches                  (the chat template, masks; in --num-proc workers)
@@ -232,6 +233,7 @@ def _run(
         seed=options.seed,
         eval_fraction=options.eval_fraction,
         want_keys=options.dedup,
+        accept=tuple(sorted(set(options.accept))),
     )
     splits = ["train", "eval"] if options.eval_fraction > 0 else ["train"]
     columns = SFT_COLUMNS if kind == "sft" else DPO_COLUMNS
@@ -247,6 +249,8 @@ def _run(
         rejects = RejectsWriter(tmp / REJECTS)
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
+        accepted: Counter[str] = Counter()  # code -> rows kept with that error (--accept)
+        warned: Counter[str] = Counter()  # code -> rows kept with that warning
         formats = [Counter() for _ in inputs]
         shown: list[dict[str, Any]] = []
         notes: dict[str, None] = {}
@@ -287,6 +291,15 @@ def _run(
                         counts["deduplicated"] += 1
                         continue
                 keep[pos] = True
+                # Counted only for rows that are kept: what the prepared data holds.
+                codes = result.accepted.get(pos)
+                if codes:
+                    accepted.update(codes)
+                    counts["rows_accepted"] += 1
+                codes = result.warnings.get(pos)
+                if codes:
+                    warned.update(codes)
+                    counts["rows_warned"] += 1
             counts["rows_out"] += int(keep.sum())
             counts["truncated"] += int((result.truncated & keep).sum())
             counts["split"] += int((result.split & keep).sum())
@@ -400,6 +413,7 @@ def _run(
             "eval_fraction": options.eval_fraction,
             "seed": options.seed,
             "dedup": options.dedup,
+            "accept": sorted(set(options.accept)),
             "system": options.system,
             "columns": list(PACKED_COLUMNS if pack else columns),
             "splits": result_splits,
@@ -412,6 +426,12 @@ def _run(
                 "split": counts["split"],
                 "pieces_dropped": counts["pieces_dropped"],
                 "deduplicated": counts["deduplicated"],
+                # Rows kept although a row check failed them: with an --accept code, or
+                # with warnings (rows per code; a row may hold several).
+                "rows_accepted": counts["rows_accepted"],
+                "accepted": _by_count(accepted),
+                "rows_warned": counts["rows_warned"],
+                "warnings": _by_count(warned),
             },
             "tokens": {
                 "total": total_tokens,
@@ -444,6 +464,11 @@ def _run(
             )
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return result
+
+
+def _by_count(counter: Counter[str]) -> dict[str, int]:
+    """Most frequent first; ties by name (the manifest is deterministic), as "rejected"."""
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _mask_summary(plans: list[InputPlan]) -> str:
