@@ -498,7 +498,8 @@ def check_converted(row: Any, fmt: str, example: Example) -> list[Finding]:
 
 # The codes of the row checks (schema and meaning; the adapters' own codes aside, which
 # leave no example to train): errors fail a row, warnings are reported only. One code,
-# consecutive-roles, is either, by format. ``prepare --accept`` takes the error codes.
+# consecutive-roles, is either, by format. ``prepare --accept`` takes most error codes
+# (``dataprep.prepare.gate.ACCEPTABLE_CODES``).
 ROW_ERROR_CODES = (
     "schema",
     "no-messages",

@@ -27,18 +27,38 @@ from dataprep.mapping import Mapping
 Verdict = tuple[tuple[str, ...], tuple[str, ...]]  # (accepted error codes, warning codes)
 _CLEAN: Verdict = ((), ())
 
+# Row-check errors whose rows leave nothing to train whatever the user says: the
+# adapters refuse an unknown role and text that is not a string, and a row that fails
+# its schema or holds no messages has no conversation in it.
+_UNTRAINABLE = frozenset({"schema", "no-messages", "unknown-role", "non-string-content"})
+# The codes --accept takes.
+ACCEPTABLE_CODES = tuple(sorted(c for c in ROW_ERROR_CODES if c not in _UNTRAINABLE))
+
 
 def check_accept(codes: Iterable[str]) -> None:
-    """Refuse an ``--accept`` code that names no row-check error (a usage error)."""
+    """Refuse an ``--accept`` code that names no error a kept row could have (a usage
+    error).
+
+    >>> check_accept(["orphan-tool-result"])
+    >>> check_accept(["orphan-tool-results"])
+    Traceback (most recent call last):
+    ...
+    dataprep.errors.UsageError: unknown code 'orphan-tool-results' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, no-final-assistant, null-content, orphan-tool-result, prompt-mismatch, system-not-first, tool-args-double-encoded)
+    """
     for code in codes:
-        if code in ROW_ERROR_CODES:
+        if code in ACCEPTABLE_CODES:
             continue
+        if code in _UNTRAINABLE:
+            raise UsageError(
+                f"--accept {code}: a row with {code} cannot be trained at all (it is not "
+                "read as its format, or holds no messages); fix the data instead"
+            )
         if code in ROW_WARNING_CODES:
             raise UsageError(
                 f"--accept {code}: {code} is a warning, and rows with it are kept already"
             )
         raise UsageError(
-            f"unknown code {code!r} for --accept (known: {', '.join(sorted(ROW_ERROR_CODES))})"
+            f"unknown code {code!r} for --accept (known: {', '.join(ACCEPTABLE_CODES)})"
         )
 
 

@@ -42,6 +42,10 @@ def call(name="f", arguments='{"x": 1}', id_="c1"):
     return {"id": id_, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
+# Tool-call arguments JSON-encoded twice: json.dumps over the object's JSON text.
+TWICE = json.dumps(json.dumps({"x": 1}))
+
+
 def messages(*msgs, **extra):
     return {"messages": list(msgs), **extra}
 
@@ -115,6 +119,19 @@ CASES = [
         [("conversations[2]", "consecutive-roles")],
     ),
     (messages(u("Hi")), "messages", [("messages[0]", "no-final-assistant")]),
+    # assistant turns and no user turn (a warning)
+    (
+        messages({"role": "system", "content": "Be brief"}, a("Yo")),
+        "messages",
+        [("", "no-user-turn")],
+    ),
+    (turns(("gpt", "Yo")), "sharegpt", [("", "no-user-turn")]),
+    (
+        {"prompt": [{"role": "system", "content": "S"}], "chosen": [a("A")], "rejected": [a("B")]},
+        "preference",
+        [("", "no-user-turn")],
+    ),
+    ({"text": "no chat here"}, "text", []),
     # keys of a message that no field claims are data: no problem; known keys keep types
     (messages({**u("Hi"), "id": "m1", "ts": 3}, {**a("Yo"), "meta": {"k": 1}}), "messages", []),
     (
@@ -191,6 +208,49 @@ CASES = [
         ),
         "messages",
         [("messages[1].tool_calls[0].arguments", "bad-tool-arguments")],
+    ),
+    # arguments JSON-encoded twice: a JSON string whose value is the object's JSON text
+    (
+        messages(
+            u("Hi"),
+            {"role": "assistant", "content": None, "tool_calls": [call(arguments=TWICE)]},
+            {"role": "tool", "tool_call_id": "c1", "content": "1"},
+            a("Yo"),
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].function.arguments", "tool-args-double-encoded")],
+    ),
+    (
+        messages(
+            u("Hi"),
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"name": "f", "arguments": TWICE}],
+            },
+            {"role": "tool", "content": "1"},
+            a("Yo"),
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].arguments", "tool-args-double-encoded")],
+    ),
+    (
+        turns(
+            ("human", "Hi"),
+            ("function_call", json.dumps({"name": "f", "arguments": TWICE})),
+            ("observation", "1"),
+            ("gpt", "Yo"),
+        ),
+        "sharegpt",
+        [("conversations[1].value", "tool-args-double-encoded")],
+    ),
+    # a JSON string that holds no object stays bad-tool-arguments
+    (
+        messages(
+            u("Hi"), {"role": "assistant", "content": None, "tool_calls": [call(arguments='"[1]"')]}
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].function.arguments", "bad-tool-arguments")],
     ),
     # object arguments are fine (Hugging Face shape)
     (
@@ -324,6 +384,20 @@ def test_fast_path_agrees(row, fmt, expected):
             {"prompt": "Q", "chosen": "A", "rejected": "A"},
             "preference",
             "chosen and rejected are the same: the pair teaches nothing",
+        ),
+        (
+            messages(
+                u("Hi"),
+                {"role": "assistant", "content": None, "tool_calls": [call(arguments=TWICE)]},
+            ),
+            "messages",
+            "arguments of 'f' are JSON-encoded twice (a JSON string holding the object's JSON "
+            "text): decode them once more",
+        ),
+        (
+            messages({"role": "system", "content": "S"}, a("Yo")),
+            "messages",
+            "assistant turns but no user turn: nothing asks for the answers it trains",
         ),
     ],
 )
