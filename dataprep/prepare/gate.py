@@ -27,10 +27,15 @@ from dataprep.mapping import Mapping
 Verdict = tuple[tuple[str, ...], tuple[str, ...]]  # (accepted error codes, warning codes)
 _CLEAN: Verdict = ((), ())
 
-# Row-check errors whose rows leave nothing to train whatever the user says: the
-# adapters refuse an unknown role and text that is not a string, and a row that fails
-# its schema or holds no messages has no conversation in it.
-_UNTRAINABLE = frozenset({"schema", "no-messages", "unknown-role", "non-string-content"})
+# Row-check errors whose rows leave nothing to train whatever the user says (the
+# adapters refuse them, or the encoder does), and why.
+_UNTRAINABLE = {
+    "schema": "it does not have its format's shape",
+    "no-messages": "it holds no messages",
+    "unknown-role": "it is not read as its format; map the role with --role",
+    "non-string-content": "it is not read as its format",
+    "prompt-mismatch": "no prompt is continued by both answers",
+}
 # The codes --accept takes.
 ACCEPTABLE_CODES = tuple(sorted(c for c in ROW_ERROR_CODES if c not in _UNTRAINABLE))
 
@@ -43,15 +48,15 @@ def check_accept(codes: Iterable[str]) -> None:
     >>> check_accept(["orphan-tool-results"])
     Traceback (most recent call last):
     ...
-    dataprep.errors.UsageError: unknown code 'orphan-tool-results' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, no-final-assistant, null-content, orphan-tool-result, prompt-mismatch, system-not-first, tool-args-double-encoded)
+    dataprep.errors.UsageError: unknown code 'orphan-tool-results' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, no-final-assistant, null-content, orphan-tool-result, system-not-first, tool-args-double-encoded)
     """
     for code in codes:
         if code in ACCEPTABLE_CODES:
             continue
         if code in _UNTRAINABLE:
             raise UsageError(
-                f"--accept {code}: a row with {code} cannot be trained at all (it is not "
-                "read as its format, or holds no messages); fix the data instead"
+                f"--accept {code}: a row with {code} cannot be trained at all "
+                f"({_UNTRAINABLE[code]})"
             )
         if code in ROW_WARNING_CODES:
             raise UsageError(

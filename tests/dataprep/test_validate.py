@@ -19,7 +19,16 @@ import dataprep.checks
 import dataprep.parallel
 import dataprep.seen
 import dataprep.validate
-from dataprep.checks import CONTROL_TOKENS, FAST_CLEAN, check_row, find_control_token
+from dataprep.checks import (
+    CONTROL_TOKENS,
+    FAST_CLEAN,
+    ROW_ERROR_CODES,
+    ROW_WARNING_CODES,
+    check_converted,
+    check_row,
+    find_control_token,
+)
+from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
 from dataprep.problems import ProblemLog
@@ -351,6 +360,42 @@ def test_fast_path_agrees(row, fmt, expected):
     clean = FAST_CLEAN.get(fmt)
     if clean is not None and clean(row):
         assert expected == []
+
+
+@pytest.mark.parametrize(("row", "fmt", "expected"), CASES)
+def test_check_converted_agrees_with_check_row(row, fmt, expected):
+    """prepare checks the example it already converted (check_converted): the same
+    findings as check_row, in order; where the schema fails, the meaning checks follow."""
+    try:
+        example = FORMATS[fmt].to_canonical(row)
+    except RowError:
+        return  # prepare rejects the row before any check (its code: test_gate)
+    full = check_row(row, fmt)
+    found = check_converted(row, fmt, example)
+    if any(f.code == "schema" for f in full):
+        assert found[: len(full)] == full
+    else:
+        assert found == full
+
+
+def test_every_row_check_code_is_documented_and_found_by_a_case():
+    """The codes prepare's gate and --accept rely on are the ones the checks give, and
+    validate's docstring lists each."""
+    found: dict[str, set[str]] = {}
+    for row, fmt, _ in CASES:
+        try:
+            example = FORMATS[fmt].to_canonical(row)
+        except RowError as e:
+            found.setdefault(e.code, set()).add("error")
+            continue
+        for f in check_converted(row, fmt, example):
+            found.setdefault(f.code, set()).add(f.severity)
+    for code in ROW_ERROR_CODES:
+        assert "error" in found[code], code
+        assert f"``{code}``" in dataprep.validate.__doc__, code
+    for code in ROW_WARNING_CODES:
+        assert "warning" in found[code], code
+        assert f"``{code}``" in dataprep.validate.__doc__, code
 
 
 @pytest.mark.parametrize(

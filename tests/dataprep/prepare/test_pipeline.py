@@ -292,6 +292,7 @@ def _change_template(tmp_path, src, tok_dir):
         lambda *_: {"dedup": True},
         lambda *_: {"overlong": "truncate"},
         lambda *_: {"fields": ["messages=messages"]},
+        lambda *_: {"accept": ["empty-content"]},
     ],
 )
 def test_any_change_of_data_tokenizer_template_or_option_makes_a_new_fingerprint(
