@@ -426,8 +426,8 @@ def _run(
                 "split": counts["split"],
                 "pieces_dropped": counts["pieces_dropped"],
                 "deduplicated": counts["deduplicated"],
-                # Rows kept although a row check failed them: with an --accept code, or
-                # with warnings (rows per code; a row may hold several).
+                # Kept rows that a row check flagged: with an --accept code, or with
+                # warnings; per code, the rows that have it (a row may have several).
                 "rows_accepted": counts["rows_accepted"],
                 "accepted": _by_count(accepted),
                 "rows_warned": counts["rows_warned"],

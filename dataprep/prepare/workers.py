@@ -24,7 +24,7 @@ from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
-from dataprep.prepare.gate import RowGate
+from dataprep.prepare.gate import RowGate, Verdict
 from dataprep.prepare.identity import Input
 from dataprep.prepare.lengths import count_trained, fit_dpo, fit_sft
 from dataprep.prepare.output import DPO_COLUMNS, SFT_COLUMNS
@@ -222,7 +222,7 @@ class Worker:
             warnings=warnings,
         )
 
-    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, tuple]:
+    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, Verdict]:
         """The row's example, its format, and the gate's verdict on it (``RowGate.check``)."""
         job = self.job
         row, name = row_format(row, plan.format, job.mapping, forced=plan.forced)
