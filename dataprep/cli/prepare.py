@@ -97,6 +97,14 @@ OVERLONG = ("drop", "truncate", "split")
     type=click.Choice(list(FORMATS)),
     help="Input format [default: detected].",
 )
+@click.option(
+    "--accept",
+    "accept",
+    multiple=True,
+    metavar="CODE",
+    help="Train rows that `dataprep validate` fails with this error code anyway "
+    "(repeatable; counted in the manifest), e.g. --accept consecutive-roles.",
+)
 @click.option("--force", is_flag=True, help="Rebuild even when the output is up to date.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary."
@@ -107,13 +115,16 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
             chat_template: str | None, system: str | None, thinking: str,
             template_kwargs: tuple[str, ...], eval_fraction: float, dedup: bool,
             num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
-            format_: str | None, force: bool, as_json: bool) -> None:  # fmt: skip
+            format_: str | None, accept: tuple[str, ...], force: bool,
+            as_json: bool) -> None:  # fmt: skip
     """Template, tokenize, mask and pack IN... for one tokenizer, into an Arrow folder.
 
     \b
     Every input format `dataprep detect` knows is accepted; rows that cannot be read,
     converted or kept are counted by reason and written to DIR/rejects.jsonl
-    (rows in = rows out + rows rejected). The folder opens with
+    (rows in = rows out + rows rejected). A row that `dataprep validate` reports an
+    error for is rejected under its code (--accept CODE keeps it); its warnings are
+    counted in the summary. The folder opens with
     datasets.load_from_disk and holds dataprep.json, the manifest `train` reads.
     A second run with the same inputs and options reuses the folder (--force rebuilds).
 
@@ -151,6 +162,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
         force=force,
         thinking=thinking,
         template_kwargs=parse_template_kwargs(template_kwargs),
+        accept=list(accept),
     )
     bar: Any = None
 
@@ -234,6 +246,13 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         ("rows rejected", _n(counts["rows_rejected"])),
     ]
     rows += [(f"  {code}", _n(n)) for code, n in counts["rejected"].items()]
+    # .get: a manifest written before the row checks gated prepare has neither.
+    if counts.get("rows_accepted"):
+        rows.append(("rows kept with --accept", _n(counts["rows_accepted"])))
+        rows += [(f"  {code}", _n(n)) for code, n in counts["accepted"].items()]
+    if counts.get("rows_warned"):
+        rows.append(("rows with warnings", _n(counts["rows_warned"])))
+        rows += [(f"  {code}", _n(n)) for code, n in counts["warnings"].items()]
     if counts["truncated"]:
         rows.append(("truncated", _n(counts["truncated"])))
     if counts["split"]:

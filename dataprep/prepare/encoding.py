@@ -406,9 +406,14 @@ class Encoder:
     ) -> _Rendered:
         for i, m in enumerate(messages):
             if m.role == "assistant" and not (m.content or "").strip() and not m.tool_calls:
-                # Nothing to train, and templates differ on it (GLM-4 leaves the turn
-                # out): validate's error, so prepare never trains such a row.
-                raise RowError(f"messages[{i}].content", "content is empty", "empty-content")
+                # Nothing to train but an end-of-turn token, and templates differ on it
+                # (GLM-4 leaves the turn out): refused even where --accept empty-content
+                # keeps rows with an empty system or user message.
+                raise RowError(
+                    f"messages[{i}].content",
+                    "an empty assistant reply: nothing to train in it",
+                    "empty-reply",
+                )
         dicts = self.template_messages(messages)
         try:
             r = self._render(dicts, tools, add_generation_prompt)

@@ -10,6 +10,7 @@ from typing import Any
 from dataprep.errors import PrepareError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.prepare.gate import check_accept
 from dataprep.prepare.lengths import OVERLONG_POLICIES
 from dataprep.prepare.output import check_replaceable
 
@@ -45,6 +46,7 @@ class PrepareOptions:
     force: bool = False
     thinking: str = "keep"  # reasoning kept in every assistant turn, the last only, or dropped
     template_kwargs: dict[str, Any] = field(default_factory=dict)  # extra template variables
+    accept: list[str] = field(default_factory=list)  # row-check error codes to keep (--accept)
 
 
 @dataclass
@@ -94,6 +96,7 @@ def check_options(options: PrepareOptions) -> None:
         if path != "-" and not Path(path).exists():
             raise UsageError(f"no such file: {path}")
     Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
+    check_accept(options.accept)
     check_replaceable(options.output)
 
 
@@ -114,4 +117,5 @@ def option_record(options: PrepareOptions) -> dict[str, Any]:
         "format": options.format,
         "thinking": options.thinking,
         "template_kwargs": dict(sorted(options.template_kwargs.items())),
+        "accept": sorted(set(options.accept)),
     }

@@ -3,6 +3,7 @@
     fingerprint the inputs and options      (cheap: file hashes; a match is a cache hit)
     read every input, row by row            (any format the core reads)
       -> map fields/roles -> to_canonical   (bad rows become rejects, with file:line)
+      -> validate's row checks              (errors reject, unless --accept; warnings counted)
       -> eval split by content hash         (duplicates always land in the same split)
       -> dedup                              (optional)
       -> encode in batches                  (the chat template, masks; in --num-proc workers)
@@ -242,6 +243,7 @@ def _run(
         want_keys=options.dedup,
         thinking=options.thinking,
         template_kwargs=options.template_kwargs,
+        accept=tuple(sorted(set(options.accept))),
     )
     splits = ["train", "eval"] if options.eval_fraction > 0 else ["train"]
     columns = COLUMNS[kind]
@@ -262,6 +264,8 @@ def _run(
         rejects = RejectsWriter(tmp / REJECTS)
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
+        accepted: Counter[str] = Counter()  # code -> rows kept with that error (--accept)
+        warned: Counter[str] = Counter()  # code -> rows kept with that warning
         formats = [Counter() for _ in inputs]
         desirable: Counter[str] = Counter()  # KTO: rows labelled true, per split
         shown: list[dict[str, Any]] = []
@@ -303,6 +307,15 @@ def _run(
                         counts["deduplicated"] += 1
                         continue
                 keep[pos] = True
+                # Counted only for rows that are kept: what the prepared data holds.
+                codes = result.accepted.get(pos)
+                if codes:
+                    accepted.update(codes)
+                    counts["rows_accepted"] += 1
+                codes = result.warnings.get(pos)
+                if codes:
+                    warned.update(codes)
+                    counts["rows_warned"] += 1
             counts["rows_out"] += int(keep.sum())
             counts["truncated"] += int((result.truncated & keep).sum())
             counts["split"] += int((result.split & keep).sum())
@@ -426,6 +439,7 @@ def _run(
             "eval_fraction": options.eval_fraction,
             "seed": options.seed,
             "dedup": options.dedup,
+            "accept": sorted(set(options.accept)),
             "system": options.system,
             "columns": list(PACKED_COLUMNS if pack else columns),
             "splits": result_splits,
@@ -446,6 +460,12 @@ def _run(
                 "split": counts["split"],
                 "pieces_dropped": counts["pieces_dropped"],
                 "deduplicated": counts["deduplicated"],
+                # Kept rows that a row check flagged: with an --accept code, or with
+                # warnings; per code, the rows that have it (a row may have several).
+                "rows_accepted": counts["rows_accepted"],
+                "accepted": _by_count(accepted),
+                "rows_warned": counts["rows_warned"],
+                "warnings": _by_count(warned),
             },
             "tokens": {
                 "total": total_tokens,
@@ -490,6 +510,11 @@ def _span_summary(check: Any) -> dict[str, Any] | None:
         "probes": check.probes,
         "agreeing": dict(check.agreeing),
     }
+
+
+def _by_count(counter: Counter[str]) -> dict[str, int]:
+    """Most frequent first; ties by name (the manifest is deterministic), as "rejected"."""
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _mask_summary(plans: list[InputPlan]) -> str:

@@ -14,7 +14,7 @@ import multiprocessing
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.prepare.gate import RowGate, Verdict
 from dataprep.prepare.identity import Input
 from dataprep.prepare.lengths import count_trained, fit_dpo, fit_kto, fit_sft
 from dataprep.prepare.output import COLUMNS
@@ -59,6 +60,7 @@ class Job:
     want_keys: bool
     thinking: str = "keep"
     template_kwargs: dict[str, Any] | None = None
+    accept: tuple[str, ...] = ()  # row-check error codes kept knowingly (--accept)
 
 
 @dataclass
@@ -78,6 +80,9 @@ class BatchResult:
     trained: np.ndarray  # trainable tokens per document
     columns: dict[str, tuple[np.ndarray, np.ndarray]]
     notes: list[str]
+    # row -> the row-check codes it was kept with: accepted errors, warnings
+    accepted: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Worker:
@@ -97,6 +102,7 @@ class Worker:
         self._Encoder = Encoder
         self._encoders: dict[str, Any] = {}
         self._seed = job.seed.to_bytes(8, "little", signed=True)
+        self.gate = RowGate(job.accept, job.mapping)
 
     def encoder(self, mask: str) -> Any:
         encoder = self._encoders.get(mask)
@@ -126,12 +132,18 @@ class Worker:
         keys: list[bytes | None] | None = [None] * len(rows) if job.want_keys else None
         is_eval = np.zeros(len(rows), dtype=bool)
         examples: list[tuple[int, Any]] = []
+        accepted: dict[int, tuple[str, ...]] = {}
+        warnings: dict[int, tuple[str, ...]] = {}
         for i, row in enumerate(rows):
             try:
-                example, formats[i] = self._to_canonical(row, plan)
+                example, formats[i], verdict = self._to_canonical(row, plan)
             except RowError as e:
                 errors[i] = (e.code, str(e))
                 continue
+            if verdict[0]:
+                accepted[i] = verdict[0]
+            if verdict[1]:
+                warnings[i] = verdict[1]
             if job.want_keys or job.eval_fraction > 0:
                 key = content_key(example)
                 if keys is not None:
@@ -222,11 +234,18 @@ class Worker:
             trained=np.array(trained, dtype=np.int64),
             columns=columns,
             notes=self.notes(),
+            accepted=accepted,
+            warnings=warnings,
         )
 
-    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str]:
+    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, Verdict]:
+        """The row's example, its format, and the gate's verdict on it (``RowGate.check``)."""
         job = self.job
-        example, name = row_to_canonical(row, plan.format, job.mapping, forced=plan.forced)
+        row, name = row_format(row, plan.format, job.mapping, forced=plan.forced)
+        try:
+            example = FORMATS[name].to_canonical(row)
+        except RowError as e:
+            raise self.gate.adapter_error(row, name, e) from None
         # A row of another kind is refused, never adapted: a KTO example prepared as SFT
         # would train its undesirable answers as good ones (or, keeping only desirable
         # ones, silently halve the data); a pair as KTO would need two rows. Who wants SFT
@@ -240,7 +259,7 @@ class Worker:
                 f"prepare it with --kind {right}",
                 "wrong-kind",
             )
-        return example, name
+        return example, name, self.gate.check(row, name, example)
 
 
 _EXAMPLE_OF_KIND = {"sft": Conversation, "dpo": Preference, "kto": Unpaired}
@@ -262,6 +281,14 @@ def row_to_canonical(
     format claims it (or always, when ``forced``), else as the first format that claims it:
     a mixed file still converts row by row. Raises RowError with the reason.
     """
+    row, name = row_format(row, file_format, mapping, forced=forced)
+    return FORMATS[name].to_canonical(row), name
+
+
+def row_format(
+    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
+) -> tuple[dict[str, Any], str]:
+    """The mapped row and the format to read it as (see ``row_to_canonical``)."""
     if not isinstance(row, dict):
         raise RowError("", f"a row must be an object, not {type(row).__name__}", "not-an-object")
     row = mapping.apply(row)
@@ -279,7 +306,7 @@ def row_to_canonical(
                 "unknown-format",
             )
         name = claimed[0]
-    return FORMATS[name].to_canonical(row), name
+    return row, name
 
 
 def content_key(example: Conversation | Preference | Unpaired) -> bytes:

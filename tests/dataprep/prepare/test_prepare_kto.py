@@ -145,11 +145,13 @@ def test_bad_labels_are_rejected_with_their_line(tmp_path, tok_dir):
     src = write_jsonl(tmp_path / "kto.jsonl", rows)
     result = run(tmp_path, [src], tok_dir)
     rejects = [json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    # prepare rejects a row with the code validate gives it: the schema's, naming `label`
     assert [(r["line"], r["code"]) for r in rejects] == [
-        (2, "bad-label"),
-        (3, "bad-label"),
+        (2, "schema"),
+        (3, "schema"),
         (4, "no-final-assistant"),
     ]
+    assert all("label" in r["message"] for r in rejects[:2])
     assert result.manifest["labels"] == {"desirable": 2, "undesirable": 0}
 
 
