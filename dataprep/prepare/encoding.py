@@ -264,7 +264,10 @@ class Encoder:
                 self._offsets,
                 stop,
                 content=(lambda t: [{"type": "text", "text": t}]) if self._content_blocks else str,
-                special_tokens=self._template_tokens,
+                # Every added token: a template may build its markers ('<|' + role + '|>').
+                special_tokens=[
+                    t.content for t in self._backend.get_added_tokens_decoder().values()
+                ],
             )
         except (ValueError, jinja2.TemplateError, TypeError) as e:
             # Only fatal when the walk is needed; then every row says why.

@@ -73,6 +73,10 @@ class TurnMarkers:
     # reply's text is never looked for inside a prompt. Not a header: nothing after it is
     # known to be the prompt's.
     cue: str = ""
+    # When nothing closes a turn and no token opens the next: the whole texts that come
+    # between a reply and the next message, and what of them closes the reply (a space).
+    nexts: tuple[str, ...] = ()
+    close: str = ""
 
 
 def _common_prefix_len(a: str, b: str) -> int:
@@ -171,6 +175,7 @@ def probe_markers(
     ends = [e for e in (end, end.rstrip()) if e.strip()]
     ends += [t for t in stop_tokens if t and t not in ends]
     openers: list[str] = []
+    nexts: list[str] = []
     if not end.strip():
         # No end-of-turn text in history (GLM-4; Metharme writes EOS after the last reply
         # only): a turn ends where the next message opens, and what opens it (<|user|>,
@@ -189,7 +194,12 @@ def probe_markers(
             first = f[: cut[1]] if len(cut) > 1 else ""
             if first.strip() and first in special_tokens:
                 openers.append(first)
-        if not openers and not headers and not ends:
+        if not openers:
+            # Plain-text headers (" USER: ", "\n\n### User:\n"): the whole text between a
+            # reply and the next message, found once per turn; the turn ends after the
+            # part of it that also follows a final reply (``end``, whitespace).
+            nexts = [f for f in follows if f.strip()]
+        if not openers and not nexts and not headers and not ends:
             # Nothing marks a turn at all (contents joined as they are).
             raise ValueError("nothing in the template ends an assistant turn")
     headers = sorted(set(headers), key=len, reverse=True)
@@ -214,6 +224,8 @@ def probe_markers(
         fallbacks=tuple(fallbacks),
         openers=tuple(dict.fromkeys(openers)),
         cue=cue if cue.strip() else "",
+        nexts=tuple(dict.fromkeys(nexts)),
+        close=end if nexts else "",
     )
 
 
@@ -424,6 +436,13 @@ def _locate_end(
             best = (e, len(marker))
     if best is not None:
         return best[0] + best[1]
+    if markers.nexts:
+        found = [e for e in (text.find(f, last_end, stop) for f in markers.nexts) if e >= 0]
+        if found:
+            e = min(found)
+            return e + (len(markers.close) if text.startswith(markers.close, e) else 0)
+        if index + 1 == len(anchors_of):
+            return len(text)
     if markers.openers:
         found = [e for e in (text.find(o, last_end, stop) for o in markers.openers) if e >= 0]
         if found:
@@ -488,6 +507,14 @@ def _locate_assistant_start(
         if h >= 0:
             follows = _common_prefix_len(markers.prompt, text[h:a])
             return h + max(len(header), follows), a, b
+    if not headers and markers.cue:
+        # No header, but the cue every reply follows (Mistral's [/INST]): the turn starts
+        # where the cue ends, what the generation prompt (empty) leaves to the model. One
+        # find per turn, so a long conversation costs no render per turn.
+        cue = markers.cue.rstrip()
+        before = text[cursor:a].rstrip()
+        if before.endswith(cue):
+            return cursor + len(before), a, b
     # No header between the previous message and this reply: either the template writes
     # another cue here (DeepSeek after tool outputs), or the reply's text also occurs
     # inside the header (a reply "a" inside "assistant"). The prefix rendering decides.

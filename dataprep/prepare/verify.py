@@ -202,7 +202,7 @@ def reference_turn_spans(
         if m.get("role") != "assistant":
             continue
         _, start, end = _own_text(render, messages, k)
-        prompt_end = _prompt_end(render, messages, k, text)
+        prompt_end = _prompt_end(render, messages, k, text, start)
         if prompt_end < start and not any(o in text[prompt_end:start] for o in openers if o):
             start = prompt_end
         # What closes the turn: what follows its text when the conversation ends there and
@@ -229,18 +229,29 @@ def reference_turn_spans(
     return spans
 
 
-def _prompt_end(render: Render, messages: list[dict[str, Any]], k: int, text: str) -> int:
-    """Where the prompt of turn k ends in ``text``: the generation prompt (rendering the
-    messages before the turn with ``add_generation_prompt=True``) as far as it matches the
-    rendering, when the messages before render the same there; else nowhere (len(text))."""
+def _prompt_end(
+    render: Render, messages: list[dict[str, Any]], k: int, text: str, start: int
+) -> int:
+    """Where the prompt of turn k (whose own text starts at ``start``) ends in ``text``:
+    the generation prompt (rendering the messages before the turn with
+    ``add_generation_prompt=True``) as far as it matches the rendering, when the messages
+    before render the same there. When they do not (Mistral v3 moves the system prompt
+    into the last user turn), the prompt ends where its last characters end before the
+    turn, whitespace between them being the turn's, as it is where they do; else nowhere
+    (len(text))."""
     try:
         before = render(messages[:k], False)
         prompt = render(messages[:k], True)
     except Exception:  # a template may refuse a prefix (no user turn yet)
         return len(text)
-    if not text.startswith(before) or not prompt.startswith(before):
-        return len(text)
-    return len(before) + _common_prefix(prompt[len(before) :], text[len(before) :])
+    if text.startswith(before) and prompt.startswith(before):
+        return len(before) + _common_prefix(prompt[len(before) :], text[len(before) :])
+    tail = prompt.rstrip()[-16:]
+    head = text[:start].rstrip()
+    gap = text[len(head) : start]
+    if tail and gap and not gap.strip() and head.endswith(tail) and prompt == prompt.rstrip():
+        return len(head)
+    return len(text)
 
 
 @dataclass

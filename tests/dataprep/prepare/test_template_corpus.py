@@ -339,3 +339,36 @@ def test_control_render_diff_comparison_catches_trained_prompts():
     assert "render-diff does the opposite" in first_difference(
         encoder.tokenizer, everything.input_ids, everything.labels, ref.labels
     )
+
+
+# -- cost: one render a row, whatever its length -------------------------------------------
+
+
+def _long_conversation(exchanges: int) -> Any:
+    from dataprep.canonical import Conversation, Message
+
+    messages = []
+    for i in range(exchanges):
+        messages.append(Message(role="user", content=f"Question {i} about the weather in town?"))
+        messages.append(Message(role="assistant", content=f"Answer {i}: it is sunny today."))
+    return Conversation(messages=messages)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_long_conversation_is_rendered_once(family, monkeypatch):
+    """Masks cost linear time: the walk never renders the conversation again per turn
+    (40 exchanges, one render), for every family whose template the encoder takes."""
+    import dataprep.prepare.encoding as encoding
+
+    try:
+        encoder = _encoder(family)
+    except PrepareError:
+        pytest.skip("the encoder refuses this template (test_labels_equal_render_diff says why)")
+    calls = []
+    real = encoding.render
+    monkeypatch.setattr(encoding, "render", lambda *a, **k: calls.append(1) or real(*a, **k))
+    [row] = encoder.encode_sft([_long_conversation(40)])
+    if isinstance(row, RowError):
+        pytest.skip(f"the template refuses the conversation: {row.message}")
+    assert len(calls) == 1
+    assert int((row.labels != -100).sum()) > 0
