@@ -24,6 +24,7 @@ import orjson
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
+from dataprep.mapping import suggest_role
 from dataprep.problems import Severity
 
 # Chat-template control tokens that must never appear inside a message's text: a row
@@ -190,7 +191,8 @@ def _check_messages(messages: list[Message], section: str, out: _Findings, scan:
         if role not in ROLES:
             out.add(
                 out.field(origin, ("role", "from")),
-                f"unknown role {role!r} (known: {', '.join(ROLES)}; map it with --role {role}=user)",
+                f"unknown role {role!r} (known: {', '.join(ROLES)}; "
+                f"map it with --role {role}={suggest_role(str(role))})",
                 "unknown-role",
             )
         content = m.content

@@ -18,6 +18,7 @@ from typing import Any
 
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, ToolCall, Unpaired
 from dataprep.errors import LossyConversion, RowError
+from dataprep.mapping import suggest_role
 
 # The words of ``dropped``: one per kind of thing a format cannot hold.
 DROP_TOOL_CALLS = "tool calls"
@@ -295,7 +296,8 @@ def read_role(value: Any, path: str) -> str:
     shown = value if isinstance(value, str) else type_name(value)
     raise RowError(
         path,
-        f"unknown role '{shown}' (known: {', '.join(ROLES)}; map it with --role {shown}=user)",
+        f"unknown role '{shown}' (known: {', '.join(ROLES)}; "
+        f"map it with --role {shown}={suggest_role(shown)})",
         "unknown-role",
     )
 
