@@ -24,6 +24,7 @@ from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.media import refuse_media
 from dataprep.prepare.identity import Input
 from dataprep.prepare.lengths import count_trained, fit_dpo, fit_sft
 from dataprep.prepare.output import DPO_COLUMNS, SFT_COLUMNS
@@ -248,7 +249,9 @@ def row_to_canonical(
                 "unknown-format",
             )
         name = claimed[0]
-    return FORMATS[name].to_canonical(row), name
+    example = FORMATS[name].to_canonical(row)
+    refuse_media(row, example)
+    return example, name
 
 
 def content_key(example: Conversation | Preference | Unpaired) -> bytes:
