@@ -51,6 +51,10 @@ from dataprep.prepare.rendering import compile_template, render, to_template_mes
 from dataprep.prepare.templates import ChatTemplate
 
 MASK_POLICIES = ("assistant", "last", "all", "completion")
+NO_TEMPLATE = (
+    "a conversation, and the tokenizer has no chat template (plain text needs none): "
+    "pass --chat-template (chatml suits most base models)"
+)
 
 # Tokens that end a turn in common families, tried after the template's own suffix when
 # locating a turn's end (only those the tokenizer knows are used).
@@ -116,6 +120,7 @@ class Encoder:
     user/tool message to the end. A message's ``train`` flag wins over the policy:
     False is never trained, True always (its text, for a non-assistant message).
 
+    ``template`` None encodes plain text only: a chat row is a ``no-chat-template`` error.
     ``system`` is a default system prompt for conversations that have none.
     ``template_kwargs`` are extra template variables (``enable_thinking=False``, ...).
     ``spans``: ``auto`` uses ``{% generation %}`` marks when the template has them, else
@@ -130,7 +135,7 @@ class Encoder:
     def __init__(
         self,
         tokenizer: Any,
-        template: ChatTemplate,
+        template: ChatTemplate | None,
         *,
         mask: str = "assistant",
         system: str | None = None,
@@ -142,8 +147,10 @@ class Encoder:
             raise PrepareError(f"unknown mask policy {mask!r}; one of {', '.join(MASK_POLICIES)}")
         if spans not in ("auto", "walk", "generation"):
             raise PrepareError(f"unknown span method {spans!r}")
-        if spans == "generation" and not template.has_generation:
-            raise PrepareError(f"chat template {template.name} has no {{% generation %}} blocks")
+        if spans == "generation" and (template is None or not template.has_generation):
+            raise PrepareError(
+                f"chat template {template and template.name} has no {{% generation %}} blocks"
+            )
         self.tokenizer = tokenizer
         self.template = template
         self.mask = mask
@@ -151,21 +158,27 @@ class Encoder:
         self.notes: list[str] = []
         self.timings = Timings()
         self._backend = _untruncated(tokenizer.backend_tokenizer)
-        self._compiled = compile_template(template.source)
-        self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
-        self._use_generation = template.has_generation and spans != "walk"
         self._eos = tokenizer.eos_token
         self._eos_id = tokenizer.eos_token_id
         self._bos_id = tokenizer.bos_token_id
-        self._content_blocks = self._probe_content_form()
-        self._arguments_as_string = self._probe_argument_form()
         self._markers: TurnMarkers | None = None
         self._markers_error: str | None = None
-        # The added tokens the template writes: turn openers for the walk, cut points for
-        # long renderings.
-        self._template_tokens = self._template_special_tokens()
-        self._learn_markers()
-        self._check_bos()
+        if template is None:
+            # Plain text needs no template (``text`` rows); a chat row is refused alone.
+            self._compiled = None
+            self._use_generation = self._content_blocks = self._arguments_as_string = False
+            self._template_tokens: list[str] = []
+        else:
+            self._compiled = compile_template(template.source)
+            self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
+            self._use_generation = template.has_generation and spans != "walk"
+            self._content_blocks = self._probe_content_form()
+            self._arguments_as_string = self._probe_argument_form()
+            # The added tokens the template writes: turn openers for the walk, cut points
+            # for long renderings.
+            self._template_tokens = self._template_special_tokens()
+            self._learn_markers()
+            self._check_bos()
         self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
 
     # -- template probing (once per encoder) ---------------------------------------------
@@ -331,6 +344,8 @@ class Encoder:
         tools: list[dict[str, Any]] | None,
         add_generation_prompt: bool = False,
     ) -> _Rendered:
+        if self._compiled is None:
+            raise RowError("", NO_TEMPLATE, "no-chat-template")
         dicts = self.template_messages(messages)
         try:
             r = self._render(dicts, tools, add_generation_prompt)

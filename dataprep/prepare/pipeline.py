@@ -187,16 +187,10 @@ def _run(
     on_start: Callable[[int | None], None] | None,
     on_rows: Callable[[int], None] | None,
 ) -> PrepareResult:
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     mapping = Mapping.from_specs(options.fields, options.roles)
     tokenizer = load_tokenizer(options.tokenizer)
-    template = resolve_template(tokenizer, options.chat_template)
-    tokenizer_id = {
-        **tokenizer_id,
-        "vocab_size": len(tokenizer),
-        "vocab_sha256": _vocab_sha256(tokenizer),
-    }
 
     peeked = []
     for item in inputs:
@@ -204,6 +198,14 @@ def _run(
             peeked.append((options.format, f"{options.format} (--format)"))
         else:
             peeked.append(peek_format(item.read_from, mapping))
+    # Plain text documents need no chat template; anything else does.
+    template_required = needs_chat_template(fmt for fmt, _ in peeked)
+    template = resolve_template(tokenizer, options.chat_template, required=template_required)
+    tokenizer_id = {
+        **tokenizer_id,
+        "vocab_size": len(tokenizer),
+        "vocab_sha256": _vocab_sha256(tokenizer),
+    }
     kind = options.kind or _default_kind(
         [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
     )
@@ -223,6 +225,7 @@ def _run(
     job = Job(
         tokenizer=options.tokenizer,
         chat_template=options.chat_template,
+        template_required=template_required,
         system=options.system,
         kind=kind,
         max_length=options.max_length,
@@ -392,7 +395,9 @@ def _run(
                 "name": template.name,
                 "sha256": template.sha256,
                 "has_generation": template.has_generation,
-            },
+            }
+            if template is not None
+            else None,
             "mask": _mask_summary(plans) if kind == "sft" else None,
             "max_length": options.max_length,
             "length_policy": options.overlong,

@@ -49,6 +49,7 @@ class Job:
 
     tokenizer: str
     chat_template: str | None
+    template_required: bool  # False: plain text only, the tokenizer's missing template is no error
     system: str | None
     kind: str
     max_length: int
@@ -91,7 +92,7 @@ class Worker:
         self.template = (
             template
             if template is not None
-            else resolve_template(self.tokenizer, job.chat_template)
+            else resolve_template(self.tokenizer, job.chat_template, required=job.template_required)
         )
         self._Encoder = Encoder
         self._encoders: dict[str, Any] = {}
