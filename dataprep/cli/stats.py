@@ -247,12 +247,14 @@ def file_stats(
 
 def _encoder(tokenizer: str, chat_template: str | None, file_format: str | None) -> Any:
     from dataprep.prepare.encoding import Encoder
+    from dataprep.prepare.special_tokens import add_template_tokens
     from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     tok = load_tokenizer(tokenizer)
     mask = "completion" if file_format == "prompt-completion" else "assistant"
-    required = needs_chat_template([file_format])
-    return Encoder(tok, resolve_template(tok, chat_template, required=required), mask=mask)
+    template = resolve_template(tok, chat_template, required=needs_chat_template([file_format]))
+    add_template_tokens(tok, template)  # counted as prepare would tokenize them
+    return Encoder(tok, template, mask=mask)
 
 
 # --- output ------------------------------------------------------------------------------

@@ -187,6 +187,7 @@ def _run(
     on_start: Callable[[int | None], None] | None,
     on_rows: Callable[[int], None] | None,
 ) -> PrepareResult:
+    from dataprep.prepare.special_tokens import add_template_tokens, added_note
     from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     mapping = Mapping.from_specs(options.fields, options.roles)
@@ -201,10 +202,14 @@ def _run(
     # Plain text documents need no chat template; anything else does.
     template_required = needs_chat_template(fmt for fmt, _ in peeked)
     template = resolve_template(tokenizer, options.chat_template, required=template_required)
+    # Markers the template writes that the tokenizer lacks become special tokens (never
+    # ordinary text); the manifest records them so that train adds the same.
+    added = add_template_tokens(tokenizer, template)
     tokenizer_id = {
         **tokenizer_id,
         "vocab_size": len(tokenizer),
         "vocab_sha256": _vocab_sha256(tokenizer),
+        "added_tokens": added,
     }
     kind = options.kind or _default_kind(
         [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
@@ -253,6 +258,8 @@ def _run(
         formats = [Counter() for _ in inputs]
         shown: list[dict[str, Any]] = []
         notes: dict[str, None] = {}
+        if added:
+            notes[added_note(added, template, options.tokenizer)] = None
         seen: dict[bytes, tuple[int, int]] = {}
 
         def reject(item: Input, line: int, code: str, message: str, row: Any) -> None:

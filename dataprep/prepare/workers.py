@@ -85,15 +85,20 @@ class Worker:
 
     def __init__(self, job: Job, tokenizer: Any = None, template: Any = None):
         from dataprep.prepare.encoding import Encoder
+        from dataprep.prepare.special_tokens import add_template_tokens
         from dataprep.prepare.templates import load_tokenizer, resolve_template
 
         self.job = job
-        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(job.tokenizer)
-        self.template = (
-            template
-            if template is not None
-            else resolve_template(self.tokenizer, job.chat_template, required=job.template_required)
-        )
+        self.template = template
+        if tokenizer is None:
+            # Not handed over by the main process: load the tokenizer, resolve the
+            # template and add its missing tokens as the main process did.
+            tokenizer = load_tokenizer(job.tokenizer)
+            self.template = resolve_template(
+                tokenizer, job.chat_template, required=job.template_required
+            )
+            add_template_tokens(tokenizer, self.template)
+        self.tokenizer = tokenizer
         self._Encoder = Encoder
         self._encoders: dict[str, Any] = {}
         self._seed = job.seed.to_bytes(8, "little", signed=True)
