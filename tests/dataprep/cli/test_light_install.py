@@ -151,3 +151,14 @@ def test_run_group_translates_only_the_train_extra(capsys, name, code):
         run_group(group, "prog", ["needs"])
     assert exited.value.code == code
     assert capsys.readouterr().err == message(name)
+
+
+def test_ci_checks_a_real_light_install_then_ends_with_the_test_suite():
+    ci = (SAMPLES.parent / ".ci" / "run").read_text().splitlines()
+    steps = [line for line in ci if line and not line.startswith("#")]
+    assert steps[-2:] == [".ci/light-install", "make test"]
+    script = (SAMPLES.parent / ".ci" / "light-install").read_text()
+    # Every command that needs the train extra is run there.
+    for command in ("dataprep prepare", "dataprep stats", "dataprep inspect", "train sft",
+                    "train dpo", "train merge", "train check"):  # fmt: skip
+        assert f"check 2 {command} " in script, command
