@@ -52,6 +52,7 @@ ROW_FIELDS = frozenset(
         "prompt",
         "completion",
         "label",
+        "kto_tag",
         "chosen",
         "rejected",
         "chosen_messages",
@@ -108,7 +109,7 @@ def parse_field_maps(specs: Sequence[str]) -> dict[str, str]:
     >>> parse_field_maps(["mesages=dialog"])
     Traceback (most recent call last):
     ...
-    dataprep.errors.UsageError: bad --field 'mesages=dialog': 'mesages' is not a field of any format (row fields: chosen, chosen_messages, completion, conversations, history, input, instruction, label, messages, output, prompt, rejected, rejected_messages, system, text, tools; message fields: content, from, name, reasoning_content, role, tool_call_id, tool_calls, train, value)
+    dataprep.errors.UsageError: bad --field 'mesages=dialog': 'mesages' is not a field of any format (row fields: chosen, chosen_messages, completion, conversations, history, input, instruction, kto_tag, label, messages, output, prompt, rejected, rejected_messages, system, text, tools; message fields: content, from, name, reasoning_content, role, tool_call_id, tool_calls, train, value)
     """
     out: dict[str, str] = {}
     for spec in specs:

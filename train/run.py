@@ -1,5 +1,6 @@
-"""The steps ``sft`` and ``dpo`` take alike: the data and its tokenizer, a trainer that
-stops on a non-finite loss, and a run trained and saved with everything that made it.
+"""The steps ``sft``, ``dpo`` and ``kto`` take alike: the data and its tokenizer, a
+trainer that stops on a non-finite loss, and a run trained and saved with everything
+that made it.
 
 Each recipe calls them in order, between the steps of its own (its TRL config, its
 models), so it still reads top to bottom; they share a shape, not a base class.
@@ -28,7 +29,7 @@ from train.data import (
 def load_data_and_tokenizer(
     data_dir: str | Path, run: RunConfig, *, kind: str
 ) -> tuple[PreparedData, Any]:
-    """The prepared data of ``kind`` ("sft" or "dpo") and the tokenizer it was made
+    """The prepared data of ``kind`` ("sft", "dpo" or "kto") and the tokenizer it was made
     with, checked against each other and against the run's model.
 
     Raises UsageError when the run names no model, or the data does not fit the

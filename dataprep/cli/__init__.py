@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "prepare",
         "Template, tokenize, mask and pack data for one model.",
     ),
+    "check-template": (
+        "dataprep.cli.check_template",
+        "check_template",
+        "Check which tokens a chat template trains, for one tokenizer.",
+    ),
     "inspect": (
         "dataprep.cli.inspect",
         "inspect",

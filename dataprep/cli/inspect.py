@@ -75,11 +75,17 @@ def documents(row: dict[str, list[int]], text: TokenText) -> list[dict[str, Any]
     """The row as documents of tokens: ``[{"doc", "tokens": [{"id", "text", "trained"}]}]``.
 
     SFT rows are cut at ``seq_lengths`` (one document when unpacked); a DPO row gives its
-    prompt (not trained), chosen and rejected (trained) as three parts.
+    prompt (not trained), chosen and rejected (trained) as three parts; a KTO row its
+    prompt and its completion, named with its label.
     """
-    if "prompt_ids" in row:
+    if "completion_ids" in row:
+        judged = "desirable" if row["label"] else "undesirable"
+        parts = [("prompt", row["prompt_ids"], False),
+                 (f"completion ({judged})", row["completion_ids"], True)]  # fmt: skip
+    elif "prompt_ids" in row:
         parts = [("prompt", row["prompt_ids"], False), ("chosen", row["chosen_ids"], True),
                  ("rejected", row["rejected_ids"], True)]  # fmt: skip
+    if "prompt_ids" in row:
         return [
             {
                 "doc": i,
@@ -191,7 +197,9 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
     n_trained = sum(t["trained"] for d in docs for t in d["tokens"])
     plural = "" if len(docs) == 1 else "s"
     what = (
-        f"{len(docs)} document{plural}" if "part" not in docs[0] else "prompt / chosen / rejected"
+        f"{len(docs)} document{plural}"
+        if "part" not in docs[0]
+        else " / ".join(d["part"] for d in docs)
     )
     click.echo(
         f"row {index % count} of {count} ({split}) · {n_tokens:,} tokens · {n_trained:,} trained · {what}"

@@ -49,6 +49,18 @@ TRAIN_KEYS = ("train", "weight", "loss_weight")
 MESSAGE_KEYS = frozenset(
     {"role", "content", "tool_calls", "tool_call_id", "name", *REASONING_KEYS, *TRAIN_KEYS}
 )
+# The keys that hold a KTO desirability label: TRL's ``label``, or LLaMA-Factory's
+# ``kto_tag``. Beside any conversation they make the row a KTO example, never SFT data
+# (``dataprep.formats.kto``): the conversational formats leave such rows alone, and never
+# write an extra field under these names (it would turn the row into a KTO example).
+LABEL_KEYS = ("label", "kto_tag")
+
+
+def has_label(row: dict) -> bool:
+    """Does ``row`` carry a KTO label key (whatever its value)?"""
+    return "label" in row or "kto_tag" in row
+
+
 # Role spellings the messages dialect accepts besides the canonical ones: OpenAI's newer
 # "developer" (a system prompt) and its legacy "function" (a tool result).
 MESSAGE_ROLE_ALIASES = {"developer": "system", "function": "tool"}

@@ -50,8 +50,9 @@ KIND = "sft"
 CLAIMED = frozenset({"conversations", "system", "tools"})
 # detect() claims no row without one of these keys (lets detection skip it).
 DETECT_KEYS = frozenset({"conversations"})
-# Extra fields "chosen" and "rejected" would make the written row read as preference.
-CLAIMED_WRITTEN = CLAIMED | {"chosen", "rejected"}
+# Extra fields "chosen" and "rejected" would make the written row read as preference, a
+# label (or kto_tag) as KTO.
+CLAIMED_WRITTEN = CLAIMED | {"chosen", "rejected", *_shared.LABEL_KEYS}
 
 ROLE_ALIASES = {
     "human": "user",
@@ -74,8 +75,8 @@ TURN_KEYS = frozenset({"from", "value", *_shared.TRAIN_KEYS})
 
 def detect(row: dict) -> bool:
     # Rows with chosen/rejected beside their conversations are LLaMA-Factory's preference
-    # shape: the preference format's.
-    if "chosen" in row and "rejected" in row:
+    # shape: the preference format's; with a label (or kto_tag), its KTO shape: kto's.
+    if ("chosen" in row and "rejected" in row) or _shared.has_label(row):
         return False
     turns = row.get("conversations")
     return isinstance(turns, list) and (

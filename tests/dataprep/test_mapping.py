@@ -262,7 +262,7 @@ def test_parse_role_maps(specs, expected):
 
 FIELDS_KNOWN = (
     "(row fields: chosen, chosen_messages, completion, conversations, history, input, instruction,"
-    " label, messages, output, prompt, rejected, rejected_messages, system, text, tools;"
+    " kto_tag, label, messages, output, prompt, rejected, rejected_messages, system, text, tools;"
     " message fields: content, from, name, reasoning_content, role, tool_call_id, tool_calls,"
     " train, value)"
 )

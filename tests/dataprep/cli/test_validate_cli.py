@@ -70,6 +70,40 @@ def test_problems_then_summary(tmp_path, dataprep_cli):
     )
 
 
+def test_double_encoded_tool_arguments_and_no_user_turn(tmp_path, dataprep_cli):
+    twice = json.dumps(json.dumps({"city": "Paris"}))
+    call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": twice}}
+    path = write(
+        tmp_path,
+        "d.jsonl",
+        GOOD,
+        {"messages": [u("Weather?"), {"role": "assistant", "content": None, "tool_calls": [call]},
+                      {"role": "tool", "tool_call_id": "c1", "content": "21C"}, a("It is 21C.")]},
+        {"messages": [{"role": "system", "content": "Be brief"}, a("Hello!")]},
+        {"conversations": [{"from": "gpt", "value": "Hello!"}]},
+    )  # fmt: skip
+    r = dataprep_cli("validate", path)
+    assert r.code == 1
+    assert r.out == (
+        f"{path}:2: messages[1].tool_calls[0].function.arguments: arguments of 'weather' are "
+        "JSON-encoded twice (a JSON string holding the object's JSON text): decode them once "
+        "more [tool-args-double-encoded]\n"
+        f"{path}:3: warning: assistant turns but no user turn: nothing asks for the answers it "
+        "trains [no-user-turn]\n"
+        f"{path}:4: warning: assistant turns but no user turn: nothing asks for the answers it "
+        "trains [no-user-turn]\n"
+        f"{path}:4: 1 row is sharegpt (line 4) but 3 are messages: each row was checked as its "
+        "own format; pass --format to check all as one [mixed-formats]\n"
+        "\n"
+        f"{path}: mixed, 4 rows: 2 errors, 2 warnings\n"
+        "  no-user-turn              2  (warning)\n"
+        "  mixed-formats             1\n"
+        "  tool-args-double-encoded  1\n"
+    )
+    strict = dataprep_cli("validate", path, "--strict")
+    assert "  no-user-turn              2\n" in strict.out
+
+
 @pytest.mark.parametrize(("strict", "code", "tag"), [([], 0, "warning: "), (["--strict"], 1, "")])
 def test_strict_turns_warnings_into_errors(tmp_path, dataprep_cli, strict, code, tag):
     path = write(tmp_path, "d.jsonl", GOOD, GOOD)
