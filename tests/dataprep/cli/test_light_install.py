@@ -71,6 +71,7 @@ def adapter(tmp_path_factory) -> Path:
 # (program, arguments, exit code, the missing module named on stderr; None: a light command)
 COMMANDS = [
     ("dataprep", ["prepare", "{samples}/messages.jsonl", "--tokenizer", "{tok}", "--max-length", "64", "-o", "{tmp}/p"], 2, "numpy"),
+    ("dataprep", ["check-template", "--tokenizer", "{tok}"], 2, "transformers"),
     ("dataprep", ["stats", "{samples}/messages.jsonl"], 2, "numpy"),
     ("dataprep", ["stats", "{samples}/messages.jsonl", "--tokenizer", "{tok}"], 2, "numpy"),
     ("dataprep", ["stats", "{prepared}"], 2, "numpy"),
@@ -159,6 +160,6 @@ def test_ci_checks_a_real_light_install_then_ends_with_the_test_suite():
     assert steps[-2:] == [".ci/light-install", "make test"]
     script = (SAMPLES.parent / ".ci" / "light-install").read_text()
     # Every command that needs the train extra is run there.
-    for command in ("dataprep prepare", "dataprep stats", "dataprep inspect", "train sft",
+    for command in ("dataprep prepare", "dataprep check-template", "dataprep stats", "dataprep inspect", "train sft",
                     "train dpo", "train merge", "train check"):  # fmt: skip
         assert f"check 2 {command} " in script, command
