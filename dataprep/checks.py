@@ -24,6 +24,8 @@ import orjson
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
+from dataprep.mapping import suggest_role
+from dataprep.media import MEDIA_COLUMNS, refuse_media
 from dataprep.problems import Severity
 
 # Chat-template control tokens that must never appear inside a message's text: a row
@@ -72,6 +74,9 @@ _LT_TOKEN_RE = re.compile(
     "<(?:" + "|".join(re.escape(t[1:]) for t in CONTROL_TOKENS if t[0] == "<") + ")"
 )
 _INST_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS if t[0] != "<"))
+# The fast paths' search: a control token or a media placeholder (``dataprep.media``);
+# either sends the row down the full path, which words the problem.
+_LT_FAST_RE = re.compile(_LT_TOKEN_RE.pattern[:-1] + "|image>|video>|audio>)")
 
 # Formats whose readers refuse two user or two assistant turns in a row (LLaMA-Factory
 # and FastChat read ShareGPT strictly alternating; alpaca's pairs cannot repeat a role).
@@ -108,8 +113,9 @@ def find_control_token(text: str) -> str | None:
 
 
 def _holds_token(text: str) -> bool:
-    """``find_control_token(text) is not None``, with no match object to build."""
-    return ("<" in text and _LT_TOKEN_RE.search(text) is not None) or (
+    """For the fast paths: ``find_control_token(text) is not None`` (with no match object
+    to build), or a media placeholder."""
+    return ("<" in text and _LT_FAST_RE.search(text) is not None) or (
         "[" in text and "INST]" in text and _INST_RE.search(text) is not None
     )
 
@@ -190,7 +196,8 @@ def _check_messages(messages: list[Message], section: str, out: _Findings, scan:
         if role not in ROLES:
             out.add(
                 out.field(origin, ("role", "from")),
-                f"unknown role {role!r} (known: {', '.join(ROLES)}; map it with --role {role}=user)",
+                f"unknown role {role!r} (known: {', '.join(ROLES)}; "
+                f"map it with --role {role}={suggest_role(str(role))})",
                 "unknown-role",
             )
         content = m.content
@@ -468,6 +475,7 @@ def check_row(row: Any, fmt: str, *, scan_tokens: bool = True) -> list[Finding]:
         return [_schema_finding(row, path, message) for path, message in schema_errors]
     try:
         example = FORMATS[fmt].to_canonical(row)
+        refuse_media(row, example)
     except RowError as e:
         return [Finding(e.path, e.message, _CODE_ALIASES.get(e.code, e.code))]
     return meaning_problems(example, row, fmt, scan_tokens=scan_tokens)
@@ -546,6 +554,9 @@ _MESSAGE_KEYS = frozenset(
 _TURN_KEYS = frozenset({"from", "value", "train", "weight", "loss_weight"})
 
 
+_MEDIA_COLUMNS = frozenset(MEDIA_COLUMNS)
+
+
 def _clean_messages_row(row: dict) -> bool:
     """True only for a messages row that is certainly clean.
 
@@ -557,7 +568,7 @@ def _clean_messages_row(row: dict) -> bool:
     text holds a control token. Anything else takes the full path.
     """
     messages = row.get("messages")
-    if type(messages) is not list or not messages:
+    if type(messages) is not list or not messages or not _MEDIA_COLUMNS.isdisjoint(row):
         return False
     if "tools" in row:
         tools = row["tools"]
@@ -566,7 +577,7 @@ def _clean_messages_row(row: dict) -> bool:
         for t in tools:
             if type(t) is not dict:
                 return False
-    lt_search, inst_search = _LT_TOKEN_RE.search, _INST_RE.search
+    lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
     expect = "user"
     first = True
     ids: set[str] = set()
@@ -645,7 +656,9 @@ def _clean_sharegpt_row(row: dict) -> bool:
     turns = row.get("conversations")
     if type(turns) is not list or not turns or "tools" in row or "system" in row:
         return False
-    lt_search, inst_search = _LT_TOKEN_RE.search, _INST_RE.search
+    if not _MEDIA_COLUMNS.isdisjoint(row):
+        return False
+    lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
     expect = "human"
     first = True
     for t in turns:

@@ -149,6 +149,39 @@ def parse_role_maps(specs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+# Role names seen in real files, by the role they play. A name not listed is read by its
+# words (``assistant_1``, ``ai-bot``); failing that it is taken for a user.
+_ROLE_WORDS = {
+    "assistant": frozenset(
+        {"assistant", "bot", "chatbot", "gpt", "chatgpt", "model", "ai", "llm", "agent",
+         "response", "answer", "output", "gemini", "claude", "bard", "copilot", "machine"}
+    ),
+    "system": frozenset({"system", "sys", "developer", "instructions", "context"}),
+    "tool": frozenset(
+        {"tool", "function", "observation", "ipython", "tool_result", "tool_response",
+         "function_response", "function_result", "environment", "env"}
+    ),
+}  # fmt: skip
+
+
+def suggest_role(name: str) -> str:
+    """The canonical role an unknown role name most likely means, for the ``--role`` hint.
+
+    >>> [suggest_role(n) for n in ("bot", "gpt", "assistant_1", "AI", "Narrator", "sys")]
+    ['assistant', 'assistant', 'assistant', 'assistant', 'user', 'system']
+    """
+    key = name.strip().lower()
+    for role, names in _ROLE_WORDS.items():
+        if key in names:
+            return role
+    # "assistant_1", "ai-bot", "Model 2": the name's words, digits left out.
+    words = [w for w in key.replace("-", " ").replace("_", " ").split() if not w.isdigit()]
+    for role, names in _ROLE_WORDS.items():
+        if any(w in names or w.rstrip("0123456789") in names for w in words):
+            return role
+    return "user"
+
+
 @dataclass(frozen=True)
 class Mapping:
     """Renames for one file's rows: ``fields`` is ``{our field: your key}`` (as

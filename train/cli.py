@@ -106,10 +106,13 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> Any:
+    """The run's config from the file, the flags and ``--set``; its ``report_to``
+    backends checked installed before anything is loaded."""
     from train.config import load_run_config
+    from train.reporting import check_report_to
 
     lora_target = list(flags["lora_target"]) or None
-    return load_run_config(
+    run = load_run_config(
         config_file,
         sets,
         {
@@ -122,6 +125,8 @@ def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> 
             "lora.target_modules": (lora_target, "--lora-target"),
         },
     )
+    check_report_to(run)
+    return run
 
 
 def output_folder(output: str | None, run: Any) -> str:

@@ -405,6 +405,9 @@ def check_config(
     """Validate a config as `train sft`/`dpo`/`kto` would, without data or model; returns a
     one-line summary. With ``data`` (a prepared folder) its manifest is checked too."""
     run = load_run_config(path, sets)
+    from train.reporting import check_report_to
+
+    check_report_to(run)
     packed, has_eval = False, True
     if data is not None:
         from train.data import read_manifest

@@ -86,6 +86,12 @@ class PreparedData:
     def chat_template_hash(self) -> str | None:
         return (self.manifest.get("chat_template") or {}).get("sha256")
 
+    @property
+    def added_tokens(self) -> list[dict[str, Any]]:
+        """The special tokens prepare added to the tokenizer for its chat template
+        (``[{"content", "id"}]``): train adds them again and grows the embeddings."""
+        return list((self.manifest.get("tokenizer") or {}).get("added_tokens") or [])
+
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """``dataprep.json`` of a prepared folder."""
@@ -165,6 +171,20 @@ def _kind_of(path: Path, manifest: dict[str, Any], columns: list[str]) -> str:
     if kind is None:
         raise TrainError(f"{path}: neither SFT, DPO nor KTO columns ({', '.join(columns)})")
     return kind
+
+
+def restore_tokens(data: PreparedData, tokenizer: Any) -> int:
+    """Add to ``tokenizer`` the special tokens prepare added for the data's chat template
+    (``tokenizer.added_tokens`` in the manifest), with the same ids; returns how many
+    were added. A tokenizer that would give them other ids is not the data's: TrainError.
+    """
+    from dataprep.errors import PrepareError
+    from dataprep.prepare.special_tokens import restore_added_tokens
+
+    try:
+        return restore_added_tokens(tokenizer, data.added_tokens)
+    except PrepareError as e:
+        raise TrainError(f"{data.path}: {e}") from None
 
 
 def check_tokenizer(data: PreparedData, tokenizer_dir: str | Path, tokenizer: Any) -> None:

@@ -52,13 +52,17 @@ def merge_adapter(
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise UsageError(f"base model {base}: cannot load it ({e}); pass --base PATH") from None
+    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from))
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        # The run added special tokens for its chat template and trained the grown
+        # embeddings (saved in the adapter): the base grows to match before loading them.
+        model.resize_token_embeddings(len(tokenizer))
     model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     if isinstance(stored, torch.dtype) and stored in (torch.bfloat16, torch.float16):
         model = model.to(stored)
     model.save_pretrained(str(output_dir))
-
-    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
-    AutoTokenizer.from_pretrained(str(tokenizer_from)).save_pretrained(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
     for name in KEPT_FILES:
         if (adapter_dir / name).is_file():
             shutil.copyfile(adapter_dir / name, output_dir / name)

@@ -62,11 +62,13 @@ def check_template(ctx: click.Context, tokenizer: str, chat_template: str | None
     template), 2 usage error.
     """
     from dataprep.cli.prepare import parse_template_kwargs
+    from dataprep.prepare.special_tokens import add_template_tokens
     from dataprep.prepare.template_check import check_template as run_check
     from dataprep.prepare.templates import load_tokenizer, resolve_template
 
     tok = load_tokenizer(tokenizer)
     template = resolve_template(tok, chat_template)
+    add_template_tokens(tok, template)  # checked as prepare will use it
     report = run_check(
         tok,
         template,

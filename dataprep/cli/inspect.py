@@ -19,17 +19,28 @@ class TokenText:
     """Token ids -> text, with the lightest tool that can: the ``tokenizers`` library on a
     tokenizer.json (milliseconds), transformers only for folders without one."""
 
-    def __init__(self, name_or_path: str, fallback: str | None = None):
+    def __init__(
+        self,
+        name_or_path: str,
+        fallback: str | None = None,
+        added: list[dict[str, Any]] | None = None,
+    ):
+        # ``added``: the special tokens prepare added for its chat template (the manifest's
+        # tokenizer.added_tokens), added here again so that their ids read back.
+        from dataprep.prepare.special_tokens import restore_added_tokens
+
         for candidate in (name_or_path, fallback):
             if candidate and (Path(candidate) / "tokenizer.json").is_file():
                 from tokenizers import Tokenizer
 
                 self._tok = Tokenizer.from_file(str(Path(candidate) / "tokenizer.json"))
+                restore_added_tokens(self._tok, added)
                 self._decode = lambda ids: self._tok.decode(ids, skip_special_tokens=False)
                 return
         from dataprep.prepare.templates import load_tokenizer
 
         tokenizer = load_tokenizer(name_or_path)
+        restore_added_tokens(tokenizer, added)
         self._decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
 
     def decode(self, ids: list[int]) -> str:
@@ -171,7 +182,9 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
     manifest, row, count = load_row(folder, split, index)
     tok = manifest.get("tokenizer") or {}
     text = TokenText(
-        tokenizer or tok.get("name_or_path") or "", None if tokenizer else tok.get("folder")
+        tokenizer or tok.get("name_or_path") or "",
+        None if tokenizer else tok.get("folder"),
+        tok.get("added_tokens"),
     )
     docs = documents(row, text)
     if as_json:

@@ -273,11 +273,14 @@ def file_stats(
 
 def _encoder(tokenizer: str, chat_template: str | None, file_format: str | None) -> Any:
     from dataprep.prepare.encoding import Encoder
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.special_tokens import add_template_tokens
+    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     tok = load_tokenizer(tokenizer)
     mask = "completion" if file_format == "prompt-completion" else "assistant"
-    return Encoder(tok, resolve_template(tok, chat_template), mask=mask)
+    template = resolve_template(tok, chat_template, required=needs_chat_template([file_format]))
+    add_template_tokens(tok, template)  # counted as prepare would tokenize them
+    return Encoder(tok, template, mask=mask)
 
 
 # --- output ------------------------------------------------------------------------------

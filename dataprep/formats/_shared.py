@@ -18,6 +18,8 @@ from typing import Any
 
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, ToolCall, Unpaired
 from dataprep.errors import LossyConversion, RowError
+from dataprep.mapping import suggest_role
+from dataprep.media import MEDIA_PART_TYPES, media_part_message
 
 # The words of ``dropped``: one per kind of thing a format cannot hold.
 DROP_TOOL_CALLS = "tool calls"
@@ -189,7 +191,7 @@ def _one_of(obj: dict, keys: tuple[str, ...], path: str) -> str | None:
 def read_content(value: Any, path: str) -> str | None:
     """A content field: a string, null, or a list of text parts joined with no separator
     (``{"type": "text", "text": ...}`` as OpenAI writes it, or ``"value"`` as LLaMA-Factory
-    v1 does). Images and audio are refused: this is a text toolkit."""
+    v1 does). Images, video and audio are refused (``dataprep.media``), and any other part."""
     if not isinstance(value, list):
         return text_or_none(value, path)
     texts = []
@@ -202,6 +204,8 @@ def read_content(value: Any, path: str) -> str | None:
             raise wrong_type(part_path, "a content part object", part)
         # Columnar readers (Parquet, Arrow) give every part every key, null where unused.
         kind = part.get("type") or "text"
+        if kind in MEDIA_PART_TYPES:
+            raise RowError(join(part_path, "type"), media_part_message(kind), "unsupported-content")
         if kind != "text":
             raise RowError(
                 join(part_path, "type"),
@@ -307,7 +311,8 @@ def read_role(value: Any, path: str) -> str:
     shown = value if isinstance(value, str) else type_name(value)
     raise RowError(
         path,
-        f"unknown role '{shown}' (known: {', '.join(ROLES)}; map it with --role {shown}=user)",
+        f"unknown role '{shown}' (known: {', '.join(ROLES)}; "
+        f"map it with --role {shown}={suggest_role(shown)})",
         "unknown-role",
     )
 

@@ -43,6 +43,7 @@ from typing import Any
 from dataprep.canonical import Conversation, Example, Message, ToolCall
 from dataprep.errors import RowError
 from dataprep.formats import _shared
+from dataprep.mapping import suggest_role
 
 NAME = "sharegpt"
 KIND = "sft"
@@ -134,7 +135,7 @@ def read_turn(turn: Any, path: str) -> tuple[str, Message]:
         raise RowError(
             f"{path}.from",
             f"unknown role '{shown}' (known: {', '.join(ROLE_ALIASES)}; "
-            f"map it with --role {shown}=user)",
+            f"map it with --role {shown}={suggest_role(shown)})",
             "unknown-role",
         )
     value = _shared.require(turn, "value", path)

@@ -56,6 +56,10 @@ MASK_POLICIES = ("assistant", "last", "all", "completion")
 # Reasoning of assistant turns: kept in every turn, in the last only, or removed (before
 # the template sees it; the template may drop more, as Qwen3's drops it from history).
 THINKING_POLICIES = ("keep", "last", "drop")
+NO_TEMPLATE = (
+    "a conversation, and the tokenizer has no chat template (plain text needs none): "
+    "pass --chat-template (chatml suits most base models)"
+)
 
 # Tokens that end a turn in common families, tried after the template's own suffix when
 # locating a turn's end (only those the tokenizer knows are used).
@@ -121,6 +125,7 @@ class Encoder:
     user/tool message to the end. A message's ``train`` flag wins over the policy:
     False is never trained, True always (its text, for a non-assistant message).
 
+    ``template`` None encodes plain text only: a chat row is a ``no-chat-template`` error.
     ``system`` is a default system prompt for conversations that have none.
     ``template_kwargs`` are extra template variables (``enable_thinking=False``, ...).
     ``spans``: ``auto`` uses ``{% generation %}`` marks when the template has them, else
@@ -135,7 +140,7 @@ class Encoder:
     def __init__(
         self,
         tokenizer: Any,
-        template: ChatTemplate,
+        template: ChatTemplate | None,
         *,
         mask: str = "assistant",
         system: str | None = None,
@@ -153,8 +158,10 @@ class Encoder:
             raise PrepareError(
                 f"unknown thinking policy {thinking!r}; one of {', '.join(THINKING_POLICIES)}"
             )
-        if spans == "generation" and not template.has_generation:
-            raise PrepareError(f"chat template {template.name} has no {{% generation %}} blocks")
+        if spans == "generation" and (template is None or not template.has_generation):
+            raise PrepareError(
+                f"chat template {template and template.name} has no {{% generation %}} blocks"
+            )
         self.tokenizer = tokenizer
         self.template = template
         self.mask = mask
@@ -163,25 +170,32 @@ class Encoder:
         self.notes: list[str] = []
         self.timings = Timings()
         self._backend = _untruncated(tokenizer.backend_tokenizer)
-        self._compiled = compile_template(template.source)
-        self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
-        self._use_generation = template.has_generation and spans != "walk"
         self._eos = tokenizer.eos_token
         self._eos_id = tokenizer.eos_token_id
         self._bos_id = tokenizer.bos_token_id
-        self._content_blocks = self._probe_content_form()
-        self._arguments_as_string = self._probe_argument_form()
-        self._drops_tool_calls = self._probe_drops_tool_calls()
         self._markers: TurnMarkers | None = None
         self._markers_error: str | None = None
-        # The added tokens the template writes: turn openers for the walk, cut points for
-        # long renderings.
-        self._template_tokens = self._template_special_tokens()
-        self._learn_markers()
-        self._check_bos()
+        if template is None:
+            # Plain text needs no template (``text`` rows); a chat row is refused alone.
+            self._compiled = None
+            self._use_generation = self._content_blocks = self._arguments_as_string = False
+            self._drops_tool_calls = False
+            self._template_tokens: list[str] = []
+        else:
+            self._compiled = compile_template(template.source)
+            self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
+            self._use_generation = template.has_generation and spans != "walk"
+            self._content_blocks = self._probe_content_form()
+            self._arguments_as_string = self._probe_argument_form()
+            self._drops_tool_calls = self._probe_drops_tool_calls()
+            # The added tokens the template writes: turn openers for the walk, cut points
+            # for long renderings.
+            self._template_tokens = self._template_special_tokens()
+            self._learn_markers()
+            self._check_bos()
         self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
         self.span_check: Any = None
-        if spans == "auto" and verify:
+        if spans == "auto" and verify and template is not None:
             self._verify_spans()
 
     def _verify_spans(self) -> None:
@@ -407,6 +421,8 @@ class Encoder:
         tools: list[dict[str, Any]] | None,
         add_generation_prompt: bool = False,
     ) -> _Rendered:
+        if self._compiled is None:
+            raise RowError("", NO_TEMPLATE, "no-chat-template")
         for i, m in enumerate(messages):
             if m.role == "assistant" and not (m.content or "").strip() and not m.tool_calls:
                 # Nothing to train but an end-of-turn token, and templates differ on it

@@ -196,16 +196,11 @@ def _run(
     on_start: Callable[[int | None], None] | None,
     on_rows: Callable[[int], None] | None,
 ) -> PrepareResult:
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.special_tokens import add_template_tokens, added_note
+    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     mapping = Mapping.from_specs(options.fields, options.roles)
     tokenizer = load_tokenizer(options.tokenizer)
-    template = resolve_template(tokenizer, options.chat_template)
-    tokenizer_id = {
-        **tokenizer_id,
-        "vocab_size": len(tokenizer),
-        "vocab_sha256": _vocab_sha256(tokenizer),
-    }
 
     peeked = []
     for item in inputs:
@@ -213,6 +208,18 @@ def _run(
             peeked.append((options.format, f"{options.format} (--format)"))
         else:
             peeked.append(peek_format(item.read_from, mapping))
+    # Plain text documents need no chat template; anything else does.
+    template_required = needs_chat_template(fmt for fmt, _ in peeked)
+    template = resolve_template(tokenizer, options.chat_template, required=template_required)
+    # Markers the template writes that the tokenizer lacks become special tokens (never
+    # ordinary text); the manifest records them so that train adds the same.
+    added = add_template_tokens(tokenizer, template)
+    tokenizer_id = {
+        **tokenizer_id,
+        "vocab_size": len(tokenizer),
+        "vocab_sha256": _vocab_sha256(tokenizer),
+        "added_tokens": added,
+    }
     kind = options.kind or _default_kind(
         [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
     )
@@ -232,6 +239,7 @@ def _run(
     job = Job(
         tokenizer=options.tokenizer,
         chat_template=options.chat_template,
+        template_required=template_required,
         system=options.system,
         kind=kind,
         max_length=options.max_length,
@@ -270,6 +278,8 @@ def _run(
         desirable: Counter[str] = Counter()  # KTO: rows labelled true, per split
         shown: list[dict[str, Any]] = []
         notes: dict[str, None] = {}
+        if added:
+            notes[added_note(added, template, options.tokenizer)] = None
         seen: dict[bytes, tuple[int, int]] = {}
 
         def reject(item: Input, line: int, code: str, message: str, row: Any) -> None:
@@ -431,7 +441,9 @@ def _run(
                 "masks": _span_summary(span_checks[0]),
                 "thinking": options.thinking,
                 "template_kwargs": options.template_kwargs,
-            },
+            }
+            if template is not None
+            else None,
             "mask": _mask_summary(plans) if kind == "sft" else None,
             "max_length": options.max_length,
             "length_policy": options.overlong,

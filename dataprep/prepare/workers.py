@@ -24,6 +24,7 @@ from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.media import refuse_media
 from dataprep.prepare.gate import RowGate, Verdict
 from dataprep.prepare.identity import Input
 from dataprep.prepare.lengths import count_trained, fit_dpo, fit_kto, fit_sft
@@ -49,6 +50,7 @@ class Job:
 
     tokenizer: str
     chat_template: str | None
+    template_required: bool  # False: plain text only, the tokenizer's missing template is no error
     system: str | None
     kind: str
     max_length: int
@@ -90,15 +92,20 @@ class Worker:
 
     def __init__(self, job: Job, tokenizer: Any = None, template: Any = None):
         from dataprep.prepare.encoding import Encoder
+        from dataprep.prepare.special_tokens import add_template_tokens
         from dataprep.prepare.templates import load_tokenizer, resolve_template
 
         self.job = job
-        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(job.tokenizer)
-        self.template = (
-            template
-            if template is not None
-            else resolve_template(self.tokenizer, job.chat_template)
-        )
+        self.template = template
+        if tokenizer is None:
+            # Not handed over by the main process: load the tokenizer, resolve the
+            # template and add its missing tokens as the main process did.
+            tokenizer = load_tokenizer(job.tokenizer)
+            self.template = resolve_template(
+                tokenizer, job.chat_template, required=job.template_required
+            )
+            add_template_tokens(tokenizer, self.template)
+        self.tokenizer = tokenizer
         self._Encoder = Encoder
         self._encoders: dict[str, Any] = {}
         self._seed = job.seed.to_bytes(8, "little", signed=True)
@@ -244,6 +251,7 @@ class Worker:
         row, name = row_format(row, plan.format, job.mapping, forced=plan.forced)
         try:
             example = FORMATS[name].to_canonical(row)
+            refuse_media(row, example)
         except RowError as e:
             raise self.gate.adapter_error(row, name, e) from None
         # A row of another kind is refused, never adapted: a KTO example prepared as SFT
@@ -282,7 +290,9 @@ def row_to_canonical(
     a mixed file still converts row by row. Raises RowError with the reason.
     """
     row, name = row_format(row, file_format, mapping, forced=forced)
-    return FORMATS[name].to_canonical(row), name
+    example = FORMATS[name].to_canonical(row)
+    refuse_media(row, example)
+    return example, name
 
 
 def row_format(

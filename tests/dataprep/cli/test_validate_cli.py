@@ -54,7 +54,7 @@ def test_problems_then_summary(tmp_path, dataprep_cli):
     assert r.out == (
         f"{path}:2: messages[0].content: content is empty [empty-content]\n"
         f"{path}:3: messages[0].role: unknown role 'bot' (known: system, user, assistant, tool; "
-        "map it with --role bot=user) [unknown-role]\n"
+        "map it with --role bot=assistant) [unknown-role]\n"
         f"{path}:4: warning: exact duplicate of line 1 [duplicate-row]\n"
         f"{path}:5: messages[1].content: content holds the chat-template control token "
         "'<|im_end|>': text rendered by a template leaked into the data [leaked-control-token]\n"
