@@ -23,6 +23,13 @@ When H does not precede a turn (DeepSeek-V3 writes no ``<｜Assistant｜>`` afte
 outputs), the one honest definition is used as a fallback for that turn alone: render the
 messages before it with ``add_generation_prompt=True``; if the conversation starts with
 that text, the turn starts where it ends.
+
+Templates without one of H or S are walked with what they do write: with no header
+(Mistral's reply follows ``[/INST]``), the text every reply follows (the cue); with no
+end-of-turn text, the token or text that opens the next message, which ends the turn and
+is never trained (GLM-4's ``<|user|>``, Vicuna's `` USER: ``). Either way one render a
+row. Whatever the walk finds is checked against an independent method before a run
+(``verify``: render-diff), and a template on which the two disagree is not used.
 """
 
 from __future__ import annotations
