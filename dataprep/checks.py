@@ -24,6 +24,8 @@ import orjson
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
+from dataprep.mapping import suggest_role
+from dataprep.media import MEDIA_COLUMNS, refuse_media
 from dataprep.problems import Severity
 
 # Chat-template control tokens that must never appear inside a message's text: a row
@@ -72,6 +74,9 @@ _LT_TOKEN_RE = re.compile(
     "<(?:" + "|".join(re.escape(t[1:]) for t in CONTROL_TOKENS if t[0] == "<") + ")"
 )
 _INST_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS if t[0] != "<"))
+# The fast paths' search: a control token or a media placeholder (``dataprep.media``);
+# either sends the row down the full path, which words the problem.
+_LT_FAST_RE = re.compile(_LT_TOKEN_RE.pattern[:-1] + "|image>|video>|audio>)")
 
 # Formats whose readers refuse two user or two assistant turns in a row (LLaMA-Factory
 # and FastChat read ShareGPT strictly alternating; alpaca's pairs cannot repeat a role).
@@ -108,8 +113,9 @@ def find_control_token(text: str) -> str | None:
 
 
 def _holds_token(text: str) -> bool:
-    """``find_control_token(text) is not None``, with no match object to build."""
-    return ("<" in text and _LT_TOKEN_RE.search(text) is not None) or (
+    """For the fast paths: ``find_control_token(text) is not None`` (with no match object
+    to build), or a media placeholder."""
+    return ("<" in text and _LT_FAST_RE.search(text) is not None) or (
         "[" in text and "INST]" in text and _INST_RE.search(text) is not None
     )
 
@@ -190,7 +196,8 @@ def _check_messages(messages: list[Message], section: str, out: _Findings, scan:
         if role not in ROLES:
             out.add(
                 out.field(origin, ("role", "from")),
-                f"unknown role {role!r} (known: {', '.join(ROLES)}; map it with --role {role}=user)",
+                f"unknown role {role!r} (known: {', '.join(ROLES)}; "
+                f"map it with --role {role}={suggest_role(str(role))})",
                 "unknown-role",
             )
         content = m.content
@@ -237,12 +244,31 @@ def _check_messages(messages: list[Message], section: str, out: _Findings, scan:
                     "bad-tool-arguments",
                 )
                 continue
-            if type(parsed) is not dict:
+            if type(parsed) is str and _is_json_object(parsed):
+                # Written by json.dumps over a value that was already a JSON string:
+                # templates then render the escaped text, quotes and backslashes included.
+                out.add(
+                    out.arguments_path(origin, j),
+                    f"arguments of {call.name!r} are JSON-encoded twice (a JSON string "
+                    "holding the object's JSON text): decode them once more",
+                    "tool-args-double-encoded",
+                )
+            elif type(parsed) is not dict:
                 out.add(
                     out.arguments_path(origin, j),
                     f"arguments of {call.name!r} must be a JSON object, got {type(parsed).__name__}",
                     "bad-tool-arguments",
                 )
+
+
+def _is_json_object(text: str) -> bool:
+    """True when ``text`` is the JSON of an object (``'{"x": 1}'``)."""
+    if "{" not in text:
+        return False
+    try:
+        return type(orjson.loads(text)) is dict
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _check_sequence(
@@ -310,6 +336,20 @@ def _ends_with_assistant(messages: list[Message], section: str, out: _Findings, 
         )
 
 
+def _has_user_turn(parts: tuple[list[Message], ...], out: _Findings) -> None:
+    """Assistant turns with no user turn anywhere (a system prompt and an answer, scraped
+    replies): the model learns answers to nothing, and templates that expect a user turn
+    first (Gemma, Llama 2) render them oddly or refuse. Legal in every format: a warning."""
+    roles = {m.role for part in parts for m in part}
+    if "assistant" in roles and "user" not in roles:
+        out.add(
+            "",
+            "assistant turns but no user turn: nothing asks for the answers it trains",
+            "no-user-turn",
+            "warning",
+        )
+
+
 def _said(messages: list[Message]) -> list[tuple]:
     """What messages say, to compare two answers or prompts: every field but ``extra``
     (ids, timestamps: two answers that differ only there still teach nothing)."""
@@ -347,6 +387,7 @@ def meaning_problems(
         if not example.plain:
             _check_sequence(messages, "messages", out, alternating=alternating)
             _ends_with_assistant(messages, "messages", out, "the conversation")
+            _has_user_turn((messages,), out)
     elif isinstance(example, Preference):
         for section, part in (
             ("prompt", example.prompt),
@@ -365,6 +406,7 @@ def meaning_problems(
                 _check_sequence(example.prompt + part, section, out, alternating=alternating)
                 _ends_with_assistant(part, section, out, section)
             _check_prompts(example, out)
+            _has_user_turn((example.prompt, example.chosen, example.rejected), out)
     elif isinstance(example, Unpaired):
         _check_messages(example.prompt, "prompt", out, scan_tokens)
         _check_messages(example.completion, "completion", out, scan_tokens)
@@ -373,6 +415,7 @@ def meaning_problems(
                 example.prompt + example.completion, "completion", out, alternating=alternating
             )
             _ends_with_assistant(example.completion, "completion", out, "the completion")
+            _has_user_turn((example.prompt, example.completion), out)
     return out.items
 
 
@@ -432,10 +475,57 @@ def check_row(row: Any, fmt: str, *, scan_tokens: bool = True) -> list[Finding]:
         return [_schema_finding(row, path, message) for path, message in schema_errors]
     try:
         example = FORMATS[fmt].to_canonical(row)
+        refuse_media(row, example)
     except RowError as e:
         return [Finding(e.path, e.message, _CODE_ALIASES.get(e.code, e.code))]
     return meaning_problems(example, row, fmt, scan_tokens=scan_tokens)
 
+
+def check_converted(row: Any, fmt: str, example: Example) -> list[Finding]:
+    """``check_row``'s findings for a row whose adapter already gave ``example``:
+    ``prepare`` converts every row anyway, and converting it twice would double that cost.
+
+    The fast path first, as ``validate`` runs it. Schema errors come first, as in
+    ``check_row``; the meaning checks then run too (the example exists), so that a row
+    kept by ``prepare --accept`` for one code was still checked for all the others.
+
+    >>> row = {"messages": [{"role": "user", "content": "Hi"}]}
+    >>> [f.code for f in check_converted(row, "messages", FORMATS["messages"].to_canonical(row))]
+    ['no-final-assistant']
+    """
+    clean = FAST_CLEAN.get(fmt)
+    if clean is not None and clean(row):
+        return []
+    schema_errors = _validator(fmt).check(row)
+    if not schema_errors:
+        return meaning_problems(example, row, fmt)
+    found = [_schema_finding(row, path, message) for path, message in schema_errors]
+    seen = {(f.path, f.code) for f in found}
+    return found + [f for f in meaning_problems(example, row, fmt) if (f.path, f.code) not in seen]
+
+
+# The codes of the row checks (schema and meaning; the adapters' own codes aside, which
+# leave no example to train): errors fail a row, warnings are reported only. One code,
+# consecutive-roles, is either, by format. ``prepare --accept`` takes most error codes
+# (``dataprep.prepare.gate.ACCEPTABLE_CODES``).
+ROW_ERROR_CODES = (
+    "schema",
+    "no-messages",
+    "unknown-role",
+    "null-content",
+    "empty-content",
+    "non-string-content",
+    "consecutive-roles",
+    "no-final-assistant",
+    "system-not-first",
+    "orphan-tool-result",
+    "bad-tool-arguments",
+    "tool-args-double-encoded",
+    "chosen-equals-rejected",
+    "prompt-mismatch",
+    "leaked-control-token",
+)
+ROW_WARNING_CODES = ("consecutive-roles", "no-user-turn")
 
 # Adapter codes reported under the name of the meaning check they are an instance of.
 _CODE_ALIASES = {"no-shared-prompt": "prompt-mismatch"}
@@ -464,6 +554,9 @@ _MESSAGE_KEYS = frozenset(
 _TURN_KEYS = frozenset({"from", "value", "train", "weight", "loss_weight"})
 
 
+_MEDIA_COLUMNS = frozenset(MEDIA_COLUMNS)
+
+
 def _clean_messages_row(row: dict) -> bool:
     """True only for a messages row that is certainly clean.
 
@@ -475,7 +568,7 @@ def _clean_messages_row(row: dict) -> bool:
     text holds a control token. Anything else takes the full path.
     """
     messages = row.get("messages")
-    if type(messages) is not list or not messages:
+    if type(messages) is not list or not messages or not _MEDIA_COLUMNS.isdisjoint(row):
         return False
     if "tools" in row:
         tools = row["tools"]
@@ -484,7 +577,7 @@ def _clean_messages_row(row: dict) -> bool:
         for t in tools:
             if type(t) is not dict:
                 return False
-    lt_search, inst_search = _LT_TOKEN_RE.search, _INST_RE.search
+    lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
     expect = "user"
     first = True
     ids: set[str] = set()
@@ -563,7 +656,9 @@ def _clean_sharegpt_row(row: dict) -> bool:
     turns = row.get("conversations")
     if type(turns) is not list or not turns or "tools" in row or "system" in row:
         return False
-    lt_search, inst_search = _LT_TOKEN_RE.search, _INST_RE.search
+    if not _MEDIA_COLUMNS.isdisjoint(row):
+        return False
+    lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
     expect = "human"
     first = True
     for t in turns:

@@ -40,6 +40,7 @@ import orjson
 from dataprep.detect import row_formats
 from dataprep.errors import LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
+from dataprep.media import refuse_media
 
 if TYPE_CHECKING:
     from dataprep.mapping import Mapping
@@ -149,6 +150,7 @@ class _Converter:
                 if len(names) > 1:
                     self.ambiguous["|".join(names)] += 1
             example = FORMATS[fmt].to_canonical(row)
+            refuse_media(row, example)
             out_row, dropped = self.write_as(example, allow_lossy=self.allow_lossy)
         except LossyConversion as e:
             return None, _reject(record, e.code, e.message, record.value)

@@ -42,6 +42,11 @@ UNKNOWN = "unknown"
 _DETECTORS = tuple(
     (name, module.detect, getattr(module, "DETECT_KEYS", None)) for name, module in FORMATS.items()
 )
+# Formats that say in words why they claimed a row (``evidence(row) -> str``, from a small
+# fixed set of phrases): kto, whose rows look like another format's plus a label.
+_EVIDENCE = {
+    name: module.evidence for name, module in FORMATS.items() if hasattr(module, "evidence")
+}
 # Rows of a file share a few key sets: the detectors worth asking for each key set are
 # found once. Bounded, so that rows with ever new keys cannot grow it without end.
 _CANDIDATES: dict[tuple[str, ...], tuple[tuple[str, Any], ...]] = {}
@@ -98,6 +103,8 @@ class Detection:
     missing: list[str] = field(default_factory=list)  # the keys the closest format lacks
     hint: str | None = None  # a command-line fix, when one can be guessed
     file_problems: list[str] = field(default_factory=list)  # about the whole file ("no rows")
+    # format -> why its rows were claimed, in words -> rows (formats with ``evidence``)
+    evidence: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def is_single(self) -> bool:
@@ -145,6 +152,7 @@ class Detection:
             "missing": self.missing,
             "hint": self.hint,
             "file_problems": self.file_problems,
+            "evidence": self.evidence,
             "message": self.message,
         }
 
@@ -168,6 +176,7 @@ class Detector:
         # _keys when there are many key sets, so memory stays bounded.
         self._key_sets: dict[tuple[str, ...], int] = {}
         self._keys: Counter[str] = Counter()
+        self._evidence: dict[str, Counter[str]] = {}
 
     @property
     def keys(self) -> Counter[str]:
@@ -197,6 +206,10 @@ class Detector:
                 key_sets[keys] = 1
         else:
             names = ()
+        for name in names:
+            describe = _EVIDENCE.get(name)
+            if describe is not None:
+                self._evidence.setdefault(name, Counter())[describe(row)] += 1
         seen = self._kinds.get(names)
         if seen is None:
             self._kinds[names] = 1
@@ -227,6 +240,8 @@ class Detector:
             self.unreadable_lines + [n + line_offset for n in other.unreadable_lines]
         )[:LINES_KEPT]
         self.keys.update(other.keys)  # folds both
+        for name, words in other._evidence.items():
+            self._evidence.setdefault(name, Counter()).update(words)
         for names, n in other._kinds.items():
             self._kinds[names] = self._kinds.get(names, 0) + n
             lines = [line + line_offset for line in other._lines[names]]
@@ -246,6 +261,7 @@ class Detector:
             lines=lines,
             unreadable_lines=self.unreadable_lines,
             file_problems=self.file_problems,
+            evidence={name: dict(c.most_common()) for name, c in self._evidence.items()},
         )
         if not self._kinds:
             return detection
@@ -315,6 +331,9 @@ def _schema_variants(name: str) -> list[tuple[set[str], set[str]]]:
     base_req = set(schema.get("required", []))
     for branch in branches:
         required = base_req | set(branch.get("required", []))
+        # A branch needing one of several keys (kto: label or kto_tag) needs the first.
+        for alternative in branch.get("anyOf", [])[:1]:
+            required |= set(alternative.get("required", []))
         known = base_props | set(branch.get("properties", {}))
         if required or known:
             variants.append((required, known))

@@ -52,6 +52,7 @@ ROW_FIELDS = frozenset(
         "prompt",
         "completion",
         "label",
+        "kto_tag",
         "chosen",
         "rejected",
         "chosen_messages",
@@ -108,7 +109,7 @@ def parse_field_maps(specs: Sequence[str]) -> dict[str, str]:
     >>> parse_field_maps(["mesages=dialog"])
     Traceback (most recent call last):
     ...
-    dataprep.errors.UsageError: bad --field 'mesages=dialog': 'mesages' is not a field of any format (row fields: chosen, chosen_messages, completion, conversations, history, input, instruction, label, messages, output, prompt, rejected, rejected_messages, system, text, tools; message fields: content, from, name, reasoning_content, role, tool_call_id, tool_calls, train, value)
+    dataprep.errors.UsageError: bad --field 'mesages=dialog': 'mesages' is not a field of any format (row fields: chosen, chosen_messages, completion, conversations, history, input, instruction, kto_tag, label, messages, output, prompt, rejected, rejected_messages, system, text, tools; message fields: content, from, name, reasoning_content, role, tool_call_id, tool_calls, train, value)
     """
     out: dict[str, str] = {}
     for spec in specs:
@@ -146,6 +147,39 @@ def parse_role_maps(specs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"bad --role {spec!r}: {yours!r} is already mapped to {out[yours]!r}")
         out[yours] = ours
     return out
+
+
+# Role names seen in real files, by the role they play. A name not listed is read by its
+# words (``assistant_1``, ``ai-bot``); failing that it is taken for a user.
+_ROLE_WORDS = {
+    "assistant": frozenset(
+        {"assistant", "bot", "chatbot", "gpt", "chatgpt", "model", "ai", "llm", "agent",
+         "response", "answer", "output", "gemini", "claude", "bard", "copilot", "machine"}
+    ),
+    "system": frozenset({"system", "sys", "developer", "instructions", "context"}),
+    "tool": frozenset(
+        {"tool", "function", "observation", "ipython", "tool_result", "tool_response",
+         "function_response", "function_result", "environment", "env"}
+    ),
+}  # fmt: skip
+
+
+def suggest_role(name: str) -> str:
+    """The canonical role an unknown role name most likely means, for the ``--role`` hint.
+
+    >>> [suggest_role(n) for n in ("bot", "gpt", "assistant_1", "AI", "Narrator", "sys")]
+    ['assistant', 'assistant', 'assistant', 'assistant', 'user', 'system']
+    """
+    key = name.strip().lower()
+    for role, names in _ROLE_WORDS.items():
+        if key in names:
+            return role
+    # "assistant_1", "ai-bot", "Model 2": the name's words, digits left out.
+    words = [w for w in key.replace("-", " ").replace("_", " ").split() if not w.isdigit()]
+    for role, names in _ROLE_WORDS.items():
+        if any(w in names or w.rstrip("0123456789") in names for w in words):
+            return role
+    return "user"
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,31 @@ Each row goes through three stages, each of which can only report, never crash:
 2. the format's adapter (``to_canonical``): its ``RowError`` with path and code;
 3. meaning checks on the canonical example, each with a stable code:
 
-   ==========================  =========================================================
-   ``unknown-role``            a role that is not system, user, assistant or tool
-   ``null-content``            content null (an assistant turn that only calls tools
-                               may have none)
-   ``empty-content``           content empty or only whitespace
-   ``non-string-content``      content that is not a string
-   ``consecutive-roles``       two user or two assistant turns in a row: an error where
-                               the format forbids it (sharegpt), else a warning
-   ``no-final-assistant``      a conversation (or chosen/rejected/completion) that does
-                               not end with an assistant turn
-   ``system-not-first``        a system message after the first message
-   ``orphan-tool-result``      a tool message that answers no earlier tool call
-   ``bad-tool-arguments``      tool-call arguments that are a string but not a JSON object
-   ``chosen-equals-rejected``  a preference pair whose two answers are the same
-   ``prompt-mismatch``         chosen and rejected that start from different prompts
-   ``leaked-control-token``    a chat-template control token inside a message's text
-   ``duplicate-row``           a warning: the same row as an earlier line
-   ``unknown-format``          a row that no format fits (format not forced)
-   ``mixed-formats``           rows of a file that disagree with the file's main format
-   ``ambiguous-format``        every row fits several formats; ``--format`` chooses
-   ==========================  =========================================================
+   ============================  =========================================================
+   ``no-messages``               a conversation with no messages
+   ``unknown-role``              a role that is not system, user, assistant or tool
+   ``null-content``              content null (an assistant turn that only calls tools
+                                 may have none)
+   ``empty-content``             content empty or only whitespace
+   ``non-string-content``        content that is not a string
+   ``consecutive-roles``         two user or two assistant turns in a row: an error where
+                                 the format forbids it (sharegpt), else a warning
+   ``no-final-assistant``        a conversation (or chosen/rejected/completion) that does
+                                 not end with an assistant turn
+   ``no-user-turn``              a warning: assistant turns and no user turn at all
+   ``system-not-first``          a system message after the first message
+   ``orphan-tool-result``        a tool message that answers no earlier tool call
+   ``bad-tool-arguments``        tool-call arguments that are a string but not a JSON object
+   ``tool-args-double-encoded``  tool-call arguments JSON-encoded twice: a JSON string whose
+                                 value is the object's JSON text
+   ``chosen-equals-rejected``    a preference pair whose two answers are the same
+   ``prompt-mismatch``           chosen and rejected that start from different prompts
+   ``leaked-control-token``      a chat-template control token inside a message's text
+   ``duplicate-row``             a warning: the same row as an earlier line
+   ``unknown-format``            a row that no format fits (format not forced)
+   ``mixed-formats``             rows of a file that disagree with the file's main format
+   ``ambiguous-format``          every row fits several formats; ``--format`` chooses
+   ============================  =========================================================
 
 The format. With ``format=`` forced, every row is checked as that format. Without it,
 each row is checked as the format its own shape shows (``dataprep.detect``), in the same
@@ -53,6 +57,7 @@ into byte ranges checked by worker processes (``jobs``; by default as the load a
 
 Beside this module: ``checks`` (one row: schema, adapter, meaning, and the fast paths
 for clean rows) and ``seen`` (the compact set of row hashes behind ``duplicate-row``).
+``prepare`` runs the same row checks on every row it trains (``dataprep.prepare.gate``).
 """
 
 from __future__ import annotations

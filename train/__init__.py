@@ -2,13 +2,14 @@
 
     train sft DIR --model PATH -o OUT        supervised fine-tuning (LoRA by default)
     train dpo DIR --model PATH -o OUT        preference optimisation
+    train kto DIR --model PATH -o OUT        KTO: answers labelled desirable or not
     train merge OUT -o MERGED                a LoRA adapter folded into its base model
     train check CONFIG.yaml                  a config validated without training
 
 The modules read in pipeline order: ``config`` (YAML -> our fields -> TRL's config),
 ``data`` (the prepared folder and its manifest), ``models`` (model, tokenizer, LoRA,
-precision), then the two recipes ``sft`` and ``dpo`` (the steps they take alike in ``run``),
-``merge``, and ``callbacks``.
+precision), then the recipes ``sft``, ``dpo`` and ``kto`` (the steps they take alike in
+``run``), ``merge``, and ``callbacks``.
 Importing this package imports nothing heavy: ``train --help`` answers without torch.
 """
 

@@ -1,5 +1,5 @@
-"""The ``train`` command line: a thin layer over ``train.sft``, ``train.dpo`` and
-``train.merge``.
+"""The ``train`` command line: a thin layer over ``train.sft``, ``train.dpo``,
+``train.kto`` and ``train.merge``.
 
 Nothing heavy is imported until a command runs, so ``train --help`` answers at once and
 without torch. Library errors become messages and exit codes in ``main``, by the same
@@ -43,6 +43,7 @@ def cli() -> None:
       train sft prepared/ --model samples/tiny-model -o run/          LoRA by default
       train sft prepared/ --model ./base --qlora -o run/ --set num_train_epochs=2
       train dpo prepared-dpo/ --model ./base -o run-dpo/ --config train/configs/dpo_lora.yaml
+      train kto prepared-kto/ --model ./base -o run-kto/ --config train/configs/kto_lora.yaml
       train merge run/ -o merged/                                      a model that loads alone
       train check train/configs/sft_lora.yaml                          a config, without training
 
@@ -55,7 +56,7 @@ def cli() -> None:
 
 
 def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options `train sft` and `train dpo` share."""
+    """The options `train sft`, `train dpo` and `train kto` share."""
     options = [
         click.argument("data", metavar="DIR", type=click.Path()),
         click.option(
@@ -118,10 +119,13 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> Any:
+    """The run's config from the file, the flags and ``--set``; its ``report_to``
+    backends checked installed before anything is loaded."""
     from train.config import load_run_config
+    from train.reporting import check_report_to
 
     lora_target = list(flags["lora_target"]) or None
-    return load_run_config(
+    run = load_run_config(
         config_file,
         sets,
         {
@@ -134,6 +138,8 @@ def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> 
             "lora.target_modules": (lora_target, "--lora-target"),
         },
     )
+    check_report_to(run)
+    return run
 
 
 def output_folder(output: str | None, run: Any) -> str:
@@ -228,6 +234,39 @@ def dpo(
     ctx.exit(0)
 
 
+@cli.command(short_help="Kahneman-Tversky optimisation (KTO) on prepared KTO data.")
+@training_options
+@click.pass_context
+def kto(
+    ctx: click.Context,
+    data: str,
+    output: str | None,
+    resume: bool,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """KTO on prepared KTO data (prompt, completion ids and a desirable/undesirable label).
+
+    Each answer is pushed up or down on its own, with no pair needed; the KL term is
+    estimated from each prompt with its neighbour's answer, so batches hold 2 rows or
+    more. The rows are shuffled once (seeded by `seed`) and trained in that order. The
+    reference model is as for `train dpo` (`--set precompute_ref_log_probs=true` too);
+    `--set desirable_weight=...` / `undesirable_weight=...` balance unequal label counts.
+
+    \b
+    Examples:
+      train kto prepared-kto/ --model samples/tiny-model -o run-kto/ --set max_steps=20
+      train kto prepared-kto/ --model ./sft-merged -o run-kto/ --set beta=0.05
+    """
+    quiet_libraries()
+    run = run_config(config_file, sets, **flags)
+    from train.kto import run_kto
+
+    run_kto(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
+    ctx.exit(0)
+
+
 @cli.command(short_help="Merge a LoRA adapter into its base model.")
 @click.argument("adapter", metavar="ADAPTER", type=click.Path())
 @click.option(
@@ -238,7 +277,7 @@ def dpo(
 )
 @click.pass_context
 def merge(ctx: click.Context, adapter: str, output: str, base: str | None) -> None:
-    """Merge a LoRA adapter (a `train sft`/`train dpo` output) into its base model.
+    """Merge a LoRA adapter (a `train sft`/`dpo`/`kto` output) into its base model.
 
     The result loads with `AutoModelForCausalLM.from_pretrained(OUT)` alone, and holds
     the tokenizer, the training config and the data's manifest.
@@ -258,7 +297,7 @@ def merge(ctx: click.Context, adapter: str, output: str, base: str | None) -> No
 @click.argument("config_file", metavar="CONFIG", type=click.Path())
 @click.option(
     "--kind",
-    type=click.Choice(["sft", "dpo"]),
+    type=click.Choice(["sft", "dpo", "kto"]),
     help="Which trainer, when the config has no `kind:`.",
 )
 @click.option(

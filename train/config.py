@@ -1,10 +1,11 @@
 """Run configuration: YAML -> a small dataclass of our own fields -> TRL's config.
 
-A config file holds our few fields and, beside them, any field of TRL's ``SFTConfig`` or
-``DPOConfig`` (and so of ``transformers.TrainingArguments``). Those pass through
-untouched, so TRL validates its own fields and its documentation stays the reference::
+A config file holds our few fields and, beside them, any field of TRL's ``SFTConfig``,
+``DPOConfig`` or ``KTOConfig`` (and so of ``transformers.TrainingArguments``). Those pass
+through untouched, so TRL validates its own fields and its documentation stays the
+reference::
 
-    kind: sft                  # sft | dpo; optional, the command says it too
+    kind: sft                  # sft | dpo | kto; optional, the command says it too
     model: samples/tiny-model  # a folder or a Hugging Face name
     mode: lora                 # lora | qlora | full
     model_dtype: auto          # auto | bfloat16 | float16 | float32: the weights as loaded
@@ -39,7 +40,9 @@ import yaml
 from dataprep.errors import UsageError
 from train.limits import check_numbers, check_shape
 
-KINDS = ("sft", "dpo")
+KINDS = ("sft", "dpo", "kto")
+# TRL's config class for each kind, by name (trl is imported only when a run needs it).
+CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig"}
 MODES = ("lora", "qlora", "full")
 # The dtype the weights are loaded in; "auto" is the table in train.models (fp32 master
 # weights for a full fine-tune, like TRL's SFTTrainer; the compute dtype for LoRA's frozen
@@ -321,8 +324,9 @@ def load_run_config(
 
 
 def default_learning_rate(kind: str, mode: str) -> float:
-    """LoRA trains few weights and takes a large rate; DPO wants a much smaller one."""
-    if kind == "dpo":
+    """LoRA trains few weights and takes a large rate; DPO and KTO (whose paper uses
+    DPO's settings) want a much smaller one."""
+    if kind in ("dpo", "kto"):
         return 5e-7 if mode == "full" else 5e-5
     return 2e-5 if mode == "full" else 2e-4
 
@@ -362,14 +366,15 @@ def trainer_config(
     packed: bool = False,
     has_eval: bool = False,
 ) -> Any:
-    """TRL's ``SFTConfig`` or ``DPOConfig`` for this run; TRL checks its own fields.
+    """TRL's ``SFTConfig``, ``DPOConfig`` or ``KTOConfig`` for this run; TRL checks its
+    own fields.
 
     ``packed`` (the data has ``seq_lengths``) turns on TRL's padding-free collation, the
     path on which packed documents never attend to each other.
     """
-    from trl import DPOConfig, SFTConfig
+    import trl
 
-    cls = SFTConfig if kind == "sft" else DPOConfig
+    cls = getattr(trl, CONFIG_CLASSES[kind])
     if run.kind is not None and run.kind != kind:
         where = source_of(run.sources, "kind", "config")
         raise UsageError(f"{where}: kind: the config is for `train {run.kind}`, not `train {kind}`")
@@ -417,9 +422,12 @@ def check_config(
     data: str | Path | None = None,
     sets: Sequence[str] = (),
 ) -> str:
-    """Validate a config as `train sft`/`train dpo` would, without data or model; returns a
+    """Validate a config as `train sft`/`dpo`/`kto` would, without data or model; returns a
     one-line summary. With ``data`` (a prepared folder) its manifest is checked too."""
     run = load_run_config(path, sets)
+    from train.reporting import check_report_to
+
+    check_report_to(run)
     packed, has_eval = False, True
     if data is not None:
         from train.data import load_prepared, read_manifest
@@ -434,7 +442,7 @@ def check_config(
     kind = kind or run.kind
     if kind is None:
         raise UsageError(
-            f"{path}: which trainer? add `kind: sft` (or dpo) to the file, or pass --kind"
+            f"{path}: which trainer? add `kind: sft` (or dpo, kto) to the file, or pass --kind"
         )
 
     from train.models import bf16_supported, device_type, local_folder
@@ -561,7 +569,8 @@ def write_config(run: RunConfig, path: str | Path, command: str, effective: Any 
     """
     record = run.to_yaml_dict()
     if effective is not None:
-        record["kind"] = "sft" if type(effective).__name__ == "SFTConfig" else "dpo"
+        names = {name: kind for kind, name in CONFIG_CLASSES.items()}
+        record["kind"] = names[type(effective).__name__]
         for key in [*run.trl, *RECORDED]:
             if hasattr(effective, key) and key not in ("output_dir", "model_init_kwargs"):
                 value = getattr(effective, key)  # as TRL took it: "1e-4" became 0.0001

@@ -4,7 +4,7 @@ keep a run from training on data made for another model or another trainer.
 A prepared folder is what ``datasets.load_from_disk`` opens (a Dataset, or a DatasetDict
 with ``train`` and ``eval``) plus ``dataprep.json``. SFT data has ``input_ids`` and
 ``labels`` (and ``seq_lengths`` when packed); DPO data has ``prompt_ids``, ``chosen_ids``
-and ``rejected_ids``.
+and ``rejected_ids``; KTO data ``prompt_ids``, ``completion_ids`` and a boolean ``label``.
 
 "The same tokenizer" is what ``prepare`` records and ``train`` compares: the same files,
 or failing that the same vocabulary (``tokenizer_sha256``, ``vocab_sha256``).
@@ -25,8 +25,11 @@ MANIFEST = "dataprep.json"
 COLUMNS = {
     "sft": ("input_ids", "labels"),
     "dpo": ("prompt_ids", "chosen_ids", "rejected_ids"),
+    "kto": ("prompt_ids", "completion_ids", "label"),
 }
-COMMAND_FOR = {"sft": "train sft", "dpo": "train dpo"}
+# The column that tells each kind's data apart (DPO and KTO both have prompt_ids).
+KIND_COLUMN = {"sft": "input_ids", "dpo": "chosen_ids", "kto": "completion_ids"}
+COMMAND_FOR = {"sft": "train sft", "dpo": "train dpo", "kto": "train kto"}
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
 
@@ -66,7 +69,7 @@ class PreparedData:
 
     path: Path
     manifest: dict[str, Any]
-    kind: str  # "sft" or "dpo"
+    kind: str  # "sft", "dpo" or "kto"
     train: Any  # datasets.Dataset
     eval: Any | None  # datasets.Dataset, when prepare made an eval split
     packed: bool
@@ -82,6 +85,12 @@ class PreparedData:
     @property
     def chat_template_hash(self) -> str | None:
         return (self.manifest.get("chat_template") or {}).get("sha256")
+
+    @property
+    def added_tokens(self) -> list[dict[str, Any]]:
+        """The special tokens prepare added to the tokenizer for its chat template
+        (``[{"content", "id"}]``): train adds them again and grows the embeddings."""
+        return list((self.manifest.get("tokenizer") or {}).get("added_tokens") or [])
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -153,7 +162,7 @@ def split_problem(path: Path) -> str | None:
 def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
     """Open a prepared folder for ``train <kind>``; refuse data made for the other trainer.
 
-    Raises UsageError for a DPO run on SFT data and the reverse (the command was wrong),
+    Raises UsageError for a DPO run on SFT data and the like (the command was wrong),
     TrainError for a folder that is not complete prepared data.
     """
     import datasets
@@ -192,7 +201,9 @@ def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
         if missing:
             raise TrainError(f"{path}: the {name} split has no column {', '.join(missing)}")
         for column in [*COLUMNS[kind], "seq_lengths"]:
-            if column in split.column_names and not _is_token_list(split.features[column]):
+            if column == "label" or column not in split.column_names:
+                continue  # KTO's label is a boolean per row
+            if not _is_token_list(split.features[column]):
                 raise TrainError(
                     f"{path}: the {name} split's column {column} holds {split.features[column]}, "
                     "not lists of integers; the folder is damaged: prepare it again"
@@ -215,7 +226,7 @@ def _is_token_list(feature: Any) -> bool:
 
 
 def _kind_of(path: Path, manifest: dict[str, Any], columns: list[str]) -> str:
-    from_columns = next((k for k, needed in COLUMNS.items() if needed[0] in columns), None)
+    from_columns = next((k for k, column in KIND_COLUMN.items() if column in columns), None)
     stated = manifest.get("kind")
     if stated is not None and stated not in COLUMNS:
         raise TrainError(f"{path / MANIFEST}: kind {stated!r} is not one of {', '.join(COLUMNS)}")
@@ -225,8 +236,22 @@ def _kind_of(path: Path, manifest: dict[str, Any], columns: list[str]) -> str:
         )
     kind = stated or from_columns
     if kind is None:
-        raise TrainError(f"{path}: neither SFT nor DPO columns ({', '.join(columns)})")
+        raise TrainError(f"{path}: neither SFT, DPO nor KTO columns ({', '.join(columns)})")
     return kind
+
+
+def restore_tokens(data: PreparedData, tokenizer: Any) -> int:
+    """Add to ``tokenizer`` the special tokens prepare added for the data's chat template
+    (``tokenizer.added_tokens`` in the manifest), with the same ids; returns how many
+    were added. A tokenizer that would give them other ids is not the data's: TrainError.
+    """
+    from dataprep.errors import PrepareError
+    from dataprep.prepare.special_tokens import restore_added_tokens
+
+    try:
+        return restore_added_tokens(tokenizer, data.added_tokens)
+    except PrepareError as e:
+        raise TrainError(f"{data.path}: {e}") from None
 
 
 def check_tokenizer(data: PreparedData, tokenizer_dir: str | Path, tokenizer: Any) -> None:

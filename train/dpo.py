@@ -78,6 +78,7 @@ def run_dpo(
         "packed": False,
         "init_kwargs": run.trl.get("model_init_kwargs"),
         "model_dtype": run.model_dtype,
+        "vocab_size": len(tokenizer),
     }
     model = models.load_model(models.resolve_path(run.model), **load)
     reference = None
@@ -89,6 +90,7 @@ def run_dpo(
         PretokenizedDPOTrainer,
         run,
         callbacks,
+        new_tokens=[t["id"] for t in data.added_tokens],
         model=model,
         ref_model=reference,
         args=args,

@@ -66,12 +66,15 @@ def merge_adapter(
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise UsageError(f"base model {base}: cannot load it ({e}); pass --base PATH") from None
+    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from))
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        # The run added special tokens for its chat template and trained the grown
+        # embeddings (saved in the adapter): the base grows to match before loading them.
+        model.resize_token_embeddings(len(tokenizer))
     model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     if isinstance(stored, torch.dtype) and stored in (torch.bfloat16, torch.float16):
         model = model.to(stored)
-    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from))
-
     with writing_errors(output_dir), atomic_folder(output_dir) as partial:
         model.save_pretrained(str(partial))
         tokenizer.save_pretrained(str(partial))

@@ -17,6 +17,7 @@ sharded unit are not allowed.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,10 @@ def load_tokenizer(folder: str | Path) -> Any:
     return tokenizer
 
 
-def check_vocabulary(model: str, tokenizer: Any) -> None:
-    """Refuse a model whose embedding table has no row for some of the tokenizer's ids."""
+def check_vocabulary(model: str, tokenizer: Any, *, added: int = 0) -> None:
+    """Refuse a model whose embedding table has no row for some of the tokenizer's ids;
+    the last ``added`` (tokens the data's chat template added) get rows when the model is
+    loaded (``load_model``'s ``vocab_size``)."""
     from transformers import AutoConfig
 
     try:
@@ -105,7 +108,7 @@ def check_vocabulary(model: str, tokenizer: Any) -> None:
         raise UsageError(f"--model {model}: not a model folder, nor a cached model ({e})") from None
     text_config = config.get_text_config()
     rows = getattr(text_config, "vocab_size", None)
-    if rows is not None and len(tokenizer) > rows:
+    if rows is not None and len(tokenizer) - added > rows:
         raise TrainError(
             f"{model} embeds {rows} tokens but the tokenizer has {len(tokenizer)}: "
             "this is not the model the tokenizer belongs to"
@@ -159,9 +162,14 @@ def load_model(
     packed: bool,
     init_kwargs: dict[str, Any] | None = None,
     model_dtype: str = "auto",
+    vocab_size: int | None = None,
 ) -> Any:
     """The causal LM for training in ``mode``, on the attention path ``fastpath`` picks,
     with its weights in :func:`weights_dtype`.
+
+    ``vocab_size`` (the tokenizer's length) grows the embeddings when the tokenizer has
+    tokens the model has no row for (special tokens the data's chat template added); new
+    rows start at the mean of the others, as transformers' resizing does.
 
     ``init_kwargs`` (TRL's ``model_init_kwargs``) go to ``from_pretrained`` last, so a
     config can still choose ``dtype``, ``attn_implementation`` or ``trust_remote_code``.
@@ -197,19 +205,52 @@ def load_model(
         ) from None
     for note in fastpath.adapt_model(model, device_type=device, packed=packed):
         say(f"note: {note}")
+    rows = model.get_input_embeddings().num_embeddings
+    if vocab_size is not None and vocab_size > rows:
+        model.resize_token_embeddings(vocab_size)
+        say(
+            f"note: grew the embeddings from {rows} to {vocab_size} rows for the tokens "
+            "the data's chat template added"
+        )
     return model
 
 
-def lora_config(settings: LoraSettings) -> Any:
+def lora_config(settings: LoraSettings, model: Any = None, new_tokens: Sequence[int] = ()) -> Any:
+    """peft's LoraConfig for ``settings``.
+
+    With ``new_tokens`` (ids added for the data's chat template) the input embeddings and
+    the output layer of ``model`` train in full beside the adapter and are saved with it
+    (peft's ``modules_to_save``; tied ones kept tied): new rows start at the mean, and the
+    model must learn to read and to write those tokens. peft's lighter
+    ``trainable_token_indices`` cannot be used: TRL 1.16's fused loss reads the output
+    layer's ``weight`` and ``bias`` directly, which its wrapper does not provide.
+    """
     from peft import LoraConfig
 
+    extra: dict[str, Any] = {}
+    if new_tokens:
+        layers, tied = embedding_layers(model)
+        extra.update(modules_to_save=layers, ensure_weight_tying=tied)
     return LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=settings.target_modules,
         task_type="CAUSAL_LM",
+        **extra,
     )
+
+
+def embedding_layers(model: Any) -> tuple[list[str], bool]:
+    """The names (last part) of ``model``'s input embeddings and output layer, and whether
+    the two share their weights."""
+    names = {id(module): name.rsplit(".", 1)[-1] for name, module in model.named_modules()}
+    embeddings, output = model.get_input_embeddings(), model.get_output_embeddings()
+    layers = [names[id(embeddings)]]
+    if output is None:
+        return layers, False
+    layers.append(names[id(output)])
+    return layers, output.weight is embeddings.weight
 
 
 def describe(model: Any, mode: str) -> str:

@@ -1,5 +1,6 @@
-"""The steps ``sft`` and ``dpo`` take alike: the data and its tokenizer, a trainer that
-stops on a non-finite loss, and a run trained and saved with everything that made it.
+"""The steps ``sft``, ``dpo`` and ``kto`` take alike: the data and its tokenizer, a
+trainer that stops on a non-finite loss, and a run trained and saved with everything
+that made it.
 
 Each recipe calls them in order, between the steps of its own (its TRL config, its
 models), so it still reads top to bottom; they share a shape, not a base class.
@@ -8,6 +9,7 @@ models), so it still reads top to bottom; they share a shape, not a base class.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,20 @@ from typing import Any
 from dataprep.errors import UsageError
 from train import checkpoints, models, outputs, say
 from train.config import RunConfig, write_config
-from train.data import PreparedData, check_tokenizer, copy_manifest, load_prepared, template_note
+from train.data import (
+    PreparedData,
+    check_tokenizer,
+    copy_manifest,
+    load_prepared,
+    restore_tokens,
+    template_note,
+)
 
 
 def load_data_and_tokenizer(
     data_dir: str | Path, run: RunConfig, *, kind: str
 ) -> tuple[PreparedData, Any]:
-    """The prepared data of ``kind`` ("sft" or "dpo") and the tokenizer it was made
+    """The prepared data of ``kind`` ("sft", "dpo" or "kto") and the tokenizer it was made
     with, checked against each other and against the run's model.
 
     Raises UsageError when the run names no model, or the data does not fit the
@@ -32,26 +41,39 @@ def load_data_and_tokenizer(
     data = load_prepared(data_dir, kind=kind)
     tokenizer_dir = models.choose_tokenizer(run.model, run.tokenizer, data)
     tokenizer = models.load_tokenizer(tokenizer_dir)
+    # The special tokens prepare added for its chat template, added here the same way
+    # (same ids): the vocabulary check below then holds for the tokenizer as prepared.
+    restore_tokens(data, tokenizer)
     check_tokenizer(data, tokenizer_dir, tokenizer)
     if note := template_note(data, tokenizer):
         say(note)
-    models.check_vocabulary(run.model, tokenizer)
+    models.check_vocabulary(run.model, tokenizer, added=len(data.added_tokens))
     return data, tokenizer
 
 
 def make_trainer(
-    trainer_class: type, run: RunConfig, callbacks: Sequence[Any], **kwargs: Any
+    trainer_class: type,
+    run: RunConfig,
+    callbacks: Sequence[Any],
+    *,
+    new_tokens: Sequence[int] = (),
+    **kwargs: Any,
 ) -> Any:
     """``trainer_class(**kwargs)`` with the run's LoRA settings (none for full
     fine-tuning) and ``callbacks``, stopping at the first non-finite loss.
 
+    ``new_tokens``: ids of tokens added for the data's chat template; their embedding
+    (and output) rows train beside the adapter, or the model never learns them.
     TRL's and peft's own checks of the settings become a UsageError.
     """
     from train.callbacks import StopOnNonFiniteLoss
 
+    peft_config = None
+    if run.mode != "full":
+        peft_config = models.lora_config(run.lora, kwargs.get("model"), new_tokens)
     try:
         trainer = trainer_class(
-            peft_config=None if run.mode == "full" else models.lora_config(run.lora),
+            peft_config=peft_config,
             callbacks=list(callbacks),
             **kwargs,
         )
@@ -98,7 +120,11 @@ def train_and_save(
             outputs.new_partial(staging)
         try:
             if last_step is None:
-                trainer.save_model(str(staging))  # every process: FSDP and DeepSpeed gather
+                with warnings.catch_warnings():
+                    # peft's notice that grown embeddings (tokens added for the chat
+                    # template) are saved with the adapter: what is wanted, not a problem.
+                    warnings.filterwarnings("ignore", message="Setting `save_embedding_layers`")
+                    trainer.save_model(str(staging))  # every process: FSDP, DeepSpeed gather
             elif main:
                 checkpoints.copy_final_weights(checkpoint, staging, args)
             if main:

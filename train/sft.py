@@ -59,11 +59,13 @@ def run_sft(
         packed=data.packed,
         init_kwargs=run.trl.get("model_init_kwargs"),
         model_dtype=run.model_dtype,
+        vocab_size=len(tokenizer),
     )
     trainer = make_trainer(
         SFTTrainer,
         run,
         callbacks,
+        new_tokens=[t["id"] for t in data.added_tokens],
         model=model,
         args=args,
         train_dataset=data.train,

@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "prepare",
         "Template, tokenize, mask and pack data for one model.",
     ),
+    "check-template": (
+        "dataprep.cli.check_template",
+        "check_template",
+        "Check which tokens a chat template trains, for one tokenizer.",
+    ),
     "inspect": (
         "dataprep.cli.inspect",
         "inspect",
@@ -46,6 +51,28 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Rows, turns, lengths and trainable share of a file or prepared folder.",
     ),
 }
+
+
+# What the ``train`` extra installs (and what those bring): a command that imports one of
+# them in the light install (``pip install dataprep``) is told how to get it.
+TRAIN_EXTRA_MODULES = frozenset(
+    {"torch", "transformers", "tokenizers", "datasets", "trl", "peft", "accelerate",
+     "bitsandbytes", "jinja2", "matplotlib", "numpy", "safetensors", "huggingface_hub"}
+)  # fmt: skip
+TRAIN_EXTRA_INSTALL = 'pip install "dataprep[train]"'
+
+
+def missing_train_extra(error: ModuleNotFoundError) -> str | None:
+    """The message for an import of the train extra that failed, or None when the missing
+    module is not one of it (a bug, reported as such).
+
+    >>> missing_train_extra(ModuleNotFoundError("No module named 'torch'", name="torch.nn"))
+    'torch is not installed: this command needs the train extra: pip install "dataprep[train]"'
+    """
+    root = (error.name or "").partition(".")[0]
+    if root not in TRAIN_EXTRA_MODULES:
+        return None
+    return f"{root} is not installed: this command needs the train extra: {TRAIN_EXTRA_INSTALL}"
 
 
 class LazyGroup(click.Group):
@@ -106,6 +133,13 @@ def run_group(
     except DataprepError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except ModuleNotFoundError as e:
+        # The light install has no torch, transformers, ...: prepare and train say so.
+        message = missing_train_extra(e)
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)
     except BrokenPipeError:
         # `dataprep convert ... -o - | head` closes our stdout early: not an error.
         sys.exit(0)

@@ -113,6 +113,9 @@ def describe(d: Detection, notes: list[str] | None = None) -> list[str]:
             (kind, plural(n, "row"), lines_text(d.lines[kind], n))
             for kind, n in d.kinds.most_common()
         )
+    for name, reasons in d.evidence.items():
+        said = ", ".join(f"{words} ({plural(n, 'row')})" for words, n in reasons.items())
+        out.append(f"  why {name}: {said}")
     if d.keys:
         keys = d.keys.most_common(KEYS_SHOWN)
         shown = ", ".join(f"{k} ({n})" for k, n in keys)

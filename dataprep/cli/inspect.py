@@ -19,17 +19,28 @@ class TokenText:
     """Token ids -> text, with the lightest tool that can: the ``tokenizers`` library on a
     tokenizer.json (milliseconds), transformers only for folders without one."""
 
-    def __init__(self, name_or_path: str, fallback: str | None = None):
+    def __init__(
+        self,
+        name_or_path: str,
+        fallback: str | None = None,
+        added: list[dict[str, Any]] | None = None,
+    ):
+        # ``added``: the special tokens prepare added for its chat template (the manifest's
+        # tokenizer.added_tokens), added here again so that their ids read back.
+        from dataprep.prepare.special_tokens import restore_added_tokens
+
         for candidate in (name_or_path, fallback):
             if candidate and (Path(candidate) / "tokenizer.json").is_file():
                 from tokenizers import Tokenizer
 
                 self._tok = Tokenizer.from_file(str(Path(candidate) / "tokenizer.json"))
+                restore_added_tokens(self._tok, added)
                 self._decode = lambda ids: self._tok.decode(ids, skip_special_tokens=False)
                 return
         from dataprep.prepare.templates import load_tokenizer
 
         tokenizer = load_tokenizer(name_or_path)
+        restore_added_tokens(tokenizer, added)
         self._decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
 
     def decode(self, ids: list[int]) -> str:
@@ -64,11 +75,17 @@ def documents(row: dict[str, list[int]], text: TokenText) -> list[dict[str, Any]
     """The row as documents of tokens: ``[{"doc", "tokens": [{"id", "text", "trained"}]}]``.
 
     SFT rows are cut at ``seq_lengths`` (one document when unpacked); a DPO row gives its
-    prompt (not trained), chosen and rejected (trained) as three parts.
+    prompt (not trained), chosen and rejected (trained) as three parts; a KTO row its
+    prompt and its completion, named with its label.
     """
-    if "prompt_ids" in row:
+    if "completion_ids" in row:
+        judged = "desirable" if row["label"] else "undesirable"
+        parts = [("prompt", row["prompt_ids"], False),
+                 (f"completion ({judged})", row["completion_ids"], True)]  # fmt: skip
+    elif "prompt_ids" in row:
         parts = [("prompt", row["prompt_ids"], False), ("chosen", row["chosen_ids"], True),
                  ("rejected", row["rejected_ids"], True)]  # fmt: skip
+    if "prompt_ids" in row:
         return [
             {
                 "doc": i,
@@ -165,7 +182,9 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
     manifest, row, count = load_row(folder, split, index)
     tok = manifest.get("tokenizer") or {}
     text = TokenText(
-        tokenizer or tok.get("name_or_path") or "", None if tokenizer else tok.get("folder")
+        tokenizer or tok.get("name_or_path") or "",
+        None if tokenizer else tok.get("folder"),
+        tok.get("added_tokens"),
     )
     docs = documents(row, text)
     if as_json:
@@ -178,7 +197,9 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
     n_trained = sum(t["trained"] for d in docs for t in d["tokens"])
     plural = "" if len(docs) == 1 else "s"
     what = (
-        f"{len(docs)} document{plural}" if "part" not in docs[0] else "prompt / chosen / rejected"
+        f"{len(docs)} document{plural}"
+        if "part" not in docs[0]
+        else " / ".join(d["part"] for d in docs)
     )
     click.echo(
         f"row {index % count} of {count} ({split}) · {n_tokens:,} tokens · {n_trained:,} trained · {what}"

@@ -9,7 +9,7 @@ import click
 
 from dataprep.formats import FORMATS
 
-KINDS = ("sft", "dpo")
+KINDS = ("sft", "dpo", "kto")
 MASKS = ("assistant", "last", "all", "completion")
 OVERLONG = ("drop", "truncate", "split")
 
@@ -26,7 +26,9 @@ OVERLONG = ("drop", "truncate", "split")
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder."
 )
 @click.option(
-    "--kind", type=click.Choice(KINDS), help="sft or dpo [default: from the input format]."
+    "--kind",
+    type=click.Choice(KINDS),
+    help="sft, dpo (preference pairs) or kto (labelled answers) [default: from the input format].",
 )
 @click.option(
     "--mask",
@@ -36,7 +38,7 @@ OVERLONG = ("drop", "truncate", "split")
 @click.option(
     "--pack/--no-pack",
     default=None,
-    help="Pack SFT documents into full rows [default: pack; DPO never].",
+    help="Pack SFT documents into full rows [default: pack; DPO and KTO never].",
 )
 @click.option(
     "--overlong",
@@ -50,6 +52,21 @@ OVERLONG = ("drop", "truncate", "split")
     help="A .jinja file or a builtin name (chatml, ...) [default: the tokenizer's].",
 )
 @click.option("--system", help="System prompt for conversations that have none.")
+@click.option(
+    "--thinking",
+    type=click.Choice(["keep", "last", "drop"]),
+    default="keep",
+    show_default=True,
+    help="Reasoning of assistant turns: kept in every turn, in the last only (as Qwen3 and "
+    "DeepSeek-R1 templates render history), or removed. The template may drop more.",
+)
+@click.option(
+    "--template-kwarg",
+    "template_kwargs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A variable for the chat template, VALUE read as YAML (e.g. enable_thinking=false).",
+)
 @click.option(
     "--eval-fraction",
     type=click.FloatRange(0.0, 1.0, max_open=True),
@@ -80,6 +97,14 @@ OVERLONG = ("drop", "truncate", "split")
     type=click.Choice(list(FORMATS)),
     help="Input format [default: detected].",
 )
+@click.option(
+    "--accept",
+    "accept",
+    multiple=True,
+    metavar="CODE",
+    help="Train rows that `dataprep validate` fails with this error code anyway "
+    "(repeatable; counted in the manifest), e.g. --accept consecutive-roles.",
+)
 @click.option("--force", is_flag=True, help="Rebuild even when the output is up to date.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary."
@@ -87,15 +112,19 @@ OVERLONG = ("drop", "truncate", "split")
 @click.pass_context
 def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_length: int, output: str,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
-            chat_template: str | None, system: str | None, eval_fraction: float, dedup: bool,
+            chat_template: str | None, system: str | None, thinking: str,
+            template_kwargs: tuple[str, ...], eval_fraction: float, dedup: bool,
             num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
-            format_: str | None, force: bool, as_json: bool) -> None:  # fmt: skip
+            format_: str | None, accept: tuple[str, ...], force: bool,
+            as_json: bool) -> None:  # fmt: skip
     """Template, tokenize, mask and pack IN... for one tokenizer, into an Arrow folder.
 
     \b
     Every input format `dataprep detect` knows is accepted; rows that cannot be read,
     converted or kept are counted by reason and written to DIR/rejects.jsonl
-    (rows in = rows out + rows rejected). The folder opens with
+    (rows in = rows out + rows rejected). A row that `dataprep validate` reports an
+    error for is rejected under its code (--accept CODE keeps it); its warnings are
+    counted in the summary. The folder opens with
     datasets.load_from_disk and holds dataprep.json, the manifest `train` reads.
     A second run with the same inputs and options reuses the folder (--force rebuilds).
 
@@ -103,6 +132,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
     Examples:
       dataprep prepare chats.jsonl --tokenizer ./tok --max-length 4096 -o prepared/
       dataprep prepare pairs.jsonl --tokenizer ./tok --max-length 2048 -o dpo/ --kind dpo
+      dataprep prepare kto_en_demo.json --tokenizer ./tok --max-length 2048 -o kto/
       dataprep prepare data.jsonl --tokenizer ./tok --max-length 2048 -o out/ \\
           --chat-template chatml --eval-fraction 0.05 --dedup --num-proc 4
 
@@ -130,6 +160,9 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
         roles=list(roles),
         format=format_,
         force=force,
+        thinking=thinking,
+        template_kwargs=parse_template_kwargs(template_kwargs),
+        accept=list(accept),
     )
     bar: Any = None
 
@@ -174,6 +207,28 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
     ctx.exit(0)
 
 
+def parse_template_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, each VALUE read as YAML (``true``, ``3``, ``text``).
+
+    >>> parse_template_kwargs(("enable_thinking=false", "name=Ada"))
+    {'enable_thinking': False, 'name': 'Ada'}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE with KEY a name", param_hint="--template-kwarg"
+            )
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError as e:
+            raise click.BadParameter(f"{item!r}: {e}", param_hint="--template-kwarg") from e
+    return out
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -191,6 +246,13 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         ("rows rejected", _n(counts["rows_rejected"])),
     ]
     rows += [(f"  {code}", _n(n)) for code, n in counts["rejected"].items()]
+    # .get: a manifest written before the row checks gated prepare has neither.
+    if counts.get("rows_accepted"):
+        rows.append(("rows kept with --accept", _n(counts["rows_accepted"])))
+        rows += [(f"  {code}", _n(n)) for code, n in counts["accepted"].items()]
+    if counts.get("rows_warned"):
+        rows.append(("rows with warnings", _n(counts["rows_warned"])))
+        rows += [(f"  {code}", _n(n)) for code, n in counts["warnings"].items()]
     if counts["truncated"]:
         rows.append(("truncated", _n(counts["truncated"])))
     if counts["split"]:
@@ -205,6 +267,14 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         rows.append((f"{name}", f"{_n(split['rows'])} {what}, {_n(split['documents'])} documents"))
     trainable = tokens["trainable"]
     share = f" ({trainable / tokens['total']:.1%})" if tokens["total"] else ""
+    if manifest.get("labels"):
+        labels = manifest["labels"]
+        rows.append(
+            (
+                "labels",
+                f"{_n(labels['desirable'])} desirable, {_n(labels['undesirable'])} undesirable",
+            )
+        )
     rows.append(("tokens", _n(tokens["total"])))
     rows.append(("trainable tokens", _n(trainable) + share))
     if manifest["packing"]:

@@ -114,6 +114,25 @@ def folder_stats(folder: str) -> dict[str, Any]:
                 "duplicate_documents": duplicates,
                 "_lengths": docs,
             }
+        elif "completion_ids" in table.column_names:
+            prompt, completion = (
+                np.diff(table.column(c).combine_chunks().offsets.to_numpy())
+                for c in ("prompt_ids", "completion_ids")
+            )
+            desirable = int(np.count_nonzero(table.column("label").to_numpy()))
+            out["splits"][name] = {
+                "rows": table.num_rows,
+                "desirable": desirable,
+                "undesirable": table.num_rows - desirable,
+                "tokens": int((prompt + completion).sum()),
+                "trainable_tokens": int(completion.sum()),
+                "trainable_share": round(
+                    float(completion.sum()) / max(int((prompt + completion).sum()), 1), 4
+                ),
+                "prompt_length": percentiles(prompt),
+                "completion_length": percentiles(completion),
+                "_lengths": prompt + completion,
+            }
         else:
             prompt, chosen, rejected = (
                 np.diff(table.column(c).combine_chunks().offsets.to_numpy())
@@ -149,7 +168,7 @@ def file_stats(
 ) -> dict[str, Any]:
     """Rows, turns, roles, lengths (tokens with a tokenizer, else characters), trainable
     share (with a tokenizer) and exact duplicates of one dataset file."""
-    from dataprep.canonical import Conversation, Preference
+    from dataprep.canonical import Conversation, Preference, Unpaired
     from dataprep.errors import RowError
     from dataprep.mapping import Mapping
     from dataprep.prepare.pipeline import peek_format
@@ -174,14 +193,21 @@ def file_stats(
         if encoder is None or not batch:
             batch.clear()
             return
-        for kind in ("sft", "dpo"):
-            group = [e for e in batch if isinstance(e, Conversation) == (kind == "sft")]
+        for kind, cls, encode in (
+            ("sft", Conversation, encoder.encode_sft),
+            ("dpo", Preference, encoder.encode_dpo),
+            ("kto", Unpaired, encoder.encode_kto),
+        ):
+            group = [e for e in batch if isinstance(e, cls)]
             if not group:
                 continue
-            encoded = encoder.encode_sft(group) if kind == "sft" else encoder.encode_dpo(group)
-            for enc in encoded:
+            for enc in encode(group):
                 if isinstance(enc, RowError):
                     problems[enc.code] += 1
+                elif kind == "kto":
+                    lengths.append(len(enc.prompt_ids) + len(enc.completion_ids))
+                    total += len(enc.prompt_ids) + len(enc.completion_ids)
+                    trainable += len(enc.completion_ids)
                 elif kind == "sft":
                     lengths.append(len(enc.input_ids))
                     total += len(enc.input_ids)
@@ -222,7 +248,7 @@ def file_stats(
         tool_calls += sum(len(m.tool_calls or ()) for m in messages)
         if encoder is None:
             lengths.append(sum(len(m.content or "") for m in messages))
-        elif isinstance(example, Conversation | Preference):
+        else:
             batch.append(example)
             if len(batch) >= 256:
                 flush()
@@ -247,11 +273,14 @@ def file_stats(
 
 def _encoder(tokenizer: str, chat_template: str | None, file_format: str | None) -> Any:
     from dataprep.prepare.encoding import Encoder
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.special_tokens import add_template_tokens
+    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     tok = load_tokenizer(tokenizer)
     mask = "completion" if file_format == "prompt-completion" else "assistant"
-    return Encoder(tok, resolve_template(tok, chat_template), mask=mask)
+    template = resolve_template(tok, chat_template, required=needs_chat_template([file_format]))
+    add_template_tokens(tok, template)  # counted as prepare would tokenize them
+    return Encoder(tok, template, mask=mask)
 
 
 # --- output ------------------------------------------------------------------------------
@@ -283,6 +312,12 @@ def report(stats: dict[str, Any]) -> list[str]:
                 lines.append(
                     ("  duplicates", f"{s['duplicate_documents']:,} exact duplicate documents")
                 )
+            elif "completion_length" in s:
+                lines.append(
+                    ("  labels", f"{s['desirable']:,} desirable, {s['undesirable']:,} undesirable")
+                )
+                for part in ("prompt", "completion"):
+                    lines.append((f"  {part} length", _pct(s[f"{part}_length"])))
             else:
                 for part in ("prompt", "chosen", "rejected"):
                     lines.append((f"  {part} length", _pct(s[f"{part}_length"])))
@@ -397,7 +432,9 @@ def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template:
     if Path(source).is_dir() and is_prepared_folder(source):
         result = folder_stats(source)
         lengths = result["splits"]["train"]["_lengths"]
-        unit = "tokens per document" if result["kind"] == "sft" else "tokens per pair"
+        unit = {"sft": "tokens per document", "kto": "tokens per example"}.get(
+            result["kind"], "tokens per pair"
+        )
         max_length = result["max_length"]
     else:
         result = file_stats(

@@ -21,7 +21,7 @@ from dataprep.validate import FileResult, Validation, validate_files
 @click.option(
     "--strict",
     is_flag=True,
-    help="Treat warnings (duplicate rows, repeated roles where the format allows them) as errors.",
+    help="Treat warnings (duplicate rows, repeated roles where the format allows them, no user turn) as errors.",
 )
 @click.option(
     "--max-errors",
@@ -59,9 +59,12 @@ def validate(
     first --max-errors of them shown and all counted, then a summary of counts by
     reason. Meaning checks: unknown roles, empty, null or non-string content, turns
     that repeat a role, conversations not ending with the assistant, a system message
-    not first, tool results without their call, tool arguments that are not JSON,
-    chosen equal to rejected, chosen and rejected with different prompts, chat
-    template tokens leaked into text, and duplicate rows (a warning).
+    not first, tool results without their call, tool arguments that are not JSON
+    (bad-tool-arguments) or are JSON-encoded twice (tool-args-double-encoded), chosen
+    equal to rejected, chosen and rejected with different prompts, chat template tokens
+    leaked into text, and two warnings: assistant turns with no user turn
+    (no-user-turn), duplicate rows. `dataprep prepare` rejects the rows this reports
+    errors for.
 
     \b
     Examples:

@@ -18,6 +18,8 @@ from typing import Any
 
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, ToolCall, Unpaired
 from dataprep.errors import LossyConversion, RowError
+from dataprep.mapping import suggest_role
+from dataprep.media import MEDIA_PART_TYPES, media_part_message
 
 # The words of ``dropped``: one per kind of thing a format cannot hold.
 DROP_TOOL_CALLS = "tool calls"
@@ -47,6 +49,18 @@ TRAIN_KEYS = ("train", "weight", "loss_weight")
 MESSAGE_KEYS = frozenset(
     {"role", "content", "tool_calls", "tool_call_id", "name", *REASONING_KEYS, *TRAIN_KEYS}
 )
+# The keys that hold a KTO desirability label: TRL's ``label``, or LLaMA-Factory's
+# ``kto_tag``. Beside any conversation they make the row a KTO example, never SFT data
+# (``dataprep.formats.kto``): the conversational formats leave such rows alone, and never
+# write an extra field under these names (it would turn the row into a KTO example).
+LABEL_KEYS = ("label", "kto_tag")
+
+
+def has_label(row: dict) -> bool:
+    """Does ``row`` carry a KTO label key (whatever its value)?"""
+    return "label" in row or "kto_tag" in row
+
+
 # Role spellings the messages dialect accepts besides the canonical ones: OpenAI's newer
 # "developer" (a system prompt) and its legacy "function" (a tool result).
 MESSAGE_ROLE_ALIASES = {"developer": "system", "function": "tool"}
@@ -177,7 +191,7 @@ def _one_of(obj: dict, keys: tuple[str, ...], path: str) -> str | None:
 def read_content(value: Any, path: str) -> str | None:
     """A content field: a string, null, or a list of text parts joined with no separator
     (``{"type": "text", "text": ...}`` as OpenAI writes it, or ``"value"`` as LLaMA-Factory
-    v1 does). Images and audio are refused: this is a text toolkit."""
+    v1 does). Images, video and audio are refused (``dataprep.media``), and any other part."""
     if not isinstance(value, list):
         return text_or_none(value, path)
     texts = []
@@ -190,6 +204,8 @@ def read_content(value: Any, path: str) -> str | None:
             raise wrong_type(part_path, "a content part object", part)
         # Columnar readers (Parquet, Arrow) give every part every key, null where unused.
         kind = part.get("type") or "text"
+        if kind in MEDIA_PART_TYPES:
+            raise RowError(join(part_path, "type"), media_part_message(kind), "unsupported-content")
         if kind != "text":
             raise RowError(
                 join(part_path, "type"),
@@ -295,7 +311,8 @@ def read_role(value: Any, path: str) -> str:
     shown = value if isinstance(value, str) else type_name(value)
     raise RowError(
         path,
-        f"unknown role '{shown}' (known: {', '.join(ROLES)}; map it with --role {shown}=user)",
+        f"unknown role '{shown}' (known: {', '.join(ROLES)}; "
+        f"map it with --role {shown}={suggest_role(shown)})",
         "unknown-role",
     )
 

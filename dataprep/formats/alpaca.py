@@ -39,11 +39,14 @@ KIND = "sft"
 CLAIMED = frozenset({"instruction", "input", "output", "system", "history"})
 # detect() claims no row without one of these keys (lets detection skip it).
 DETECT_KEYS = frozenset({"instruction"})
+# An extra field under a label key would make the written row read as KTO (see detect).
+CLAIMED_WRITTEN = CLAIMED | frozenset(_shared.LABEL_KEYS)
 INPUT_SEPARATOR = "\n\n"
 
 
 def detect(row: dict) -> bool:
-    return "instruction" in row and "output" in row
+    # With a label (or kto_tag) beside it, LLaMA-Factory's alpaca KTO shape: kto's.
+    return "instruction" in row and "output" in row and not _shared.has_label(row)
 
 
 def read_history(value: Any) -> list[Message]:
@@ -113,5 +116,5 @@ def from_canonical(
     row["instruction"] = messages[-2].content
     row["input"] = ""
     row["output"] = messages[-1].content
-    _shared.put_extra(row, conv.extra, CLAIMED, dropped)
+    _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)
     return _shared.finish(row, dropped, NAME, allow_lossy)

@@ -38,10 +38,13 @@ KIND = "sft"
 CLAIMED = frozenset({"messages", "tools"})
 # detect() claims no row without one of these keys (lets detection skip it).
 DETECT_KEYS = frozenset({"messages"})
+# An extra field under a label key would make the written row read as KTO (see detect).
+CLAIMED_WRITTEN = CLAIMED | frozenset(_shared.LABEL_KEYS)
 
 
 def detect(row: dict) -> bool:
-    return _shared.has_message_list_prefix(row.get("messages"))
+    # Messages with a label (or kto_tag) beside them are KTO rows: the kto format's.
+    return _shared.has_message_list_prefix(row.get("messages")) and not _shared.has_label(row)
 
 
 def to_canonical(row: dict) -> Conversation:
@@ -61,5 +64,5 @@ def from_canonical(
     row: dict[str, Any] = {"messages": _shared.write_messages(conv.messages, dropped)}
     if conv.tools is not None:
         row["tools"] = conv.tools
-    _shared.put_extra(row, conv.extra, CLAIMED, dropped)
+    _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)
     return _shared.finish(row, dropped, NAME, allow_lossy)

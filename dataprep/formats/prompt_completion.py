@@ -37,13 +37,18 @@ KIND = "sft"
 CLAIMED = frozenset({"prompt", "completion", "tools"})
 # detect() claims no row without one of these keys (lets detection skip it).
 DETECT_KEYS = frozenset({"completion"})
-# An extra field under "label" or "chosen" would make the written row read as kto or
-# preference (see detect).
-CLAIMED_WRITTEN = CLAIMED | {"label", "chosen"}
+# An extra field under "label" (or "kto_tag") or "chosen" would make the written row read
+# as kto or preference (see detect).
+CLAIMED_WRITTEN = CLAIMED | {"chosen", *_shared.LABEL_KEYS}
 
 
 def detect(row: dict) -> bool:
-    return "prompt" in row and "completion" in row and "label" not in row and "chosen" not in row
+    return (
+        "prompt" in row
+        and "completion" in row
+        and "chosen" not in row
+        and not _shared.has_label(row)
+    )
 
 
 def read_pair(row: dict, second: str) -> tuple[list[Message], list[Message], bool]:

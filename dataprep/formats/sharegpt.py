@@ -43,14 +43,16 @@ from typing import Any
 from dataprep.canonical import Conversation, Example, Message, ToolCall
 from dataprep.errors import RowError
 from dataprep.formats import _shared
+from dataprep.mapping import suggest_role
 
 NAME = "sharegpt"
 KIND = "sft"
 CLAIMED = frozenset({"conversations", "system", "tools"})
 # detect() claims no row without one of these keys (lets detection skip it).
 DETECT_KEYS = frozenset({"conversations"})
-# Extra fields "chosen" and "rejected" would make the written row read as preference.
-CLAIMED_WRITTEN = CLAIMED | {"chosen", "rejected"}
+# Extra fields "chosen" and "rejected" would make the written row read as preference, a
+# label (or kto_tag) as KTO.
+CLAIMED_WRITTEN = CLAIMED | {"chosen", "rejected", *_shared.LABEL_KEYS}
 
 ROLE_ALIASES = {
     "human": "user",
@@ -73,8 +75,8 @@ TURN_KEYS = frozenset({"from", "value", *_shared.TRAIN_KEYS})
 
 def detect(row: dict) -> bool:
     # Rows with chosen/rejected beside their conversations are LLaMA-Factory's preference
-    # shape: the preference format's.
-    if "chosen" in row and "rejected" in row:
+    # shape: the preference format's; with a label (or kto_tag), its KTO shape: kto's.
+    if ("chosen" in row and "rejected" in row) or _shared.has_label(row):
         return False
     turns = row.get("conversations")
     return isinstance(turns, list) and (
@@ -133,7 +135,7 @@ def read_turn(turn: Any, path: str) -> tuple[str, Message]:
         raise RowError(
             f"{path}.from",
             f"unknown role '{shown}' (known: {', '.join(ROLE_ALIASES)}; "
-            f"map it with --role {shown}=user)",
+            f"map it with --role {shown}={suggest_role(shown)})",
             "unknown-role",
         )
     value = _shared.require(turn, "value", path)

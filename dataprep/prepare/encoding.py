@@ -25,6 +25,7 @@ appended so the model learns to stop.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,12 +46,20 @@ from dataprep.prepare.masks import (
     owner_of_spans,
     probe_markers,
     token_ranges,
+    token_snapper,
 )
 from dataprep.prepare.pieces import PIECE_CHARS, PieceTokenizer
 from dataprep.prepare.rendering import compile_template, render, to_template_messages
 from dataprep.prepare.templates import ChatTemplate
 
 MASK_POLICIES = ("assistant", "last", "all", "completion")
+# Reasoning of assistant turns: kept in every turn, in the last only, or removed (before
+# the template sees it; the template may drop more, as Qwen3's drops it from history).
+THINKING_POLICIES = ("keep", "last", "drop")
+NO_TEMPLATE = (
+    "a conversation, and the tokenizer has no chat template (plain text needs none): "
+    "pass --chat-template (chatml suits most base models)"
+)
 
 # Tokens that end a turn in common families, tried after the template's own suffix when
 # locating a turn's end (only those the tokenizer knows are used).
@@ -116,6 +125,7 @@ class Encoder:
     user/tool message to the end. A message's ``train`` flag wins over the policy:
     False is never trained, True always (its text, for a non-assistant message).
 
+    ``template`` None encodes plain text only: a chat row is a ``no-chat-template`` error.
     ``system`` is a default system prompt for conversations that have none.
     ``template_kwargs`` are extra template variables (``enable_thinking=False``, ...).
     ``spans``: ``auto`` uses ``{% generation %}`` marks when the template has them, else
@@ -130,43 +140,95 @@ class Encoder:
     def __init__(
         self,
         tokenizer: Any,
-        template: ChatTemplate,
+        template: ChatTemplate | None,
         *,
         mask: str = "assistant",
         system: str | None = None,
         template_kwargs: dict[str, Any] | None = None,
         spans: str = "auto",
         piece_chars: int = PIECE_CHARS,
+        thinking: str = "keep",
+        verify: bool = True,
     ):
         if mask not in MASK_POLICIES:
             raise PrepareError(f"unknown mask policy {mask!r}; one of {', '.join(MASK_POLICIES)}")
         if spans not in ("auto", "walk", "generation"):
             raise PrepareError(f"unknown span method {spans!r}")
-        if spans == "generation" and not template.has_generation:
-            raise PrepareError(f"chat template {template.name} has no {{% generation %}} blocks")
+        if thinking not in THINKING_POLICIES:
+            raise PrepareError(
+                f"unknown thinking policy {thinking!r}; one of {', '.join(THINKING_POLICIES)}"
+            )
+        if spans == "generation" and (template is None or not template.has_generation):
+            raise PrepareError(
+                f"chat template {template and template.name} has no {{% generation %}} blocks"
+            )
         self.tokenizer = tokenizer
         self.template = template
         self.mask = mask
         self.system = system
+        self.thinking = thinking
         self.notes: list[str] = []
         self.timings = Timings()
         self._backend = _untruncated(tokenizer.backend_tokenizer)
-        self._compiled = compile_template(template.source)
-        self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
-        self._use_generation = template.has_generation and spans != "walk"
         self._eos = tokenizer.eos_token
         self._eos_id = tokenizer.eos_token_id
         self._bos_id = tokenizer.bos_token_id
-        self._content_blocks = self._probe_content_form()
-        self._arguments_as_string = self._probe_argument_form()
         self._markers: TurnMarkers | None = None
         self._markers_error: str | None = None
-        # The added tokens the template writes: turn openers for the walk, cut points for
-        # long renderings.
-        self._template_tokens = self._template_special_tokens()
-        self._learn_markers()
-        self._check_bos()
+        if template is None:
+            # Plain text needs no template (``text`` rows); a chat row is refused alone.
+            self._compiled = None
+            self._use_generation = self._content_blocks = self._arguments_as_string = False
+            self._drops_tool_calls = False
+            self._template_tokens: list[str] = []
+        else:
+            self._compiled = compile_template(template.source)
+            self._variables = {**tokenizer.special_tokens_map, **(template_kwargs or {})}
+            self._use_generation = template.has_generation and spans != "walk"
+            self._content_blocks = self._probe_content_form()
+            self._arguments_as_string = self._probe_argument_form()
+            self._drops_tool_calls = self._probe_drops_tool_calls()
+            # The added tokens the template writes: turn openers for the walk, cut points
+            # for long renderings.
+            self._template_tokens = self._template_special_tokens()
+            self._learn_markers()
+            self._check_bos()
         self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
+        self.span_check: Any = None
+        if spans == "auto" and verify and template is not None:
+            self._verify_spans()
+
+    def _verify_spans(self) -> None:
+        """Check the span methods against render-diff (``verify``) once per tokenizer,
+        template and template variables, and use the first that agrees; refuse the
+        template when none does: its masks would be guesses."""
+        from dataprep.prepare.verify import cached_check
+
+        check = cached_check(self)
+        self.span_check = check
+        if not check.ok:
+            why = "; ".join(check.problems[:3]) or "no span method agrees with render-diff"
+            raise PrepareError(
+                f"chat template {self.template.name}: cannot verify which tokens to train with "
+                f"this tokenizer ({why}). Run `dataprep check-template` for the details, or "
+                "pass another template (--chat-template)."
+            )
+        self._use_generation = check.method == "generation"
+        if self.template.has_generation and check.method != "generation":
+            self._note_once(
+                f"chat template {self.template.name}: its {{% generation %}} blocks disagree "
+                "with the rendering (they train what the generation prompt writes); masks "
+                "come from the turn walk, which agrees"
+            )
+
+    def with_method(self, method: str) -> Encoder:
+        """This encoder with its span method forced (``generation`` or ``walk``): a shallow
+        copy sharing everything probed, for comparing the methods (``verify``)."""
+        if method not in ("generation", "walk"):
+            raise PrepareError(f"unknown span method {method!r}")
+        other = copy.copy(self)
+        other._use_generation = method == "generation"
+        return other
 
     # -- template probing (once per encoder) ---------------------------------------------
 
@@ -209,13 +271,17 @@ class Encoder:
         stop = [t for t in _END_OF_TURN_TOKENS if t in src and self._is_token(t)]
         if self._eos and self._is_token(self._eos) and ("eos_token" in src or self._eos in src):
             stop.append(self._eos)
+        self._stop_tokens = stop
         try:
             self._markers = probe_markers(
                 self._render_dicts,
                 self._offsets,
                 stop,
                 content=(lambda t: [{"type": "text", "text": t}]) if self._content_blocks else str,
-                openers=self._template_tokens,
+                # Every added token: a template may build its markers ('<|' + role + '|>').
+                special_tokens=[
+                    t.content for t in self._backend.get_added_tokens_decoder().values()
+                ],
             )
         except (ValueError, jinja2.TemplateError, TypeError) as e:
             # Only fatal when the walk is needed; then every row says why.
@@ -272,6 +338,28 @@ class Encoder:
         )
         return True
 
+    def _probe_drops_tool_calls(self) -> bool:
+        """True when the template renders a conversation with tool calls but writes no call
+        (Llama 3's original, Qwen2.5-VL): such rows would lose their calls silently."""
+        from dataprep.canonical import ToolCall
+
+        name = "probe_tool_name"
+        probe = [
+            Message(role="user", content="Probe question"),
+            Message(role="assistant", content="Probe call", tool_calls=[ToolCall(name, "{}")]),
+        ]
+        tools = [{"type": "function", "function": {"name": name, "parameters": {}}}]
+        dicts = to_template_messages(
+            probe,
+            arguments_as_string=self._arguments_as_string,
+            content_blocks=self._content_blocks,
+        )
+        try:
+            text = self._render(dicts, tools, False).text
+        except (jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError):
+            return False  # refused: rows with calls get the template's own error
+        return name not in text.replace("Probe call", "")
+
     def _check_bos(self) -> None:
         bos = self.tokenizer.bos_token
         if bos is None or self._bos_id is None:
@@ -318,7 +406,9 @@ class Encoder:
         """Canonical messages as this encoder hands them to the template (with the default
         system prompt, and tool-call arguments in the form the template takes)."""
         if self.system is not None and not any(m.role == "system" for m in messages):
-            messages = [Message("system", self.system), *messages]
+            messages = [Message(role="system", content=self.system), *messages]
+        if self.thinking != "keep":
+            messages = _without_reasoning(messages, keep_last=self.thinking == "last")
         return to_template_messages(
             messages,
             arguments_as_string=self._arguments_as_string,
@@ -331,6 +421,18 @@ class Encoder:
         tools: list[dict[str, Any]] | None,
         add_generation_prompt: bool = False,
     ) -> _Rendered:
+        if self._compiled is None:
+            raise RowError("", NO_TEMPLATE, "no-chat-template")
+        for i, m in enumerate(messages):
+            if m.role == "assistant" and not (m.content or "").strip() and not m.tool_calls:
+                # Nothing to train but an end-of-turn token, and templates differ on it
+                # (GLM-4 leaves the turn out): refused even where --accept empty-content
+                # keeps rows with an empty system or user message.
+                raise RowError(
+                    f"messages[{i}].content",
+                    "an empty assistant reply: nothing to train in it",
+                    "empty-reply",
+                )
         dicts = self.template_messages(messages)
         try:
             r = self._render(dicts, tools, add_generation_prompt)
@@ -342,6 +444,13 @@ class Encoder:
                 f"the chat template failed on this row: {type(e).__name__}: {e}",
                 "template-error",
             ) from e
+        if self._drops_tool_calls and any(m.tool_calls for m in messages):
+            raise RowError(
+                "",
+                f"chat template {self.template.name} does not write tool calls: this row's "
+                "calls would be lost; use a template that supports tools (--chat-template)",
+                "tool-calls-dropped",
+            )
         return _Rendered(dicts, r.text, r.generation_spans, tools)
 
     def _encode_chat(self, texts: list[str]) -> list[Any]:
@@ -397,7 +506,7 @@ class Encoder:
 
     def _chat_row(self, encoding: Any, rendered: _Rendered, conv: Conversation) -> SFTEncoded:
         ids = np.asarray(encoding.ids, dtype=np.int32)
-        spans = self.trained_spans(rendered, conv)
+        spans = self.trained_spans(rendered, conv, token_snapper(encoding))
         labels = labels_from_ranges(ids, token_ranges(encoding, spans))
         if len(ids) > 1 and self._bos_id is not None and ids[0] == ids[1] == self._bos_id:
             # The rendering itself starts with two BOS (a template that writes one and
@@ -410,7 +519,9 @@ class Encoder:
         if note not in self.notes:
             self.notes.append(note)
 
-    def trained_spans(self, rendered: _Rendered, conv: Conversation) -> list[Span]:
+    def trained_spans(
+        self, rendered: _Rendered, conv: Conversation, snap: Any = None
+    ) -> list[Span]:
         """Character spans of ``rendered.text`` that are trained, under this encoder's
         mask policy and the messages' train flags."""
         messages = rendered.messages
@@ -428,7 +539,11 @@ class Encoder:
             for span, owner in zip(rendered.generation_spans, owners, strict=True):
                 per_message.setdefault(owner, []).append(span)
         else:
-            per_message = {i: [s] for i, s in enumerate(located.turns) if s is not None}
+            per_message = {
+                i: [_snapped_turn(s, located.anchors[i], snap)]
+                for i, s in enumerate(located.turns)
+                if s is not None
+            }
 
         assistants = [i for i, r in enumerate(roles) if r == "assistant"]
         if self.mask == "assistant":
@@ -635,6 +750,28 @@ class Encoder:
                 )
             conts.append(full[n:].astype(np.int32))
         return prompt, conts
+
+
+def _snapped_turn(turn: Span, anchor: Span | None, snap: Any) -> Span:
+    """A walked turn whose end is moved down off a token it shares with the next header
+    (a closing space merged into `` USER`` or ``▁[``), never below its own text."""
+    if snap is None:
+        return turn
+    floor = anchor[1] if anchor is not None else turn[0]
+    return (turn[0], max(snap(turn[1], floor), turn[0]))
+
+
+def _without_reasoning(messages: list[Message], *, keep_last: bool) -> list[Message]:
+    """``messages`` with the reasoning of assistant turns removed (all, or all but the last
+    assistant turn's)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    out = []
+    for i, m in enumerate(messages):
+        if m.reasoning is not None and not (keep_last and i == last):
+            m = copy.copy(m)
+            m.reasoning = None
+        out.append(m)
+    return out
 
 
 def _untruncated(backend: Any) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dataprep
+from dataprep.checks import ROW_ERROR_CODES, ROW_WARNING_CODES
 from dataprep.prepare.options import PrepareOptions, option_record
 from dataprep.prepare.output import fingerprint_of
 
@@ -145,5 +146,8 @@ def fingerprint_inputs(
         "inputs": [{"path": i.path, "sha256": i.sha256} for i in inputs],
         "tokenizer": tokenizer["sha256"] or tokenizer["name_or_path"],
         "chat_template": _template_identity(options.chat_template),
+        # Which rows are trained: the row checks that exist decide it (a new check must
+        # rebuild), with the codes --accept keeps (in the options record).
+        "row_checks": [ROW_ERROR_CODES, ROW_WARNING_CODES],
         "options": option_record(options),
     }

@@ -53,6 +53,13 @@ class FittedDPO:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class FittedKTO:
+    prompt_ids: np.ndarray
+    completion_ids: np.ndarray
+    truncated: bool = False
+
+
 def fit_sft(input_ids: np.ndarray, labels: np.ndarray, max_length: int, policy: str) -> FittedSFT:
     """Apply ``policy`` to one encoded SFT example; raises RowError when nothing is left.
 
@@ -142,3 +149,33 @@ def fit_dpo(
         prompt_ids = prompt_ids[len(prompt_ids) - prompt_budget :]
     room = max_length - len(prompt_ids)
     return FittedDPO(prompt_ids, chosen_ids[:room], rejected_ids[:room], truncated=True)
+
+
+def fit_kto(
+    prompt_ids: np.ndarray, completion_ids: np.ndarray, max_length: int, policy: str
+) -> FittedKTO:
+    """Apply ``policy`` to one KTO example: prompt + completion must fit, as for a pair
+    (``fit_dpo``: ``truncate`` keeps the end of the prompt, at least half the budget when
+    the prompt is the long part, and cuts the completion at its end).
+    Reason codes: ``too-long``, ``empty-completion``.
+
+    >>> fit_kto(np.arange(6), np.arange(3), 6, "truncate").prompt_ids.tolist()
+    [3, 4, 5]
+    """
+    if len(completion_ids) == 0:
+        raise RowError("completion", "completion has no tokens", "empty-completion")
+    total = len(prompt_ids) + len(completion_ids)
+    if total <= max_length:
+        return FittedKTO(prompt_ids, completion_ids)
+    if policy != "truncate":
+        raise RowError(
+            "",
+            f"prompt + completion is {total} tokens, longer than --max-length {max_length} "
+            "(use --overlong truncate to keep it)",
+            "too-long",
+        )
+    prompt_budget = max(max_length - len(completion_ids), max_length // 2)
+    if len(prompt_ids) > prompt_budget:
+        prompt_ids = prompt_ids[len(prompt_ids) - prompt_budget :]
+    room = max_length - len(prompt_ids)
+    return FittedKTO(prompt_ids, completion_ids[:room], truncated=True)

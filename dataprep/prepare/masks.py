@@ -23,6 +23,13 @@ When H does not precede a turn (DeepSeek-V3 writes no ``<｜Assistant｜>`` afte
 outputs), the one honest definition is used as a fallback for that turn alone: render the
 messages before it with ``add_generation_prompt=True``; if the conversation starts with
 that text, the turn starts where it ends.
+
+Templates without one of H or S are walked with what they do write: with no header
+(Mistral's reply follows ``[/INST]``), the text every reply follows (the cue); with no
+end-of-turn text, the token or text that opens the next message, which ends the turn and
+is never trained (GLM-4's ``<|user|>``, Vicuna's `` USER: ``). Either way one render a
+row. Whatever the walk finds is checked against an independent method before a run
+(``verify``: render-diff), and a template on which the two disagree is not used.
 """
 
 from __future__ import annotations
@@ -58,14 +65,39 @@ class TurnMarkers:
 
     headers: tuple[str, ...]  # longest first
     ends: tuple[str, ...]
-    # When ``ends`` is empty: tokens that open the next message and so end a turn.
-    closers: tuple[str, ...] = ()
+    # The whole text the generation prompt writes (``"<|im_start|>assistant\n<think>\n"``):
+    # a turn starts where the rendering stops following it after a header, so what the
+    # generation prompt writes is never trained and what the template adds that it does
+    # not write (an empty think block of a final turn) is.
+    prompt: str = ""
+    # Shorter cuts of ``prompt`` (whole tokens, longest first), tried when no header
+    # precedes a turn: a training template writes an empty think block in every header,
+    # which a turn with reasoning fills.
+    fallbacks: tuple[str, ...] = ()
+    # When ``ends`` is empty: the tokens that open a message; a turn ends before the next.
+    openers: tuple[str, ...] = ()
+    # When ``headers`` is empty: the text every reply follows (Mistral's ``[/INST]``), so a
+    # reply's text is never looked for inside a prompt. Not a header: nothing after it is
+    # known to be the prompt's.
+    cue: str = ""
+    # When nothing closes a turn and no token opens the next: the whole texts that come
+    # between a reply and the next message, and what of them closes the reply (a space).
+    nexts: tuple[str, ...] = ()
+    close: str = ""
 
 
 def _common_prefix_len(a: str, b: str) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _common_suffix_len(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[-1 - i] == b[-1 - i]:
         i += 1
     return i
 
@@ -90,7 +122,7 @@ def probe_markers(
     offsets: Callable[[str], list[Span]],
     stop_tokens: Sequence[str] = (),
     content: Callable[[str], Any] = lambda text: text,
-    openers: Sequence[str] = (),
+    special_tokens: Sequence[str] = (),
 ) -> TurnMarkers:
     """Learn H and S for a template from a tiny synthetic conversation.
 
@@ -98,9 +130,9 @@ def probe_markers(
     gives the character offsets of its tokens (to cut H and S at token boundaries);
     ``stop_tokens`` are the tokenizer's eos / end-of-turn tokens, the last fallback for S;
     ``content`` builds a message's content (a string, or text blocks for templates that
-    only read those); ``openers`` are the special tokens the template writes, of which
-    those that open the next message end a turn when the template writes no end-of-turn
-    marker. Raises ``ValueError`` saying what could not be learned.
+    only read those); ``special_tokens`` are the added tokens the template writes (of
+    which those that open a message end a turn in a template that writes no end-of-turn
+    text). Raises ``ValueError`` saying what could not be learned.
 
     H is where rendering with the generation prompt departs from rendering without it,
     cut back to a token boundary, then shortened (by whole tokens) to what also appears
@@ -149,11 +181,13 @@ def probe_markers(
     end = end_final[: _snap_down(shared, _token_boundaries(end_final, offsets))]
     ends = [e for e in (end, end.rstrip()) if e.strip()]
     ends += [t for t in stop_tokens if t and t not in ends]
-    closers: list[str] = []
-    if not ends:
-        # Nothing closes a reply: what opens the next message ends it (GLM-4's <|user|>
-        # and <|observation|>, which are its stop tokens). Its first token, after a reply
-        # followed by a user turn and by a tool result.
+    openers: list[str] = []
+    nexts: list[str] = []
+    if not end.strip():
+        # No end-of-turn text in history (GLM-4; Metharme writes EOS after the last reply
+        # only): a turn ends where the next message opens, and what opens it (<|user|>,
+        # <|observation|>) is never trained. Its first token, after a reply followed by a
+        # user turn and by a tool result.
         follows = [end_mid]
         try:
             tool = render([user1, asst1, {"role": "tool", "content": content(u2)}], False)
@@ -165,14 +199,40 @@ def probe_markers(
         for f in follows:
             cut = _token_boundaries(f, offsets)
             first = f[: cut[1]] if len(cut) > 1 else ""
-            if first.strip() and first in openers:
-                closers.append(first)
-        if not closers:
+            if first.strip() and first in special_tokens:
+                openers.append(first)
+        if not openers:
+            # Plain-text headers (" USER: ", "\n\n### User:\n"): the whole text between a
+            # reply and the next message, found once per turn; the turn ends after the
+            # part of it that also follows a final reply (``end``, whitespace).
+            nexts = [f for f in follows if f.strip()]
+        if not openers and not nexts and not headers and not ends:
+            # Nothing marks a turn at all (contents joined as they are).
             raise ValueError("nothing in the template ends an assistant turn")
+    headers = sorted(set(headers), key=len, reverse=True)
+    # Only cuts that keep a special token: a cut of plain text ("ASSIST", "A") would be
+    # found inside ordinary words.
+    fallbacks = [
+        header_full[:cut]
+        for cut in cuts
+        if header_full[:cut] not in headers and any(t in header_full[:cut] for t in special_tokens)
+    ]
+    cue = ""
+    if not headers:
+        # What precedes the first reply and the second alike (the user texts before them
+        # differ), cut back to whole tokens: "[/INST] ".
+        second = four.find(a2, next_at)
+        if second >= 0:
+            cue = two[at - _common_suffix_len(two[:at], four[:second]) : at]
     return TurnMarkers(
-        headers=tuple(sorted(set(headers), key=len, reverse=True)),
+        headers=tuple(headers),
         ends=tuple(dict.fromkeys(ends)),
-        closers=tuple(closers),
+        prompt=header_full,
+        fallbacks=tuple(fallbacks),
+        openers=tuple(dict.fromkeys(openers)),
+        cue=cue if cue.strip() else "",
+        nexts=tuple(dict.fromkeys(nexts)),
+        close=end if nexts else "",
     )
 
 
@@ -289,6 +349,7 @@ def locate_turns(
     cursor = 0
     n = len(messages)
     anchors_of = [message_anchors(m) for m in messages]
+    roles = [m.get("role") for m in messages]
     located = Located(anchors=[None] * n, turns=[None] * n)
     for i, message in enumerate(messages):
         anchors = anchors_of[i]
@@ -298,8 +359,16 @@ def locate_turns(
             # Never look past the next assistant header: a message whose text the template
             # does not render (a system prompt moved to the top) is skipped, not matched
             # against a later turn.
-            stop = text.find(headers[-1], cursor) if headers else -1
-            a, b = _find_first(text, anchors[0], cursor, len(text) if stop < 0 else stop)
+            # With no header (Mistral: the reply follows [/INST]), a match is taken only
+            # when the next reply is rendered after it: Mistral v3 moves the system prompt
+            # into the LAST user turn, or drops it.
+            if headers or markers.cue:
+                stop = text.find(headers[-1] if headers else markers.cue, cursor)
+                a, b = _find_first(text, anchors[0], cursor, len(text) if stop < 0 else stop)
+            else:
+                a, b = _find_first(text, anchors[0], cursor, len(text))
+                if a >= 0 and not _reply_follows(text, anchors_of, roles, i, b):
+                    a = -1  # its text is rendered later (moved), past the next reply
             if a >= 0:
                 located.anchors[i] = (a, b)
                 cursor = b
@@ -307,7 +376,7 @@ def locate_turns(
 
         if anchors:
             start, first_at, last_end = _locate_assistant_start(
-                text, anchors[0], cursor, headers, i, render_prefix
+                text, anchors[0], cursor, markers, i, render_prefix
             )
             # Reasoning the template writes before the content (often under a header of
             # its own, as gpt-oss does) belongs to the turn: start from there.
@@ -316,7 +385,7 @@ def locate_turns(
                 a, _ = _find_first(text, thought, cursor, first_at)
                 if a >= 0:
                     start, _, _ = _locate_assistant_start(
-                        text, thought, cursor, headers, i, render_prefix
+                        text, thought, cursor, markers, i, render_prefix
                     )
             for alternatives in anchors[1:]:
                 a, b = _find_first(text, alternatives, last_end, len(text))
@@ -341,6 +410,17 @@ def locate_turns(
     return located
 
 
+def _reply_follows(
+    text: str, anchors_of: list[list[list[str]]], roles: list[Any], index: int, at: int
+) -> bool:
+    """Whether the next assistant message after ``index`` (with text of its own) is
+    rendered after ``at``; True when there is none."""
+    for j in range(index + 1, len(anchors_of)):
+        if roles[j] == "assistant" and anchors_of[j]:
+            return _find_first(text, anchors_of[j][0], at, len(text))[0] >= 0
+    return True
+
+
 def _locate_end(
     text: str,
     anchors_of: list[list[list[str]]],
@@ -363,15 +443,17 @@ def _locate_end(
             best = (e, len(marker))
     if best is not None:
         return best[0] + best[1]
-    if not markers.ends and markers.closers:
-        # No end-of-turn marker: the turn ends with the token that opens the next message,
-        # which is what the model emits to stop (GLM-4: <|user|>, <|observation|>).
-        e, n = min(
-            ((text.find(c, last_end, stop), len(c)) for c in markers.closers),
-            key=lambda f: (f[0] < 0, f[0]),
-        )
-        if e >= 0:
-            return e + n
+    if markers.nexts:
+        found = [e for e in (text.find(f, last_end, stop) for f in markers.nexts) if e >= 0]
+        if found:
+            e = min(found)
+            return e + (len(markers.close) if text.startswith(markers.close, e) else 0)
+        if index + 1 == len(anchors_of):
+            return len(text)
+    if markers.openers:
+        found = [e for e in (text.find(o, last_end, stop) for o in markers.openers) if e >= 0]
+        if found:
+            return min(found)
         if index + 1 == len(anchors_of):
             return len(text)
     if render_prefix is not None:
@@ -381,22 +463,65 @@ def _locate_end(
     raise _unlocatable(index, "no end-of-turn marker after it")
 
 
+def _find_outside_headers(
+    text: str, candidates: list[str], start: int, headers: Sequence[str]
+) -> tuple[int, int]:
+    """``_find_first``, skipping matches that begin inside a header: a reply that is just
+    ``assistant`` is not the ``assistant`` of ``<|im_start|>assistant\n``."""
+    a, b = _find_first(text, candidates, start, len(text))
+    while a >= 0:
+        inside = [
+            h + len(header)
+            for header in headers
+            if header
+            for h in [text.rfind(header, max(0, a - len(header) + 1), a + len(header))]
+            if 0 <= h < a < h + len(header)
+        ]
+        if not inside:
+            break
+        a, b = _find_first(text, candidates, max(inside), len(text))
+    return a, b
+
+
 def _locate_assistant_start(
     text: str,
     first: list[str],
     cursor: int,
-    headers: tuple[str, ...],
+    markers: TurnMarkers,
     index: int,
     render_prefix: PrefixRenderer | None,
 ) -> tuple[int, int, int]:
-    """(span start, first anchor start, first anchor end) of assistant turn ``index``."""
-    a, b = _find_first(text, first, cursor, len(text))
+    """(span start, first anchor start, first anchor end) of assistant turn ``index``.
+
+    The span starts after the last header before the anchor, and after as much more of
+    the generation prompt as the rendering follows there (Nemotron's prompt writes
+    ``<think>\n``; a reply in history follows ``<think>`` alone)."""
+    headers = markers.headers
+    a, b = _find_outside_headers(text, first, cursor, (*headers, markers.prompt))
+    if not headers and markers.cue:
+        # The reply's text right after the cue every reply follows, not inside a prompt.
+        # Preferred, not required: a reply after a tool result follows something else.
+        cue = markers.cue.rstrip()
+        a2, b2 = a, b
+        while a2 >= 0 and not text[cursor:a2].rstrip().endswith(cue):
+            a2, b2 = _find_first(text, first, a2 + 1, len(text))
+        if a2 >= 0:
+            a, b = a2, b2
     if a < 0:
         raise _unlocatable(index, f"{first[0][:40]!r} is not in the rendered text")
-    for header in headers:
+    for header in (*headers, *markers.fallbacks):
         h = text.rfind(header, cursor, a)
         if h >= 0:
-            return h + len(header), a, b
+            follows = _common_prefix_len(markers.prompt, text[h:a])
+            return h + max(len(header), follows), a, b
+    if not headers and markers.cue:
+        # No header, but the cue every reply follows (Mistral's [/INST]): the turn starts
+        # where the cue ends, what the generation prompt (empty) leaves to the model. One
+        # find per turn, so a long conversation costs no render per turn.
+        cue = markers.cue.rstrip()
+        before = text[cursor:a].rstrip()
+        if before.endswith(cue):
+            return cursor + len(before), a, b
     # No header between the previous message and this reply: either the template writes
     # another cue here (DeepSeek after tool outputs), or the reply's text also occurs
     # inside the header (a reply "a" inside "assistant"). The prefix rendering decides.
@@ -408,12 +533,19 @@ def _locate_assistant_start(
             a2, b2 = _find_first(text, first, len(prompt), len(text))
             if a2 >= 0:
                 return len(prompt), a2, b2
+    if not headers:
+        # The template writes no header (Mistral: the reply follows [/INST]) and the
+        # messages before render differently alone (v3 moves the system prompt into the
+        # last user turn): the turn starts with its own text.
+        return a, a, b
     for header in headers:
         h0 = text.find(header, cursor)
         if h0 >= 0:
             a2, b2 = _find_first(text, first, h0 + len(header), len(text))
             if a2 >= 0:
-                return text.rfind(header, h0, a2) + len(header), a2, b2
+                h = text.rfind(header, h0, a2)
+                follows = _common_prefix_len(markers.prompt, text[h:a2])
+                return h + max(len(header), follows), a2, b2
     raise _unlocatable(index, "no assistant header before it")
 
 
@@ -517,3 +649,22 @@ def labels_from_ranges(ids: np.ndarray, ranges: list[tuple[int, int]]) -> np.nda
     for t0, t1 in ranges:
         labels[t0:t1] = ids[t0:t1]
     return labels
+
+
+def token_snapper(encoding: Any) -> Callable[[int, int], int]:
+    """``snap(pos, floor)``: ``pos`` moved down to the start of the token that straddles it,
+    unless that token starts before ``floor``. A turn's closing text ends there, so a token
+    it shares with the next header (a closing space merged into `` USER``) stays
+    untrained, while a token it shares with the turn's own text stays trained.
+
+    Found by binary search over the encoding, as ``token_ranges`` does."""
+    n = len(encoding)
+    chars = _Chars(encoding)
+
+    def snap(pos: int, floor: int) -> int:
+        t = _bisect(n, lambda t: chars.end(t) > pos)  # first token ending after pos
+        if t < n and chars.start(t) < pos and chars.start(t) >= floor:
+            return chars.start(t)
+        return pos
+
+    return snap

@@ -10,11 +10,15 @@ from typing import Any
 from dataprep.errors import PrepareError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.prepare.gate import check_accept
 from dataprep.prepare.lengths import OVERLONG_POLICIES
 from dataprep.prepare.output import check_replaceable
 
-KINDS = ("sft", "dpo")
+KINDS = ("sft", "dpo", "kto")
+# The kinds whose rows are never packed or split, and what one of their rows is.
+UNSPLIT = {"dpo": "a preference pair", "kto": "a KTO example"}
 MASKS = ("assistant", "last", "all", "completion")
+THINKING = ("keep", "last", "drop")
 
 
 @dataclass
@@ -28,7 +32,7 @@ class PrepareOptions:
     output: str
     kind: str | None = None  # None: from the detected formats
     mask: str | None = None  # None: completion for prompt-completion input, else assistant
-    pack: bool | None = None  # None: pack SFT, never DPO
+    pack: bool | None = None  # None: pack SFT, never DPO or KTO
     overlong: str = "drop"
     chat_template: str | None = None
     system: str | None = None
@@ -40,6 +44,9 @@ class PrepareOptions:
     roles: list[str] = field(default_factory=list)
     format: str | None = None  # force the input format instead of detecting it
     force: bool = False
+    thinking: str = "keep"  # reasoning kept in every assistant turn, the last only, or dropped
+    template_kwargs: dict[str, Any] = field(default_factory=dict)  # extra template variables
+    accept: list[str] = field(default_factory=list)  # row-check error codes to keep (--accept)
 
 
 @dataclass
@@ -72,18 +79,24 @@ def check_options(options: PrepareOptions) -> None:
         raise UsageError(f"--overlong must be one of {', '.join(OVERLONG_POLICIES)}")
     if not 0.0 <= options.eval_fraction < 1.0:
         raise UsageError(f"--eval-fraction must be in [0, 1), not {options.eval_fraction}")
+    if options.thinking not in THINKING:
+        raise UsageError(f"--thinking must be one of {', '.join(THINKING)}")
     if options.num_proc < 1:
         raise UsageError(f"--num-proc must be at least 1, not {options.num_proc}")
     if options.format is not None and options.format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
-    if options.kind == "dpo" and options.pack:
-        raise UsageError("--pack applies to SFT only: DPO rows are never packed")
-    if options.kind == "dpo" and options.overlong == "split":
-        raise UsageError("--overlong split applies to SFT only: a preference pair cannot be split")
+    unsplit = UNSPLIT.get(options.kind or "")
+    if unsplit and options.pack:
+        raise UsageError(
+            f"--pack applies to SFT only: {options.kind.upper()} rows are never packed"
+        )
+    if unsplit and options.overlong == "split":
+        raise UsageError(f"--overlong split applies to SFT only: {unsplit} cannot be split")
     for path in options.inputs:
         if path != "-" and not Path(path).exists():
             raise UsageError(f"no such file: {path}")
     Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
+    check_accept(options.accept)
     check_replaceable(options.output)
 
 
@@ -102,4 +115,7 @@ def option_record(options: PrepareOptions) -> dict[str, Any]:
         "fields": list(options.fields),
         "roles": list(options.roles),
         "format": options.format,
+        "thinking": options.thinking,
+        "template_kwargs": dict(sorted(options.template_kwargs.items())),
+        "accept": sorted(set(options.accept)),
     }

@@ -5,7 +5,7 @@ The layout ``datasets.load_from_disk`` opens, written without ``datasets`` (it i
 import and writes timestamps nowhere we need)::
 
     DIR/data-00000-of-00001.arrow    Arrow IPC *stream* files, as datasets writes them
-    DIR/dataset_info.json            the features (list<int32> columns)
+    DIR/dataset_info.json            the features (list<int32> columns; KTO's label: bool)
     DIR/state.json                   shard list and a fingerprint derived from ours
     DIR/dataprep.json                the manifest (what was done, to what, with what)
     DIR/rejects.jsonl                one line per rejected row
@@ -38,6 +38,13 @@ DATASET_DICT = "dataset_dict.json"
 SFT_COLUMNS = ("input_ids", "labels")
 PACKED_COLUMNS = ("input_ids", "labels", "seq_lengths")
 DPO_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
+# TRL's KTOTrainer reads prompt_ids, completion_ids (without the prompt) and a boolean
+# label per row (trl 1.16, DataCollatorForUnpairedPreference).
+KTO_COLUMNS = ("prompt_ids", "completion_ids", "label")
+COLUMNS = {"sft": SFT_COLUMNS, "dpo": DPO_COLUMNS, "kto": KTO_COLUMNS}
+# Columns of one boolean per row rather than a list of ids. Spilled and handed to the
+# writer like the others, as documents of one value (0 or 1).
+BOOL_COLUMNS = frozenset({"label"})
 # datasets' own defaults: record batches of 1000 rows, shards of about 500 MB.
 ROWS_PER_BATCH = 1000
 VALUES_PER_BATCH = 1 << 18
@@ -149,17 +156,31 @@ class AtomicFolder:
 
 def _features(columns: tuple[str, ...]) -> dict[str, Any]:
     return {
-        name: {"feature": {"dtype": "int32", "_type": "Value"}, "_type": "List"} for name in columns
+        name: {"dtype": "bool", "_type": "Value"}
+        if name in BOOL_COLUMNS
+        else {"feature": {"dtype": "int32", "_type": "Value"}, "_type": "List"}
+        for name in columns
     }
 
 
 def arrow_schema(columns: tuple[str, ...]) -> pa.Schema:
-    """list<int32> columns, with the features metadata datasets reads back."""
+    """list<int32> columns (bool for ``BOOL_COLUMNS``), with the features metadata
+    datasets reads back."""
     meta = json.dumps({"info": {"features": _features(columns)}})
     return pa.schema(
-        [pa.field(name, pa.list_(pa.int32())) for name in columns],
+        [
+            pa.field(name, pa.bool_() if name in BOOL_COLUMNS else pa.list_(pa.int32()))
+            for name in columns
+        ],
         metadata={"huggingface": meta},
     )
+
+
+def bool_array(values: np.ndarray, offsets: np.ndarray) -> pa.BooleanArray:
+    """A bool column from documents of one value each (the writer's input shape)."""
+    if not np.all(np.diff(offsets) == 1):
+        raise ValueError("a boolean column holds exactly one value per row")
+    return pa.array(np.asarray(values) != 0, type=pa.bool_())
 
 
 def list_array(values: np.ndarray, offsets: np.ndarray) -> pa.ListArray:
@@ -215,7 +236,10 @@ class SplitWriter:
 
     def write(self, batch: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Write rows: ``{column: (values, offsets)}`` for every column of the split."""
-        arrays = [list_array(*batch[name]) for name in self.columns]
+        arrays = [
+            bool_array(*batch[name]) if name in BOOL_COLUMNS else list_array(*batch[name])
+            for name in self.columns
+        ]
         record_batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
         if record_batch.num_rows == 0:
             return

@@ -3,6 +3,7 @@
     fingerprint the inputs and options      (cheap: file hashes; a match is a cache hit)
     read every input, row by row            (any format the core reads)
       -> map fields/roles -> to_canonical   (bad rows become rejects, with file:line)
+      -> validate's row checks              (errors reject, unless --accept; warnings counted)
       -> eval split by content hash         (duplicates always land in the same split)
       -> dedup                              (optional)
       -> encode in batches                  (the chat template, masks; in --num-proc workers)
@@ -50,6 +51,7 @@ from dataprep.prepare.identity import (
     tokenizer_identity,
 )
 from dataprep.prepare.options import (
+    UNSPLIT,
     NothingLeft,
     PrepareOptions,
     PrepareResult,
@@ -57,11 +59,10 @@ from dataprep.prepare.options import (
     option_record,
 )
 from dataprep.prepare.output import (
-    DPO_COLUMNS,
+    COLUMNS,
     MANIFEST,
     PACKED_COLUMNS,
     REJECTS,
-    SFT_COLUMNS,
     AtomicFolder,
     DocumentSpill,
     RejectsWriter,
@@ -119,13 +120,21 @@ def peek_format(path: str, mapping: Mapping) -> tuple[str | None, str]:
     return None, detection.message
 
 
+# The --kind each format's examples are prepared as (a format's KIND is what its
+# to_canonical returns), and how a kind's data is named in messages.
+KIND_OF_FORMAT = {"sft": "sft", "preference": "dpo", "kto": "kto"}
+KIND_WORDS = {"sft": "SFT", "dpo": "preference", "kto": "KTO"}
+
+
 def _default_kind(plans: list[tuple[str, str | None]]) -> str:
-    kinds = {path: ("dpo" if FORMATS[f].KIND == "preference" else "sft") for path, f in plans if f}
+    kinds = {path: KIND_OF_FORMAT[FORMATS[f].KIND] for path, f in plans if f}
     found = set(kinds.values())
     if len(found) > 1:
         listing = ", ".join(f"{p}: {k}" for p, k in kinds.items())
+        words = " and ".join(KIND_WORDS[k] for k in KIND_WORDS if k in found)
         raise UsageError(
-            f"the inputs mix SFT and preference data ({listing}); pass --kind sft or --kind dpo"
+            f"the inputs mix {words} data ({listing}); pass --kind "
+            + " or --kind ".join(k for k in KIND_WORDS if k in found)
         )
     return found.pop() if found else "sft"
 
@@ -187,16 +196,11 @@ def _run(
     on_start: Callable[[int | None], None] | None,
     on_rows: Callable[[int], None] | None,
 ) -> PrepareResult:
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.special_tokens import add_template_tokens, added_note
+    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
 
     mapping = Mapping.from_specs(options.fields, options.roles)
     tokenizer = load_tokenizer(options.tokenizer)
-    template = resolve_template(tokenizer, options.chat_template)
-    tokenizer_id = {
-        **tokenizer_id,
-        "vocab_size": len(tokenizer),
-        "vocab_sha256": _vocab_sha256(tokenizer),
-    }
 
     peeked = []
     for item in inputs:
@@ -204,13 +208,25 @@ def _run(
             peeked.append((options.format, f"{options.format} (--format)"))
         else:
             peeked.append(peek_format(item.read_from, mapping))
+    # Plain text documents need no chat template; anything else does.
+    template_required = needs_chat_template(fmt for fmt, _ in peeked)
+    template = resolve_template(tokenizer, options.chat_template, required=template_required)
+    # Markers the template writes that the tokenizer lacks become special tokens (never
+    # ordinary text); the manifest records them so that train adds the same.
+    added = add_template_tokens(tokenizer, template)
+    tokenizer_id = {
+        **tokenizer_id,
+        "vocab_size": len(tokenizer),
+        "vocab_sha256": _vocab_sha256(tokenizer),
+        "added_tokens": added,
+    }
     kind = options.kind or _default_kind(
         [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
     )
-    if kind == "dpo" and options.overlong == "split":
-        raise UsageError("--overlong split applies to SFT only: a preference pair cannot be split")
-    if kind == "dpo" and options.pack:
-        raise UsageError("--pack applies to SFT only: DPO rows are never packed")
+    if kind != "sft" and options.overlong == "split":
+        raise UsageError(f"--overlong split applies to SFT only: {UNSPLIT[kind]} cannot be split")
+    if kind != "sft" and options.pack:
+        raise UsageError(f"--pack applies to SFT only: {kind.upper()} rows are never packed")
     pack = kind == "sft" and options.pack is not False
     plans = [
         InputPlan(
@@ -223,6 +239,7 @@ def _run(
     job = Job(
         tokenizer=options.tokenizer,
         chat_template=options.chat_template,
+        template_required=template_required,
         system=options.system,
         kind=kind,
         max_length=options.max_length,
@@ -232,10 +249,18 @@ def _run(
         seed=options.seed,
         eval_fraction=options.eval_fraction,
         want_keys=options.dedup,
+        thinking=options.thinking,
+        template_kwargs=options.template_kwargs,
+        accept=tuple(sorted(set(options.accept))),
     )
     splits = ["train", "eval"] if options.eval_fraction > 0 else ["train"]
-    columns = SFT_COLUMNS if kind == "sft" else DPO_COLUMNS
+    columns = COLUMNS[kind]
 
+    # The masks are verified for this tokenizer and template here, before any output and
+    # before workers fork (they inherit the result): a template whose masks cannot be
+    # trusted is refused up front.
+    main_worker = Worker(job, tokenizer, template)
+    span_checks = [main_worker.encoder(plan.mask).span_check for plan in plans]
     total = sum(i.lines for i in inputs) if all(i.lines is not None for i in inputs) else None
     if on_start is not None:
         on_start(total)
@@ -247,9 +272,14 @@ def _run(
         rejects = RejectsWriter(tmp / REJECTS)
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
+        accepted: Counter[str] = Counter()  # code -> rows kept with that error (--accept)
+        warned: Counter[str] = Counter()  # code -> rows kept with that warning
         formats = [Counter() for _ in inputs]
+        desirable: Counter[str] = Counter()  # KTO: rows labelled true, per split
         shown: list[dict[str, Any]] = []
         notes: dict[str, None] = {}
+        if added:
+            notes[added_note(added, template, options.tokenizer)] = None
         seen: dict[bytes, tuple[int, int]] = {}
 
         def reject(item: Input, line: int, code: str, message: str, row: Any) -> None:
@@ -287,6 +317,15 @@ def _run(
                         counts["deduplicated"] += 1
                         continue
                 keep[pos] = True
+                # Counted only for rows that are kept: what the prepared data holds.
+                codes = result.accepted.get(pos)
+                if codes:
+                    accepted.update(codes)
+                    counts["rows_accepted"] += 1
+                codes = result.warnings.get(pos)
+                if codes:
+                    warned.update(codes)
+                    counts["rows_warned"] += 1
             counts["rows_out"] += int(keep.sum())
             counts["truncated"] += int((result.truncated & keep).sum())
             counts["split"] += int((result.split & keep).sum())
@@ -303,6 +342,8 @@ def _run(
                     part[column] = (values[np.repeat(chosen, lengths)], lengths[chosen])
                 spills[name].add(part)
                 trained[name].append(result.trained[chosen])
+                if kind == "kto":
+                    desirable[name] += int(part["label"][0].sum())
             if on_rows is not None:
                 on_rows(len(records))
 
@@ -311,7 +352,7 @@ def _run(
 
         try:
             if options.num_proc == 1:
-                worker = Worker(job, tokenizer, template)
+                worker = main_worker
                 for index, records in batches(inputs):
                     collect(index, records, worker.run(index, payload(records)))
             else:
@@ -331,6 +372,8 @@ def _run(
                 doc_lengths = doc_lengths + np.maximum(
                     lengths_by_column["chosen_ids"], lengths_by_column["rejected_ids"]
                 )
+            elif kind == "kto":
+                doc_lengths = doc_lengths + lengths_by_column["completion_ids"]
             plan = (
                 pack_best_fit_decreasing(doc_lengths, options.max_length)
                 if pack
@@ -348,7 +391,7 @@ def _run(
             )
             packed_lengths = row_lengths(doc_lengths, plan)
             # Every stored token: for DPO the prompt once, and both answers.
-            if kind == "sft":
+            if kind in ("sft", "kto"):
                 stored = int(doc_lengths.sum())
             else:
                 stored = sum(int(v.sum()) for v in lengths_by_column.values())
@@ -361,6 +404,9 @@ def _run(
                     packing_efficiency(doc_lengths, plan, options.max_length), 6
                 ),
             }
+            if kind == "kto":
+                result_splits[name]["desirable"] = desirable[name]
+                result_splits[name]["undesirable"] = len(doc_lengths) - desirable[name]
             all_docs.append(doc_lengths)
             all_rows.append(packed_lengths)
             all_trained.append(split_trained)
@@ -392,7 +438,12 @@ def _run(
                 "name": template.name,
                 "sha256": template.sha256,
                 "has_generation": template.has_generation,
-            },
+                "masks": _span_summary(span_checks[0]),
+                "thinking": options.thinking,
+                "template_kwargs": options.template_kwargs,
+            }
+            if template is not None
+            else None,
             "mask": _mask_summary(plans) if kind == "sft" else None,
             "max_length": options.max_length,
             "length_policy": options.overlong,
@@ -400,9 +451,18 @@ def _run(
             "eval_fraction": options.eval_fraction,
             "seed": options.seed,
             "dedup": options.dedup,
+            "accept": sorted(set(options.accept)),
             "system": options.system,
             "columns": list(PACKED_COLUMNS if pack else columns),
             "splits": result_splits,
+            # KTO: how many answers are labelled desirable and undesirable (TRL weighs the
+            # two losses by desirable_weight / undesirable_weight to balance them).
+            "labels": {
+                "desirable": sum(s["desirable"] for s in result_splits.values()),
+                "undesirable": sum(s["undesirable"] for s in result_splits.values()),
+            }
+            if kind == "kto"
+            else None,
             "counts": {
                 "rows_in": counts["rows_in"],
                 "rows_out": counts["rows_out"],
@@ -412,6 +472,12 @@ def _run(
                 "split": counts["split"],
                 "pieces_dropped": counts["pieces_dropped"],
                 "deduplicated": counts["deduplicated"],
+                # Kept rows that a row check flagged: with an --accept code, or with
+                # warnings; per code, the rows that have it (a row may have several).
+                "rows_accepted": counts["rows_accepted"],
+                "accepted": _by_count(accepted),
+                "rows_warned": counts["rows_warned"],
+                "warnings": _by_count(warned),
             },
             "tokens": {
                 "total": total_tokens,
@@ -444,6 +510,23 @@ def _run(
             )
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return result
+
+
+def _span_summary(check: Any) -> dict[str, Any] | None:
+    """How the trained spans are found, and how they were verified (``verify``)."""
+    if check is None:
+        return None
+    return {
+        "method": check.method,
+        "verified_against": "render-diff",
+        "probes": check.probes,
+        "agreeing": dict(check.agreeing),
+    }
+
+
+def _by_count(counter: Counter[str]) -> dict[str, int]:
+    """Most frequent first; ties by name (the manifest is deterministic), as "rejected"."""
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _mask_summary(plans: list[InputPlan]) -> str:

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,11 +87,28 @@ def builtin_template(name: str) -> ChatTemplate:
     return ChatTemplate.from_source(name, path.read_text(encoding="utf-8"))
 
 
-def resolve_template(tokenizer: Any, chat_template: str | None) -> ChatTemplate:
+def needs_chat_template(formats: Iterable[str | None]) -> bool:
+    """Whether inputs of these formats (None: not known) need a chat template: all but
+    plain ``text`` documents, which are tokenized as they are with EOS appended.
+
+    >>> needs_chat_template(["text", "text"]), needs_chat_template(["text", "messages"])
+    (False, True)
+    """
+    return any(fmt != "text" for fmt in formats)
+
+
+def resolve_template(
+    tokenizer: Any, chat_template: str | None, *, required: bool = True
+) -> ChatTemplate | None:
     """The template to render with: ``None`` for the tokenizer's own, a ``.jinja`` path,
     or a builtin name. The template is compiled here so a broken one fails early.
 
+    A tokenizer with no template of its own is a PrepareError, or, when not ``required``
+    (plain text only: ``needs_chat_template``), None.
+
     >>> resolve_template(None, "chatml").has_generation
+    True
+    >>> resolve_template(None, None, required=False) is None
     True
     """
     if chat_template is None:
@@ -98,6 +116,8 @@ def resolve_template(tokenizer: Any, chat_template: str | None) -> ChatTemplate:
         if isinstance(own, dict):
             # Tokenizers may ship named variants; "default" is what apply_chat_template uses.
             own = own.get("default")
+        if not own and not required:
+            return None
         if not own:
             where = getattr(tokenizer, "name_or_path", "") or "this tokenizer"
             raise PrepareError(

@@ -14,7 +14,7 @@ import multiprocessing
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,9 +24,11 @@ from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
+from dataprep.media import refuse_media
+from dataprep.prepare.gate import RowGate, Verdict
 from dataprep.prepare.identity import Input
-from dataprep.prepare.lengths import count_trained, fit_dpo, fit_sft
-from dataprep.prepare.output import DPO_COLUMNS, SFT_COLUMNS
+from dataprep.prepare.lengths import count_trained, fit_dpo, fit_kto, fit_sft
+from dataprep.prepare.output import COLUMNS
 
 # A batch handed to the encoder (and to a worker) holds at most this many rows or bytes:
 # the tokenizer's per-token objects for a batch are what bounds memory, so a batch of long
@@ -48,6 +50,7 @@ class Job:
 
     tokenizer: str
     chat_template: str | None
+    template_required: bool  # False: plain text only, the tokenizer's missing template is no error
     system: str | None
     kind: str
     max_length: int
@@ -57,6 +60,9 @@ class Job:
     seed: int
     eval_fraction: float
     want_keys: bool
+    thinking: str = "keep"
+    template_kwargs: dict[str, Any] | None = None
+    accept: tuple[str, ...] = ()  # row-check error codes kept knowingly (--accept)
 
 
 @dataclass
@@ -76,6 +82,9 @@ class BatchResult:
     trained: np.ndarray  # trainable tokens per document
     columns: dict[str, tuple[np.ndarray, np.ndarray]]
     notes: list[str]
+    # row -> the row-check codes it was kept with: accepted errors, warnings
+    accepted: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Worker:
@@ -83,24 +92,35 @@ class Worker:
 
     def __init__(self, job: Job, tokenizer: Any = None, template: Any = None):
         from dataprep.prepare.encoding import Encoder
+        from dataprep.prepare.special_tokens import add_template_tokens
         from dataprep.prepare.templates import load_tokenizer, resolve_template
 
         self.job = job
-        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(job.tokenizer)
-        self.template = (
-            template
-            if template is not None
-            else resolve_template(self.tokenizer, job.chat_template)
-        )
+        self.template = template
+        if tokenizer is None:
+            # Not handed over by the main process: load the tokenizer, resolve the
+            # template and add its missing tokens as the main process did.
+            tokenizer = load_tokenizer(job.tokenizer)
+            self.template = resolve_template(
+                tokenizer, job.chat_template, required=job.template_required
+            )
+            add_template_tokens(tokenizer, self.template)
+        self.tokenizer = tokenizer
         self._Encoder = Encoder
         self._encoders: dict[str, Any] = {}
         self._seed = job.seed.to_bytes(8, "little", signed=True)
+        self.gate = RowGate(job.accept, job.mapping)
 
     def encoder(self, mask: str) -> Any:
         encoder = self._encoders.get(mask)
         if encoder is None:
             encoder = self._Encoder(
-                self.tokenizer, self.template, mask=mask, system=self.job.system
+                self.tokenizer,
+                self.template,
+                mask=mask,
+                system=self.job.system,
+                thinking=self.job.thinking,
+                template_kwargs=self.job.template_kwargs,
             )
             self._encoders[mask] = encoder
         return encoder
@@ -119,12 +139,18 @@ class Worker:
         keys: list[bytes | None] | None = [None] * len(rows) if job.want_keys else None
         is_eval = np.zeros(len(rows), dtype=bool)
         examples: list[tuple[int, Any]] = []
+        accepted: dict[int, tuple[str, ...]] = {}
+        warnings: dict[int, tuple[str, ...]] = {}
         for i, row in enumerate(rows):
             try:
-                example, formats[i] = self._to_canonical(row, plan)
+                example, formats[i], verdict = self._to_canonical(row, plan)
             except RowError as e:
                 errors[i] = (e.code, str(e))
                 continue
+            if verdict[0]:
+                accepted[i] = verdict[0]
+            if verdict[1]:
+                warnings[i] = verdict[1]
             if job.want_keys or job.eval_fraction > 0:
                 key = content_key(example)
                 if keys is not None:
@@ -134,10 +160,8 @@ class Worker:
             examples.append((i, example))
 
         encoder = self.encoder(plan.mask)
-        if job.kind == "sft":
-            encoded = encoder.encode_sft([e for _, e in examples]) if examples else []
-        else:
-            encoded = encoder.encode_dpo([e for _, e in examples]) if examples else []
+        encode = {"sft": encoder.encode_sft, "dpo": encoder.encode_dpo, "kto": encoder.encode_kto}
+        encoded = encode[job.kind]([e for _, e in examples]) if examples else []
 
         n = len(rows)
         truncated = np.zeros(n, dtype=bool)
@@ -145,7 +169,7 @@ class Worker:
         dropped = np.zeros(n, dtype=np.int32)
         doc_row: list[int] = []
         trained: list[int] = []
-        names = SFT_COLUMNS if job.kind == "sft" else DPO_COLUMNS
+        names = COLUMNS[job.kind]
         values: dict[str, list[np.ndarray]] = {name: [] for name in names}
         lengths: dict[str, list[int]] = {name: [] for name in names}
         for (i, _), enc in zip(examples, encoded, strict=True):
@@ -167,6 +191,17 @@ class Worker:
                         fitted.split,
                         fitted.dropped_pieces,
                     )
+                elif job.kind == "kto":
+                    one = fit_kto(enc.prompt_ids, enc.completion_ids, job.max_length, job.overlong)
+                    doc_row.append(i)
+                    trained.append(len(one.completion_ids))
+                    label = np.array([enc.label], dtype=np.int32)
+                    for name, arr in zip(
+                        names, (one.prompt_ids, one.completion_ids, label), strict=True
+                    ):
+                        values[name].append(arr)
+                        lengths[name].append(len(arr))
+                    truncated[i] = one.truncated
                 else:
                     pair = fit_dpo(
                         enc.prompt_ids,
@@ -206,20 +241,43 @@ class Worker:
             trained=np.array(trained, dtype=np.int64),
             columns=columns,
             notes=self.notes(),
+            accepted=accepted,
+            warnings=warnings,
         )
 
-    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str]:
+    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, Verdict]:
+        """The row's example, its format, and the gate's verdict on it (``RowGate.check``)."""
         job = self.job
-        example, name = row_to_canonical(row, plan.format, job.mapping, forced=plan.forced)
-        if job.kind == "sft" and not isinstance(example, Conversation):
-            what = "a preference pair" if isinstance(example, Preference) else "a KTO example"
+        row, name = row_format(row, plan.format, job.mapping, forced=plan.forced)
+        try:
+            example = FORMATS[name].to_canonical(row)
+            refuse_media(row, example)
+        except RowError as e:
+            raise self.gate.adapter_error(row, name, e) from None
+        # A row of another kind is refused, never adapted: a KTO example prepared as SFT
+        # would train its undesirable answers as good ones (or, keeping only desirable
+        # ones, silently halve the data); a pair as KTO would need two rows. Who wants SFT
+        # on the desirable answers converts first (`dataprep convert --to messages
+        # --allow-lossy` rejects the undesirable rows, with their lines).
+        if not isinstance(example, _EXAMPLE_OF_KIND[job.kind]):
+            what, right = _KIND_OF_EXAMPLE[type(example)]
             raise RowError(
-                "", f"{what} ({name} row) is not SFT data; use --kind dpo for pairs", "wrong-kind"
+                "",
+                f"{what} ({name} row) is not {_KIND_WORDS[job.kind]}; "
+                f"prepare it with --kind {right}",
+                "wrong-kind",
             )
-        if job.kind == "dpo" and not isinstance(example, Preference):
-            what = "a KTO example" if isinstance(example, Unpaired) else "a conversation"
-            raise RowError("", f"{what} ({name} row) is not a preference pair", "wrong-kind")
-        return example, name
+        return example, name, self.gate.check(row, name, example)
+
+
+_EXAMPLE_OF_KIND = {"sft": Conversation, "dpo": Preference, "kto": Unpaired}
+_KIND_WORDS = {"sft": "SFT data", "dpo": "a preference pair", "kto": "a KTO example"}
+# The example as named in messages, and the --kind it belongs to.
+_KIND_OF_EXAMPLE = {
+    Conversation: ("a conversation", "sft"),
+    Preference: ("a preference pair", "dpo"),
+    Unpaired: ("a KTO example", "kto"),
+}
 
 
 def row_to_canonical(
@@ -231,6 +289,16 @@ def row_to_canonical(
     format claims it (or always, when ``forced``), else as the first format that claims it:
     a mixed file still converts row by row. Raises RowError with the reason.
     """
+    row, name = row_format(row, file_format, mapping, forced=forced)
+    example = FORMATS[name].to_canonical(row)
+    refuse_media(row, example)
+    return example, name
+
+
+def row_format(
+    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
+) -> tuple[dict[str, Any], str]:
+    """The mapped row and the format to read it as (see ``row_to_canonical``)."""
     if not isinstance(row, dict):
         raise RowError("", f"a row must be an object, not {type(row).__name__}", "not-an-object")
     row = mapping.apply(row)
@@ -248,7 +316,7 @@ def row_to_canonical(
                 "unknown-format",
             )
         name = claimed[0]
-    return FORMATS[name].to_canonical(row), name
+    return row, name
 
 
 def content_key(example: Conversation | Preference | Unpaired) -> bytes:

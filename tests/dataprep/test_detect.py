@@ -171,7 +171,7 @@ def test_mapping_applies_before_detection():
 def test_merge_equals_one_pass(numbered_from):
     """A later part merged in (its lines numbered in the file, or from 1 in the part
     with the offset given to merge) gives what one pass gives."""
-    rows = [MSG, SHAREGPT, MSG, "bad", ALPACA, BOTH, {"q": 1}] * 3
+    rows = [MSG, SHAREGPT, MSG, "bad", ALPACA, BOTH, {"q": 1}, {**MSG, "label": True}] * 3
     one = Detector("f")
     first, second = Detector("f"), Detector("f")
     for i, r in enumerate(records(*rows)):
@@ -186,7 +186,8 @@ def test_merge_equals_one_pass(numbered_from):
 
 
 KEYS = ["messages", "conversations", "instruction", "output", "text", "prompt", "completion",
-        "label", "chosen", "rejected", "chosen_messages", "rejected_messages", "id", "role"]  # fmt: skip
+        "label", "kto_tag", "chosen", "rejected", "chosen_messages", "rejected_messages", "id",
+        "role"]  # fmt: skip
 VALUES = st.recursive(
     st.none()
     | st.booleans()

@@ -19,6 +19,7 @@ from dataprep.mapping import (
     Mapping,
     parse_field_maps,
     parse_role_maps,
+    suggest_role,
 )
 from dataprep.schema import load_schema
 
@@ -261,7 +262,7 @@ def test_parse_role_maps(specs, expected):
 
 FIELDS_KNOWN = (
     "(row fields: chosen, chosen_messages, completion, conversations, history, input, instruction,"
-    " label, messages, output, prompt, rejected, rejected_messages, system, text, tools;"
+    " kto_tag, label, messages, output, prompt, rejected, rejected_messages, system, text, tools;"
     " message fields: content, from, name, reasoning_content, role, tool_call_id, tool_calls,"
     " train, value)"
 )
@@ -416,3 +417,67 @@ def test_module_docstrings_run():
     result = doctest.testmod(dataprep.mapping)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# The role an unknown role name is suggested to map to (``--role NAME=ROLE`` in messages).
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("bot", "assistant"),
+        ("gpt", "assistant"),
+        ("model", "assistant"),
+        ("chatbot", "assistant"),
+        ("ai", "assistant"),
+        ("AI", "assistant"),
+        ("assistant_1", "assistant"),
+        ("Model 2", "assistant"),
+        ("ai-bot", "assistant"),
+        ("llm", "assistant"),
+        ("sys", "system"),
+        ("developer", "system"),
+        ("observation", "tool"),
+        ("function_response", "tool"),
+        ("human", "user"),
+        ("customer", "user"),
+        ("narrator", "user"),
+        ("", "user"),
+    ],
+)
+def test_suggest_role(name, role):
+    assert suggest_role(name) == role
+
+
+# Every place that words an unknown role gives the same suggestion.
+@pytest.mark.parametrize(
+    ("fmt", "row", "expected"),
+    [
+        (
+            "messages",
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "chatbot", "content": "Yo"}]},
+            "messages[1].role: unknown role 'chatbot' (known: system, user, assistant, tool; "
+            "map it with --role chatbot=assistant)",
+        ),
+        (
+            "messages",
+            {
+                "messages": [
+                    {"role": "customer", "content": "Hi"},
+                    {"role": "assistant", "content": "Yo"},
+                ]
+            },
+            "messages[0].role: unknown role 'customer' (known: system, user, assistant, tool; "
+            "map it with --role customer=user)",
+        ),
+        (
+            "sharegpt",
+            {"conversations": [{"from": "human", "value": "Hi"}, {"from": "ai", "value": "Yo"}]},
+            "conversations[1].from: unknown role 'ai' (known: human, user, gpt, assistant, bot, "
+            "model, chatgpt, system, function_call, observation, tool, function, ipython; "
+            "map it with --role ai=assistant)",
+        ),
+    ],
+)
+def test_unknown_role_hints(fmt, row, expected):
+    with pytest.raises(RowError) as e:
+        FORMATS[fmt].to_canonical(row)
+    assert (str(e.value), e.value.code) == (expected, "unknown-role")

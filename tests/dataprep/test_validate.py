@@ -19,7 +19,16 @@ import dataprep.checks
 import dataprep.parallel
 import dataprep.seen
 import dataprep.validate
-from dataprep.checks import CONTROL_TOKENS, FAST_CLEAN, check_row, find_control_token
+from dataprep.checks import (
+    CONTROL_TOKENS,
+    FAST_CLEAN,
+    ROW_ERROR_CODES,
+    ROW_WARNING_CODES,
+    check_converted,
+    check_row,
+    find_control_token,
+)
+from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
 from dataprep.problems import ProblemLog
@@ -40,6 +49,10 @@ def a(text):
 
 def call(name="f", arguments='{"x": 1}', id_="c1"):
     return {"id": id_, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+# Tool-call arguments JSON-encoded twice: json.dumps over the object's JSON text.
+TWICE = json.dumps(json.dumps({"x": 1}))
 
 
 def messages(*msgs, **extra):
@@ -115,6 +128,19 @@ CASES = [
         [("conversations[2]", "consecutive-roles")],
     ),
     (messages(u("Hi")), "messages", [("messages[0]", "no-final-assistant")]),
+    # assistant turns and no user turn (a warning)
+    (
+        messages({"role": "system", "content": "Be brief"}, a("Yo")),
+        "messages",
+        [("", "no-user-turn")],
+    ),
+    (turns(("gpt", "Yo")), "sharegpt", [("", "no-user-turn")]),
+    (
+        {"prompt": [{"role": "system", "content": "S"}], "chosen": [a("A")], "rejected": [a("B")]},
+        "preference",
+        [("", "no-user-turn")],
+    ),
+    ({"text": "no chat here"}, "text", []),
     # keys of a message that no field claims are data: no problem; known keys keep types
     (messages({**u("Hi"), "id": "m1", "ts": 3}, {**a("Yo"), "meta": {"k": 1}}), "messages", []),
     (
@@ -191,6 +217,49 @@ CASES = [
         ),
         "messages",
         [("messages[1].tool_calls[0].arguments", "bad-tool-arguments")],
+    ),
+    # arguments JSON-encoded twice: a JSON string whose value is the object's JSON text
+    (
+        messages(
+            u("Hi"),
+            {"role": "assistant", "content": None, "tool_calls": [call(arguments=TWICE)]},
+            {"role": "tool", "tool_call_id": "c1", "content": "1"},
+            a("Yo"),
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].function.arguments", "tool-args-double-encoded")],
+    ),
+    (
+        messages(
+            u("Hi"),
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"name": "f", "arguments": TWICE}],
+            },
+            {"role": "tool", "content": "1"},
+            a("Yo"),
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].arguments", "tool-args-double-encoded")],
+    ),
+    (
+        turns(
+            ("human", "Hi"),
+            ("function_call", json.dumps({"name": "f", "arguments": TWICE})),
+            ("observation", "1"),
+            ("gpt", "Yo"),
+        ),
+        "sharegpt",
+        [("conversations[1].value", "tool-args-double-encoded")],
+    ),
+    # a JSON string that holds no object stays bad-tool-arguments
+    (
+        messages(
+            u("Hi"), {"role": "assistant", "content": None, "tool_calls": [call(arguments='"[1]"')]}
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].function.arguments", "bad-tool-arguments")],
     ),
     # object arguments are fine (Hugging Face shape)
     (
@@ -293,6 +362,42 @@ def test_fast_path_agrees(row, fmt, expected):
         assert expected == []
 
 
+@pytest.mark.parametrize(("row", "fmt", "expected"), CASES)
+def test_check_converted_agrees_with_check_row(row, fmt, expected):
+    """prepare checks the example it already converted (check_converted): the same
+    findings as check_row, in order; where the schema fails, the meaning checks follow."""
+    try:
+        example = FORMATS[fmt].to_canonical(row)
+    except RowError:
+        return  # prepare rejects the row before any check (its code: test_gate)
+    full = check_row(row, fmt)
+    found = check_converted(row, fmt, example)
+    if any(f.code == "schema" for f in full):
+        assert found[: len(full)] == full
+    else:
+        assert found == full
+
+
+def test_every_row_check_code_is_documented_and_found_by_a_case():
+    """The codes prepare's gate and --accept rely on are the ones the checks give, and
+    validate's docstring lists each."""
+    found: dict[str, set[str]] = {}
+    for row, fmt, _ in CASES:
+        try:
+            example = FORMATS[fmt].to_canonical(row)
+        except RowError as e:
+            found.setdefault(e.code, set()).add("error")
+            continue
+        for f in check_converted(row, fmt, example):
+            found.setdefault(f.code, set()).add(f.severity)
+    for code in ROW_ERROR_CODES:
+        assert "error" in found[code], code
+        assert f"``{code}``" in dataprep.validate.__doc__, code
+    for code in ROW_WARNING_CODES:
+        assert "warning" in found[code], code
+        assert f"``{code}``" in dataprep.validate.__doc__, code
+
+
 @pytest.mark.parametrize(
     ("row", "fmt", "message"),
     [
@@ -324,6 +429,20 @@ def test_fast_path_agrees(row, fmt, expected):
             {"prompt": "Q", "chosen": "A", "rejected": "A"},
             "preference",
             "chosen and rejected are the same: the pair teaches nothing",
+        ),
+        (
+            messages(
+                u("Hi"),
+                {"role": "assistant", "content": None, "tool_calls": [call(arguments=TWICE)]},
+            ),
+            "messages",
+            "arguments of 'f' are JSON-encoded twice (a JSON string holding the object's JSON "
+            "text): decode them once more",
+        ),
+        (
+            messages({"role": "system", "content": "S"}, a("Yo")),
+            "messages",
+            "assistant turns but no user turn: nothing asks for the answers it trains",
         ),
     ],
 )

@@ -195,3 +195,107 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, folder: Path) -> Path:
     """Write a tokenizer folder that ``AutoTokenizer.from_pretrained`` opens offline."""
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# -- tokenizers shaped like a family's real one -------------------------------------------
+
+# How the real tokenizer splits text before BPE:
+#   bytelevel: GPT-2 style byte-level BPE (Llama 3, Qwen, DeepSeek, Tekken, Cohere, ...);
+#   sp-always: SentencePiece converted the legacy way (Llama 2, Mistral v1): spaces become
+#              "▁" and every text run, also one that follows a special token, gets a "▁"
+#              prepended;
+#   sp-first:  SentencePiece, "▁" prepended only at the start of the whole text (Mistral
+#              v3 / v7 conversions, InternLM2);
+#   sp-never:  SentencePiece with no dummy prefix (Gemma, Yi, Baichuan 2).
+PRETOKENIZERS = ("bytelevel", "sp-always", "sp-first", "sp-never")
+
+
+@lru_cache(maxsize=8)
+def _base(pretokenizer: str, vocab_size: int) -> str:
+    """A BPE trained on ``corpus()`` without any special token, as JSON: trained once per
+    kind, then copied for each family (training is the slow part)."""
+    import json
+
+    if pretokenizer not in PRETOKENIZERS:
+        raise ValueError(f"unknown pretokenizer {pretokenizer!r}; one of {PRETOKENIZERS}")
+    if pretokenizer == "bytelevel":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tok.train_from_iterator(corpus(lines=max(400, vocab_size // 4)), trainer)
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+        return tok.to_str()
+    scheme = pretokenizer.removeprefix("sp-")
+    tok = Tokenizer(models.BPE(byte_fallback=True))
+    # Train on words (split=True) so merges stay inside words, then tokenize like
+    # SentencePiece: the whole text is one piece, spaces are "▁" (split=False).
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme=scheme, split=True)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False)
+    tok.train_from_iterator(corpus(lines=max(400, vocab_size // 4)), trainer)
+    spec = json.loads(tok.to_str())
+    # Byte fallback, as SentencePiece models have: any character the training text lacked
+    # (CJK, emoji) becomes its UTF-8 bytes instead of an unknown token.
+    vocab = spec["model"]["vocab"]
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    spec["model"]["byte_fallback"] = True
+    spec["pre_tokenizer"] = {
+        "type": "Metaspace",
+        "replacement": "▁",
+        "prepend_scheme": scheme,
+        "split": False,
+    }
+    spec["decoder"] = {
+        "type": "Sequence",
+        "decoders": [
+            {"type": "ByteFallback"},
+            {"type": "Metaspace", "replacement": "▁", "prepend_scheme": scheme, "split": False},
+        ],
+    }
+    return json.dumps(spec)
+
+
+def spec_tokenizer(
+    template_source: str,
+    *,
+    specials: tuple[str, ...],
+    bos: str | None,
+    eos: str | None,
+    add_bos: bool = False,
+    pretokenizer: str = "bytelevel",
+    vocab_size: int = 600,
+) -> PreTrainedTokenizerFast:
+    """A tokenizer whose special tokens are exactly ``specials`` plus ``bos`` / ``eos``
+    (as a family's real tokenizer has them: Mistral v3's ``[INST]`` is one token, Mistral
+    v1's is text), split the way ``pretokenizer`` says, with ``template_source`` as its chat
+    template. ``add_bos``: the post-processor adds BOS to every encoding, as the Llama,
+    Mistral and Gemma tokenizers do.
+
+    >>> tok = spec_tokenizer("", specials=("[INST]", "[/INST]"), bos="<s>", eos="</s>",
+    ...                      pretokenizer="sp-first")                  # doctest: +SKIP
+    >>> tok.tokenize("[INST] hi[/INST]")                               # doctest: +SKIP
+    ['[INST]', '▁hi', '[/INST]']
+    """
+    from tokenizers import AddedToken
+
+    tok = Tokenizer.from_str(_base(pretokenizer, vocab_size))
+    added = list(dict.fromkeys(t for t in (bos, eos, *specials) if t))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in added])
+    if add_bos and bos:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A",
+            pair=f"{bos} $A {bos} $B",
+            special_tokens=[(bos, tok.token_to_id(bos))],
+        )
+    elif pretokenizer != "bytelevel":
+        tok.post_processor = None
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=eos or bos
+    )
+    tokenizer.chat_template = template_source
+    return tokenizer

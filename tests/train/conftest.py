@@ -3,7 +3,8 @@ written here, with the tiny tokenizer; ``write_by_hand`` makes the broken folder
 prepare never writes.
 
 The conversations are arithmetic in one fixed answer shape, which the tiny random model
-learns within a few dozen steps; the preference pairs prefer the right sum.
+learns within a few dozen steps; the preference pairs prefer the right sum, and so do the
+KTO answers (the right sum desirable, a wrong one not).
 """
 
 from __future__ import annotations
@@ -73,6 +74,22 @@ def preferences(count: int, seed: int) -> list[dict]:
             }
         )
     return rows
+
+
+def kto_answers(count: int, seed: int) -> list[dict]:
+    """LLaMA-Factory's KTO shape (messages and a boolean label): ``count`` right sums
+    labelled desirable, then ``count`` wrong ones labelled undesirable, grouped as files
+    put together from two sources often are."""
+    rng = random.Random(seed)
+    good, bad = [], []
+    for _ in range(count):
+        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        question = {"role": "user", "content": f"What is {a} plus {b}?"}
+        answer = {"role": "assistant", "content": f"It is {a + b}."}
+        good.append({"messages": [question, answer], "label": True})
+        wrong = {"role": "assistant", "content": f"It is {a + b + rng.randint(1, 5)}."}
+        bad.append({"messages": [question, wrong], "label": False})
+    return good + bad
 
 
 def prepare_rows(folder: Path, rows: list[dict], **options) -> Path:
@@ -150,6 +167,18 @@ def dpo_with_eval(tmp_path_factory) -> Path:
 def prepare_conversations():
     """``prepare_conversations(folder, count, **options)``: real prepare on new conversations."""
     return lambda folder, count, **options: prepare_rows(folder, conversations(count, 5), **options)
+
+
+@pytest.fixture(scope="session")
+def kto_data(tmp_path_factory) -> Path:
+    """32 desirable answers then 32 undesirable ones; the kind comes from the data."""
+    return prepare_rows(tmp_path_factory.mktemp("prepared") / "kto", kto_answers(32, 4))
+
+
+@pytest.fixture(scope="session")
+def kto_with_eval(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("prepared") / "kto-eval"
+    return prepare_rows(folder, kto_answers(20, 6), eval_fraction=0.2)
 
 
 # A short LoRA run with a checkpoint every 2 steps: the resume and kill tests copy it.

@@ -16,7 +16,14 @@ HEAVY = ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "bits
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["sft", "--help"], ["dpo", "--help"], ["merge", "--help"], ["check", "--help"]],
+    [
+        ["--help"],
+        ["sft", "--help"],
+        ["dpo", "--help"],
+        ["kto", "--help"],
+        ["merge", "--help"],
+        ["check", "--help"],
+    ],
 )
 def test_help_imports_nothing_heavy_and_answers_within_a_second(argv):
     code = (
@@ -59,6 +66,7 @@ def test_python_dash_m_train_runs_the_same_cli():
             ],
         ),
         ("dpo", ["--model", "--qlora", "--full", "precompute_ref_log_probs", "--resume"]),
+        ("kto", ["--model", "--qlora", "--full", "desirable_weight", "--resume", "--set"]),
         ("merge", ["--base", "-o, --output"]),
         ("check", ["--kind", "--data", "--set"]),
     ],
@@ -75,6 +83,7 @@ def test_group_help_lists_the_commands_and_exit_codes():
     for words in (
         "sft ",
         "dpo ",
+        "kto ",
         "merge ",
         "check ",
         "Exit codes: 0 all good, 1",

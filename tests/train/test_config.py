@@ -66,7 +66,7 @@ def test_our_fields_and_the_rest_for_trl(raw, mode, lora, trl):
     ("raw", "message"),
     [
         ({"mode": "qlor"}, "config: mode: expected one of lora, qlora, full, got 'qlor'"),
-        ({"kind": "ppo"}, "config: kind: expected one of sft, dpo, got 'ppo'"),
+        ({"kind": "ppo"}, "config: kind: expected one of sft, dpo, kto, got 'ppo'"),
         ({"model": 3}, "config: model: expected a string, got 3"),
         ({"lora": {"r": 0}}, "config: lora.r: expected a positive integer, got 0"),
         ({"lora": {"alpha": True}}, "config: lora.alpha: expected a positive integer, got True"),
@@ -232,6 +232,8 @@ def sft(trl=None, mode="lora", **options):
         ("sft", "full", 2e-5),
         ("dpo", "lora", 5e-5),
         ("dpo", "full", 5e-7),
+        ("kto", "lora", 5e-5),
+        ("kto", "full", 5e-7),
     ],
 )
 def test_defaults_per_mode(kind, mode, rate):
@@ -273,7 +275,7 @@ def test_user_keys_win_and_typed_strings_become_numbers():
     assert args.activation_checkpointing is True
 
 
-@pytest.mark.parametrize("kind", ["sft", "dpo"])
+@pytest.mark.parametrize("kind", ["sft", "dpo", "kto"])
 @pytest.mark.parametrize(
     ("device", "sets", "expected"),
     [
@@ -374,6 +376,8 @@ def test_there_are_configs_for_every_mode():
         ("sft", "full"),
         ("dpo", "lora"),
         ("dpo", "full"),
+        ("kto", "lora"),
+        ("kto", "full"),
     } <= modes
 
 
@@ -384,7 +388,7 @@ def test_there_are_configs_for_every_mode():
         (
             ["check", "{empty}"],
             2,
-            "which trainer? add `kind: sft` (or dpo) to the file, or pass --kind",
+            "which trainer? add `kind: sft` (or dpo, kto) to the file, or pass --kind",
         ),
         (
             ["check", "{empty}", "--kind", "dpo", "--set", "beta=strong"],

@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 from dataprep.errors import UsageError
 from train.config import RunConfig
 from train.dpo import run_dpo
+from train.kto import run_kto
 from train.sft import run_sft
 
 pytestmark = [
@@ -20,10 +21,15 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
 ]
 
-RECIPES = {"sft": (run_sft, "sft_packed"), "dpo": (run_dpo, "dpo_data")}
+RECIPES = {
+    "sft": (run_sft, "sft_packed"),
+    "dpo": (run_dpo, "dpo_data"),
+    "kto": (run_kto, "kto_data"),
+}
 # Batches of 3: the packed SFT data (22 rows) takes 8 steps an epoch, the DPO data (32
-# pairs) 11. Stopping at 6 resumes mid-epoch; 12 steps cross into the second epoch, whose
-# order comes from the restored sampler state.
+# pairs) 11, the KTO data (64 answers) 22. Stopping at 6 resumes mid-epoch; 12 steps cross
+# into the second epoch (SFT, DPO), whose order comes from the restored sampler state;
+# KTO's order is its shuffle, made again alike from the seed.
 SETTINGS = {
     "max_steps": 12,
     "save_steps": 3,

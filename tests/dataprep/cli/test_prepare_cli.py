@@ -57,6 +57,36 @@ def test_summary_shows_rows_in_out_and_rejected_by_reason(tmp_path, tok_dir, cap
     assert any(line.split()[:2] == ["trainable", "tokens"] for line in lines)
 
 
+def test_summary_shows_rows_rejected_accepted_and_warned_by_code(tmp_path, tok_dir, capsys):
+    twice = json.dumps(json.dumps({"city": "paris"}))
+    call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": twice}}
+    rows = [
+        chat(0),
+        {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "hi"}]},
+        {"messages": [{"role": "system", "content": "be brief"}, {"role": "assistant", "content": "hello"}]},
+        {"messages": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+                      {"role": "tool", "tool_call_id": "c1", "content": "21C"}, {"role": "assistant", "content": "21C"}]},
+    ]  # fmt: skip
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out"
+    args = ["prepare", src, "--tokenizer", tok_dir, "--max-length", 128, "-o", out]
+    code, stdout, _ = run(capsys, *args, "--accept", "empty-content")
+    assert code == 0
+    assert [line.split() for line in stdout.splitlines()[1:10]] == [
+        ["rows", "in", "4"],
+        ["rows", "out", "3"],
+        ["rows", "rejected", "1"],
+        ["tool-args-double-encoded", "1"],
+        ["rows", "kept", "with", "--accept", "1"],
+        ["empty-content", "1"],
+        ["rows", "with", "warnings", "1"],
+        ["no-user-turn", "1"],
+        ["train", "1", "packed", "rows,", "3", "documents"],
+    ]
+    [reject] = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert (reject["line"], reject["code"]) == (4, "tool-args-double-encoded")
+
+
 def test_second_run_says_up_to_date_and_force_rebuilds(tmp_path, tok_dir, capsys):
     src = write_jsonl(tmp_path / "in.jsonl", [chat(0)])
     args = ["prepare", src, "--tokenizer", tok_dir, "--max-length", 128, "-o", tmp_path / "out"]
@@ -133,6 +163,8 @@ def test_nothing_left_exits_1_with_the_reasons(tmp_path, tok_dir, capsys):
         (["--max-length", "1"], "Error: Invalid value for '--max-length': 1 is not in the range x>=2."),
         (["--eval-fraction", "1"], "Error: Invalid value for '--eval-fraction': 1.0 is not in the range 0.0<=x<1.0."),
         (["--mask", "bogus"], "Error: Invalid value for '--mask': 'bogus' is not one of 'assistant', 'last', 'all', 'completion'."),
+        (["--accept", "empty-content", "--accept", "empty-answer"], "error: unknown code 'empty-answer' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, no-final-assistant, null-content, orphan-tool-result, system-not-first, tool-args-double-encoded)"),
+        (["--accept", "no-user-turn"], "error: --accept no-user-turn: no-user-turn is a warning, and rows with it are kept already"),
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2(tmp_path, tok_dir, capsys, extra, message):

@@ -54,7 +54,7 @@ def test_problems_then_summary(tmp_path, dataprep_cli):
     assert r.out == (
         f"{path}:2: messages[0].content: content is empty [empty-content]\n"
         f"{path}:3: messages[0].role: unknown role 'bot' (known: system, user, assistant, tool; "
-        "map it with --role bot=user) [unknown-role]\n"
+        "map it with --role bot=assistant) [unknown-role]\n"
         f"{path}:4: warning: exact duplicate of line 1 [duplicate-row]\n"
         f"{path}:5: messages[1].content: content holds the chat-template control token "
         "'<|im_end|>': text rendered by a template leaked into the data [leaked-control-token]\n"
@@ -68,6 +68,40 @@ def test_problems_then_summary(tmp_path, dataprep_cli):
         "  no-final-assistant    1\n"
         "  unknown-role          1\n"
     )
+
+
+def test_double_encoded_tool_arguments_and_no_user_turn(tmp_path, dataprep_cli):
+    twice = json.dumps(json.dumps({"city": "Paris"}))
+    call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": twice}}
+    path = write(
+        tmp_path,
+        "d.jsonl",
+        GOOD,
+        {"messages": [u("Weather?"), {"role": "assistant", "content": None, "tool_calls": [call]},
+                      {"role": "tool", "tool_call_id": "c1", "content": "21C"}, a("It is 21C.")]},
+        {"messages": [{"role": "system", "content": "Be brief"}, a("Hello!")]},
+        {"conversations": [{"from": "gpt", "value": "Hello!"}]},
+    )  # fmt: skip
+    r = dataprep_cli("validate", path)
+    assert r.code == 1
+    assert r.out == (
+        f"{path}:2: messages[1].tool_calls[0].function.arguments: arguments of 'weather' are "
+        "JSON-encoded twice (a JSON string holding the object's JSON text): decode them once "
+        "more [tool-args-double-encoded]\n"
+        f"{path}:3: warning: assistant turns but no user turn: nothing asks for the answers it "
+        "trains [no-user-turn]\n"
+        f"{path}:4: warning: assistant turns but no user turn: nothing asks for the answers it "
+        "trains [no-user-turn]\n"
+        f"{path}:4: 1 row is sharegpt (line 4) but 3 are messages: each row was checked as its "
+        "own format; pass --format to check all as one [mixed-formats]\n"
+        "\n"
+        f"{path}: mixed, 4 rows: 2 errors, 2 warnings\n"
+        "  no-user-turn              2  (warning)\n"
+        "  mixed-formats             1\n"
+        "  tool-args-double-encoded  1\n"
+    )
+    strict = dataprep_cli("validate", path, "--strict")
+    assert "  no-user-turn              2\n" in strict.out
 
 
 @pytest.mark.parametrize(("strict", "code", "tag"), [([], 0, "warning: "), (["--strict"], 1, "")])

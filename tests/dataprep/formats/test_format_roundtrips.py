@@ -213,7 +213,7 @@ def paired(draw, kind):
         answers = [draw(st.lists(full_message, min_size=1, max_size=3)) for _ in range(2)]
         tool_defs = draw(tools)
     if kind == "kto":
-        extra = draw(extras(FORMATS["kto"].CLAIMED))
+        extra = draw(extras(FORMATS["kto"].CLAIMED_WRITTEN))
         return Unpaired(
             prompt, answers[0], draw(st.booleans()), tools=tool_defs, plain=plain, extra=extra
         )
@@ -223,7 +223,7 @@ def paired(draw, kind):
 
 CANONICAL = {
     "messages": st.builds(
-        Conversation, full_messages, tools=tools, extra=extras(FORMATS["messages"].CLAIMED)
+        Conversation, full_messages, tools=tools, extra=extras(FORMATS["messages"].CLAIMED_WRITTEN)
     ),
     "sharegpt": st.builds(
         Conversation,
@@ -358,7 +358,7 @@ def optional_tools(body):
 
 ROWS = {
     "messages": row_with_extra(
-        FORMATS["messages"].CLAIMED,
+        FORMATS["messages"].CLAIMED_WRITTEN,
         optional_tools(st.fixed_dictionaries({"messages": message_rows})),
     ),
     "sharegpt": row_with_extra(
@@ -370,7 +370,7 @@ ROWS = {
         ),
     ),
     "alpaca": row_with_extra(
-        FORMATS["alpaca"].CLAIMED,
+        FORMATS["alpaca"].CLAIMED_WRITTEN,
         st.fixed_dictionaries(
             {"instruction": text, "input": st.just(""), "output": text},
             optional={
@@ -391,7 +391,7 @@ ROWS = {
         st.fixed_dictionaries({"prompt": text, "completion": text}) | pc_lists(),
     ),
     "kto": row_with_extra(
-        FORMATS["kto"].CLAIMED,
+        FORMATS["kto"].CLAIMED_WRITTEN,
         st.fixed_dictionaries({"prompt": text, "completion": text, "label": st.booleans()})
         | optional_tools(
             st.fixed_dictionaries(

@@ -173,23 +173,30 @@ def test_every_rejected_row_is_counted_with_its_line_and_reason(tmp_path, tok_di
         {"question": "what format is this?"},  # line 3: no format fits
         long_row,  # line 4: too long for 256
         {"prompt": "a", "chosen": "b", "rejected": "c"},  # line 5: a pair in SFT data
-        {"messages": [{"role": "user", "content": "only a question"}]},  # line 6: nothing to train
+        {"messages": [{"role": "user", "content": "only a question"}]},  # line 6: validate fails it
+        {  # line 7: nothing to train
+            "messages": [
+                {"role": "user", "content": "a question"},
+                {"role": "assistant", "content": "not this", "train": False},
+            ]
+        },
         chat(1),
     ]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     result = run(tmp_path, [src], tok_dir)
     counts = result.manifest["counts"]
-    assert counts["rows_in"] == 7 and counts["rows_out"] == 2 and counts["rows_rejected"] == 5
+    assert counts["rows_in"] == 8 and counts["rows_out"] == 2 and counts["rows_rejected"] == 6
     rejects = [
         json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()
     ]
-    assert [(r["source"], r["line"]) for r in rejects] == [(src, n) for n in (2, 3, 4, 5, 6)]
+    assert [(r["source"], r["line"]) for r in rejects] == [(src, n) for n in (2, 3, 4, 5, 6, 7)]
     codes = [r["code"] for r in rejects]
     assert codes[0] == "invalid-json" and codes[1] == "unknown-format" and codes[2] == "too-long"
     assert codes[3] == "wrong-kind"
-    assert codes[4] == "no-trained-token"
+    assert codes[4] == "no-final-assistant"
+    assert codes[5] == "no-trained-token"
     assert rejects[2]["row"] == long_row
-    assert sum(counts["rejected"].values()) == 5
+    assert sum(counts["rejected"].values()) == 6
 
 
 @pytest.mark.parametrize(
@@ -285,6 +292,7 @@ def _change_template(tmp_path, src, tok_dir):
         lambda *_: {"dedup": True},
         lambda *_: {"overlong": "truncate"},
         lambda *_: {"fields": ["messages=messages"]},
+        lambda *_: {"accept": ["empty-content"]},
     ],
 )
 def test_any_change_of_data_tokenizer_template_or_option_makes_a_new_fingerprint(
