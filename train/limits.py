@@ -96,12 +96,15 @@ RANGES: dict[str, Range] = {
     "pad_to_multiple_of": AT_LEAST_ONE,
     "neftune_noise_alpha": POSITIVE,
     "ddp_timeout": POSITIVE,
-    # DPO
+    # DPO (and KTO's beta)
     "beta": POSITIVE,
     "label_smoothing": Range(low=0, high=0.5),  # TRL's docs: cDPO's epsilon, 0 to 0.5
     "precompute_ref_batch_size": AT_LEAST_ONE,
     "ref_model_sync_steps": AT_LEAST_ONE,
     "ref_model_mixup_alpha": Range(low=0, high=1),
+    # KTO
+    "desirable_weight": POSITIVE,
+    "undesirable_weight": POSITIVE,
 }
 
 

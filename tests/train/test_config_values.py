@@ -76,6 +76,12 @@ def cli(argv, capsys):
             "--set: router_aux_loss_coef: expected a finite number, got '-inf'",
         ),
         ("dpo", "beta=0", "--set: beta: expected a number > 0, got 0"),
+        ("kto", "beta=.nan", "--set: beta: expected a finite number, got nan"),
+        (
+            "kto",
+            "undesirable_weight=0",
+            "--set: undesirable_weight: expected a number > 0, got 0",
+        ),
         (
             "dpo",
             "label_smoothing=0.7",
