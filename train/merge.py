@@ -45,11 +45,6 @@ def merge_adapter(
         raise UsageError(f"{config_path}: unreadable: {e}") from None
     if not isinstance(adapter_config, dict):
         raise UsageError(f"{config_path}: unreadable: not a JSON object")
-    if problem := weights_problem(adapter_dir):
-        raise TrainError(
-            f"{adapter_dir}: {problem}; the run's final save is incomplete "
-            "(run it again with --resume to finish it)"
-        )
     base = base or adapter_config.get("base_model_name_or_path")
     if not base or not isinstance(base, str):
         raise UsageError(f"{config_path} does not name its base model: pass --base PATH")
@@ -60,6 +55,13 @@ def merge_adapter(
     import torch
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    # After the imports: on a light install, what to install is the first thing to say.
+    if problem := weights_problem(adapter_dir):
+        raise TrainError(
+            f"{adapter_dir}: {problem}; the run's final save is incomplete "
+            "(run it again with --resume to finish it)"
+        )
 
     try:
         stored = AutoConfig.from_pretrained(base).dtype

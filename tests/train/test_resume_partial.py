@@ -187,3 +187,17 @@ def test_a_run_killed_before_its_final_save_is_saved_from_its_last_checkpoint(
 def test_the_library_says_finished_with_its_own_type(tmp_path, finished_run):
     with pytest.raises(RunFinished):
         choose_checkpoint(finished_run, resume=True)
+
+
+def test_merge_refuses_a_run_whose_final_save_is_incomplete(tmp_path, finished_run, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "adapter_model.safetensors").unlink()  # a kill before the weights moved in
+    with pytest.raises(SystemExit) as exited:
+        main(["merge", str(run), "-o", str(tmp_path / "merged")])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run}: no weights (adapter_model.safetensors or model.safetensors); the run's "
+        "final save is incomplete (run it again with --resume to finish it)"
+    )
+    assert not (tmp_path / "merged").exists()
