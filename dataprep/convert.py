@@ -162,8 +162,10 @@ class _Converter:
 
 
 def _reject(record: Record, code: str, message: str, row: Any) -> dict[str, Any]:
+    from dataprep.reading.records import shown_path
+
     return {
-        "source": record.source,
+        "source": shown_path(record.source),
         "line": record.line,
         "code": code,
         "message": message,
