@@ -250,6 +250,7 @@ _UNPARSED = object()
 
 def json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> Iterator[Record]:
     loads = _from_json
+    dumps = orjson.dumps
     stream = open_stream()
     line = 0
     seen = False
@@ -272,6 +273,14 @@ def json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> It
                     except orjson.JSONDecodeError as e:
                         yield _bad_element(source, line, data, e)
                         continue
+            try:
+                # Rows read here have no raw bytes: later stages serialise them (duplicate
+                # detection, rejects), so a value orjson cannot write (an integer past
+                # 64 bits, which jiter keeps exactly) is refused here, at its line.
+                dumps(value)
+            except TypeError as e:
+                yield problem(source, line, "unsupported-value", f"cannot be written as JSON: {e}")
+                continue
             if type(value) is dict:
                 yield Record(source, line, value, None, None)
             else:

@@ -22,7 +22,7 @@ from dataprep.reading.values import (
     ValueProblem,
     _from_json,
     arrow_needs_conversion,
-    parse,
+    parse_writable,
     reparse,
     to_json_value,
 )
@@ -328,7 +328,7 @@ def _check_header(source: str, line: int, header: list[str]) -> None:
 def _cell(cell: str) -> Any:
     if cell[0] in "[{":
         try:
-            return parse(cell.encode())
+            return parse_writable(cell.encode())
         except orjson.JSONDecodeError:
             pass  # text that merely starts with a bracket
     return cell

@@ -81,6 +81,18 @@ def parse(raw: bytes) -> Any:
         return reparse(raw, e)
 
 
+def parse_writable(raw: bytes) -> Any:
+    """``parse``, and refuse a value that orjson cannot write back (an integer past 64
+    bits, which jiter keeps exactly): for rows read without their raw bytes, which later
+    stages serialise."""
+    value = parse(raw)
+    try:
+        orjson.dumps(value)
+    except TypeError as e:
+        raise ValueProblem("unsupported-value", f"cannot be written as JSON: {e}") from None
+    return value
+
+
 def reparse(raw: bytes, error: ValueError) -> Any:
     """The error path of ``parse``: why jiter refused ``raw``."""
     value = orjson.loads(raw)  # raises JSONDecodeError when it is not JSON at all
