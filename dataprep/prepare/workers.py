@@ -100,8 +100,9 @@ class Worker:
         encoder = self._encoders.get(mask)
         if encoder is None:
             encoder = self._Encoder(
-                self.tokenizer, self.template, mask=mask, system=self.job.system
-            )
+                self.tokenizer, self.template, mask=mask, system=self.job.system,
+                drop_longer_than=self.job.max_length if self.job.overlong == "drop" else None,
+            )  # fmt: skip
             self._encoders[mask] = encoder
         return encoder
 
