@@ -211,7 +211,7 @@ class _JsonSplitter:
             end = -1
             if between is not None and c == 123:
                 candidate = buf.find(between, pos)
-                if candidate >= 0:
+                if candidate >= 0 and candidate - pos < self.limit:
                     try:
                         value = loads(buf[pos : candidate + 1])
                     except ValueError:
@@ -225,8 +225,9 @@ class _JsonSplitter:
                     message = b"the file ends inside the row that starts here (cut short, or a bracket never closed)"
                     yield line, message, "truncated-file", _UNPARSED
                     return
-                if self.skipped:
-                    message = too_large_message(self.skipped, self.limit).encode()
+                size = self.skipped or end - start
+                if size > self.limit:  # skipped, or found whole within one read
+                    message = too_large_message(size, self.limit).encode()
                     self.skipped = 0
                     yield line, message, "row-too-large", _UNPARSED
                 else:

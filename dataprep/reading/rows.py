@@ -73,6 +73,17 @@ def jsonl_rows(
                 yield _too_large(source, line, skipped + end, limit)
                 skipped = -1
                 chunk = chunk[end + 1 :]
+            if not carry and chunk[:1].isspace() and chunk[-1:].isspace() and chunk.isspace():
+                # A block of blank lines (padding, or a compressed file of newlines):
+                # counted at C speed, not line by line.
+                n = chunk.count(b"\n")
+                line += n
+                blank += n
+                tail = chunk[chunk.rfind(b"\n") + 1 :]
+                if tail:
+                    carry.append(tail)
+                    carried = len(tail)
+                continue
             if b"\n" not in chunk:
                 carry.append(chunk)  # one long line: join once, not once per block
                 carried += len(chunk)
