@@ -16,7 +16,7 @@ import orjson
 from dataprep.reading.limits import max_row_bytes, too_large_message
 from dataprep.reading.records import Record, empty, non_object, problem
 from dataprep.reading.streams import BLOCK, StreamError
-from dataprep.reading.values import ValueProblem, _from_json, reparse
+from dataprep.reading.values import ValueProblem, from_json, reparse
 
 # JSON text outside strings and brackets, and whole strings, in one C-level match. The
 # scanner then stops only at brackets (or at a string the buffer cuts off).
@@ -176,7 +176,7 @@ class _JsonSplitter:
         it once, the next element ends at its next occurrence: one ``find`` and one parse,
         no scan. orjson checks the slice, and any doubt falls back to the scanner.
         """
-        loads = _from_json
+        loads = from_json
         pos = self.skip_whitespace(0)
         if in_array:
             pos += 1  # the sniffer saw '['
@@ -213,7 +213,9 @@ class _JsonSplitter:
                 candidate = buf.find(between, pos)
                 if candidate >= 0 and candidate - pos < self.limit:
                     try:
-                        value = loads(buf[pos : candidate + 1])
+                        value = loads(
+                            buf[pos : candidate + 1], catch_duplicate_keys=True, allow_inf_nan=False
+                        )
                     except ValueError:
                         pass  # a bad row: the scanner finds its end, orjson says what is wrong
                     else:
@@ -250,7 +252,7 @@ _UNPARSED = object()
 
 
 def json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> Iterator[Record]:
-    loads = _from_json
+    loads = from_json
     dumps = orjson.dumps
     stream = open_stream()
     line = 0
@@ -264,7 +266,7 @@ def json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> It
                 continue
             if value is _UNPARSED:
                 try:
-                    value = loads(data)
+                    value = loads(data, catch_duplicate_keys=True, allow_inf_nan=False)
                 except ValueError as error:
                     try:
                         value = reparse(data, error)

@@ -20,8 +20,8 @@ from dataprep.reading.records import Record, empty, non_object, problem
 from dataprep.reading.streams import BLOCK, StreamError
 from dataprep.reading.values import (
     ValueProblem,
-    _from_json,
     arrow_needs_conversion,
+    from_json,
     parse_writable,
     reparse,
     to_json_value,
@@ -42,7 +42,7 @@ def jsonl_rows(
     never held whole: once the bytes kept for it pass the limit, the rest is dropped
     block by block up to its newline (``row-too-large``).
     """
-    loads = _from_json
+    loads = from_json
     read = stream.read
     limit = max_row_bytes()
     carry: list[bytes] = []
@@ -108,7 +108,7 @@ def jsonl_rows(
             for raw in lines:
                 line += 1
                 try:
-                    value = loads(raw)
+                    value = loads(raw, catch_duplicate_keys=True, allow_inf_nan=False)
                 except ValueError as e:
                     if raw.strip():
                         yield _bad_row(source, line, raw, e, last=False)
@@ -129,7 +129,7 @@ def jsonl_rows(
         if raw.strip():
             line += 1
             try:
-                value = loads(raw)
+                value = loads(raw, catch_duplicate_keys=True, allow_inf_nan=False)
             except ValueError as e:
                 yield _bad_row(source, line, raw, e, last=at_end)
             else:
