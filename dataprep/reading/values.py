@@ -35,7 +35,7 @@ refused with its line (never a whole file, never a silent null):
 ...     parse(b'{"role": "user", "role": "assistant"}')
 ... except ValueProblem as e:
 ...     print(e.code, e.message)
-duplicate-key the key "role" appears twice in one object at column 18 (JSON keeps only the last value): rename or remove one
+duplicate-key the key "role" appears twice in one object, near column 25: JSON keeps only the last value; rename or remove one
 """
 
 from __future__ import annotations
@@ -99,13 +99,13 @@ def reparse(raw: bytes, error: ValueError) -> Any:
     value = orjson.loads(raw)  # raises JSONDecodeError when it is not JSON at all
     reason = str(error)
     if reason.startswith("Detected duplicate key"):
-        # 'Detected duplicate key "role" at line 1 column 18'
+        # 'Detected duplicate key "role" at line 1 column 25' (the column after its ':')
         key = reason[len("Detected duplicate key ") : reason.rfind(" at line ")]
         column = reason.rsplit(" ", 1)[-1]
         raise ValueProblem(
             "duplicate-key",
-            f"the key {key} appears twice in one object at column {column} "
-            "(JSON keeps only the last value): rename or remove one",
+            f"the key {key} appears twice in one object, near column {column}: JSON keeps "
+            "only the last value; rename or remove one",
         )
     if "recursion limit" in reason:
         raise ValueProblem("too-deep", f"nested deeper than {MAX_DEPTH} levels of [ and {{")

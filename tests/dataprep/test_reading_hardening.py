@@ -238,8 +238,8 @@ def test_duplicate_key_message(tmp_path):
     result = run_cli(["validate", "dup.jsonl"], cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.decode().splitlines()[0] == (
-        'dup.jsonl:2: the key "text" appears twice in one object at column 22 '
-        "(JSON keeps only the last value): rename or remove one [duplicate-key]"
+        'dup.jsonl:2: the key "text" appears twice in one object, near column 22: JSON keeps '
+        "only the last value; rename or remove one [duplicate-key]"
     )
 
 
