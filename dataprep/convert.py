@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dataprep.checks import FAST_CLEAN, check_row
 from dataprep.detect import row_formats
-from dataprep.errors import LossyConversion, RowError, UsageError
+from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.media import refuse_media
 
@@ -120,6 +121,8 @@ class _Converter:
     ):
         self.settings = (to, allow_lossy, mapping, from_format)
         self.write_as = FORMATS[to].from_canonical
+        self.target = to
+        self.clean = FAST_CLEAN.get(to)  # rows it vouches for skip the full check
         self.allow_lossy = allow_lossy
         self.apply = mapping.apply if mapping is not None and not mapping.is_identity else None
         self.from_format = from_format
@@ -157,15 +160,34 @@ class _Converter:
         except RowError as e:
             message = f"{e.path}: {e.message}" if e.path else e.message
             return None, _reject(record, e.code, message, record.value)
+        clean = self.clean
+        if clean is None or not clean(out_row):
+            failed = self.check_output(out_row)
+            if failed is not None:
+                return None, _reject(record, failed[0], failed[1], record.value)
         self.formats[fmt] += 1
         for word in dropped:
             self.dropped[word] += 1
         return out_row, None
 
+    def check_output(self, out_row: dict[str, Any]) -> tuple[str, str] | None:
+        """(code, message) of the first error ``validate`` would find in a converted
+        row (read as the target format), or None: no row validate rejects is written."""
+        for finding in check_row(out_row, self.target):
+            if finding.severity == "error":
+                where = f"{finding.path}: " if finding.path else ""
+                return finding.code, (
+                    f"the converted {self.target} row would fail validation: "
+                    f"{where}{finding.message}"
+                )
+        return None
+
 
 def _reject(record: Record, code: str, message: str, row: Any) -> dict[str, Any]:
+    from dataprep.reading.records import shown_path
+
     return {
-        "source": record.source,
+        "source": shown_path(record.source),
         "line": record.line,
         "code": code,
         "message": message,
@@ -262,7 +284,11 @@ def _convert_records(
         line = record.line
         row, reject = convert(record)
         if row is not None:
-            write(row)
+            try:
+                write(row)
+            except DataprepError as e:  # a value the output format cannot hold
+                outputs.reject(_reject(record, "unwritable-value", str(e), _raw_text(record.raw)))
+                continue
             rows_out += 1
         else:
             outputs.reject(reject)
@@ -295,10 +321,16 @@ def _convert_part(chunk: Any, settings: tuple, spool: str) -> tuple[int, int, in
             line = record.line
             row, reject = convert(record)
             if row is not None:
-                write(dumps(row, option=newline))
-                rows_out += 1
-            else:
-                rejects.write(dumps(reject, option=newline))
+                try:
+                    data = dumps(row, option=newline)
+                except TypeError as e:  # a value JSON cannot hold (an integer past 64 bits)
+                    message = f"cannot write a row as JSON: {e}"
+                    reject = _reject(record, "unwritable-value", message, _raw_text(record.raw))
+                else:
+                    write(data)
+                    rows_out += 1
+                    continue
+            rejects.write(dumps(reject, option=newline))
     return rows_in, rows_out, line, converter
 
 

@@ -150,4 +150,8 @@ def run_group(
 
 
 def main(argv: list[str] | None = None) -> None:
+    # File names that are not UTF-8 come back out as their own bytes, as ls prints them,
+    # where a strict UTF-8 stdout would raise on them.
+    for stream in (sys.stdout, sys.stderr):
+        getattr(stream, "reconfigure", lambda **_: None)(errors="surrogateescape")
     run_group(cli, "dataprep", argv)

@@ -45,8 +45,24 @@ def table(rows: Iterable[tuple[Any, ...]], indent: int = 2) -> list[str]:
 
 def echo_json(value: Any, err: bool = False) -> None:
     """One JSON document on stdout (stderr with ``err``), indented for people, stable for tools."""
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    option = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    try:
+        text = orjson.dumps(value, option=option).decode()
+    except TypeError:  # a file name that is not UTF-8 (lone surrogates): shown as \xNN
+        text = orjson.dumps(_printable(value), option=option).decode()
     click.echo(text, err=err)
+
+
+def _printable(value: Any) -> Any:
+    from dataprep.reading.records import shown_path
+
+    if isinstance(value, str):
+        return shown_path(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def lines_text(lines: list[int], total: int) -> str:

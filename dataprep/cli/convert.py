@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dataprep.cli._output import echo_json, plural, table
+from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli.detect import FIELD_HELP, ROLE_HELP, mapping_from
 from dataprep.convert import Conversion, convert_file
 from dataprep.formats import FORMATS
@@ -50,6 +51,7 @@ from dataprep.formats import FORMATS
     default=None,
     help="Processes for a large plain JSONL input (default: as many as the load allows).",
 )
+@max_row_bytes_option
 @click.pass_context
 def convert(
     ctx: click.Context,

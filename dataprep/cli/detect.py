@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dataprep.cli._output import echo_json, lines_text, plural, table
+from dataprep.cli._rows import max_row_bytes_option
 from dataprep.detect import Detection, detect_rows
 from dataprep.errors import InputError
 
@@ -35,6 +36,7 @@ def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]) -> Mapping | N
 )
 @click.option("--field", "fields", multiple=True, metavar="OURS=YOURS", help=FIELD_HELP)
 @click.option("--role", "roles", multiple=True, metavar="YOURS=OURS", help=ROLE_HELP)
+@max_row_bytes_option
 @click.pass_context
 def detect(
     ctx: click.Context,

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from dataprep.cli._rows import max_row_bytes_option
 from dataprep.formats import FORMATS
 
 KINDS = ("sft", "dpo", "kto")
@@ -109,6 +110,7 @@ OVERLONG = ("drop", "truncate", "split")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary."
 )
+@max_row_bytes_option
 @click.pass_context
 def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_length: int, output: str,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from dataprep.cli._rows import max_row_bytes_option
+
 BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
 IGNORE = -100
 
@@ -405,6 +407,7 @@ def plot(lengths: Any, path: str, title: str, unit: str, max_length: int | None)
     help="Also draw the length histogram as a PNG.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@max_row_bytes_option
 @click.pass_context
 def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template: str | None,
           fields: tuple[str, ...], roles: tuple[str, ...], format_: str | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dataprep.cli._output import echo_json, plural, table
+from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli.detect import FIELD_HELP, ROLE_HELP, mapping_from
 from dataprep.formats import FORMATS
 from dataprep.validate import FileResult, Validation, validate_files
@@ -41,6 +42,7 @@ from dataprep.validate import FileResult, Validation, validate_files
     default=None,
     help="Processes for a large plain JSONL file (default: as many as the load allows).",
 )
+@max_row_bytes_option
 @click.pass_context
 def validate(
     ctx: click.Context,

@@ -134,6 +134,10 @@ class Encoder:
     ``piece_chars``: renderings longer than this are tokenized in pieces cut before the
     template's special tokens (same ids, flat cost per token; see ``pieces``).
 
+    ``drop_longer_than``: under ``--overlong drop``, the maximum length: a rendering
+    certainly longer than that many tokens (by its characters, see ``bounds``) is
+    rejected as ``too-long`` without being tokenized.
+
     ``notes`` collects things to tell the user once (double BOS, argument form, ...).
     """
 
@@ -149,6 +153,7 @@ class Encoder:
         piece_chars: int = PIECE_CHARS,
         thinking: str = "keep",
         verify: bool = True,
+        drop_longer_than: int | None = None,
     ):
         if mask not in MASK_POLICIES:
             raise PrepareError(f"unknown mask policy {mask!r}; one of {', '.join(MASK_POLICIES)}")
@@ -194,6 +199,14 @@ class Encoder:
             self._learn_markers()
             self._check_bos()
         self._pieces = PieceTokenizer(self._backend, self._template_tokens, piece_chars=piece_chars)
+        self._max_chars: int | None = None  # longer texts are certainly too long
+        if drop_longer_than is not None:
+            from dataprep.prepare.bounds import max_token_chars
+
+            self._drop_longer_than = drop_longer_than
+            per_token = max_token_chars(self._backend)
+            if per_token is not None:
+                self._max_chars = drop_longer_than * per_token
         self.span_check: Any = None
         if spans == "auto" and verify and template is not None:
             self._verify_spans()
@@ -453,6 +466,18 @@ class Encoder:
             )
         return _Rendered(dicts, r.text, r.generation_spans, tools)
 
+    def _refuse_overlong(self, text: str) -> None:
+        """Reject a text certainly longer than ``drop_longer_than`` tokens, untokenized."""
+        if self._max_chars is not None and len(text) > self._max_chars:
+            at_least = len(text) * self._drop_longer_than // self._max_chars
+            raise RowError(
+                "",
+                f"at least {at_least} tokens ({len(text)} characters), longer than "
+                f"--max-length {self._drop_longer_than} (use --overlong truncate or split to "
+                "keep it)",
+                "too-long",
+            )
+
     def _encode_chat(self, texts: list[str]) -> list[Any]:
         encodings = self._pieces.encode_batch(texts)
         if self._pieces.note:
@@ -471,11 +496,13 @@ class Encoder:
             try:
                 if conv.plain:
                     text, spans = self._plain_text(conv)
-                    jobs.append((i, (spans, len(text)), True))
+                    entry: tuple[int, Any, bool] = (i, (spans, len(text)), True)
                 else:
                     rendered = self._render_row(conv.messages, conv.tools)
                     text = rendered.text
-                    jobs.append((i, rendered, False))
+                    entry = (i, rendered, False)
+                self._refuse_overlong(text)
+                jobs.append(entry)
                 texts.append(text)
             except RowError as e:
                 results[i] = e
@@ -689,7 +716,10 @@ class Encoder:
         """[prompt text, prompt+continuation text, ...]."""
         if ex.plain:
             head = "".join(m.content or "" for m in prompt)
-            return [head, *(head + "".join(m.content or "" for m in c) for c in continuations)]
+            texts = [head, *(head + "".join(m.content or "" for m in c) for c in continuations)]
+            for text in texts[1:]:
+                self._refuse_overlong(text)
+            return texts
         texts = [self._render_row(prompt, ex.tools, add_generation_prompt=True).text]
         for name, c in zip(("chosen", "rejected"), continuations, strict=False):
             full = self._render_row([*prompt, *c], ex.tools).text
@@ -702,6 +732,7 @@ class Encoder:
                     f"{full[at : at + 40]!r}",
                     "prompt-not-prefix",
                 )
+            self._refuse_overlong(full)
             texts.append(full)
         return texts
 

@@ -13,12 +13,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dataprep
 from dataprep.checks import ROW_ERROR_CODES, ROW_WARNING_CODES
 from dataprep.prepare.options import PrepareOptions, option_record
 from dataprep.prepare.output import fingerprint_of
+from dataprep.reading.records import shown_path
 
 # Files in a tokenizer folder that decide its behaviour (weights are left out: a model
 # folder can hold gigabytes of them and they change no token).
@@ -37,14 +38,18 @@ _TOKENIZER_FILE_SUFFIXES = (".tiktoken", ".model", ".jinja")
 
 @dataclass
 class Input:
-    path: str  # as the user gave it (and as rejects name it)
-    read_from: str  # where it is read: the path, or a spooled copy of stdin
+    path: str  # as the user gave it, made printable (see ``shown_path``; rejects name it)
+    read_from: str  # where it is read: the path, or a spooled copy of stdin or a pipe
     sha256: str
     size: int
     lines: int | None  # newline count of a plain .jsonl (for the progress bar)
 
 
 def hash_input(path: str, read_from: str) -> Input:
+    """The sha256 of an input: a file's bytes, or for a folder saved with
+    ``save_to_disk`` its ``state.json`` and data files (names and bytes, in order)."""
+    if os.path.isdir(read_from):
+        return _hash_folder(path, read_from)
     digest = hashlib.sha256()
     count_lines = read_from.endswith(".jsonl")
     lines = size = 0
@@ -54,29 +59,78 @@ def hash_input(path: str, read_from: str) -> Input:
             size += len(block)
             if count_lines:
                 lines += block.count(b"\n")
-    return Input(path, read_from, digest.hexdigest(), size, lines if count_lines else None)
+    return Input(
+        shown_path(path), read_from, digest.hexdigest(), size, lines if count_lines else None
+    )
+
+
+def _hash_folder(path: str, folder: str) -> Input:
+    from dataprep.reading import sniff_input
+
+    info = sniff_input(folder)  # a folder that is no saved dataset is an InputError here
+    digest = hashlib.sha256()
+    size = 0
+    for name in [os.path.join(folder, "state.json"), *info.files]:
+        digest.update(os.path.relpath(name, folder).encode("utf-8", "surrogateescape") + b"\0")
+        with open(name, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+    return Input(shown_path(path), folder, digest.hexdigest(), size, None)
+
+
+def spool_input(path: str, folder: Path) -> str:
+    """Where to read ``path`` from: itself, or for stdin (``-``) and a pipe (a named
+    pipe, bash's ``<(...)``), which can be read only once, a copy in ``folder``: it is
+    hashed (the cache key), then read for the format, then for the rows."""
+    if path == "-":
+        return spool_stdin(folder)
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        with open(path, "rb") as stream:
+            return _spool(stream, folder, os.path.basename(path))
+    return path
 
 
 def spool_stdin(folder: Path) -> str:
     """stdin, copied to a file so it can be hashed (the cache key) and then read."""
     import sys
 
-    stream = sys.stdin.buffer
-    head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
-    if head.startswith(b"\x1f\x8b"):
-        suffix = ".jsonl.gz"
-    elif head.startswith(b"\x28\xb5\x2f\xfd"):
-        suffix = ".jsonl.zst"
-    elif head.startswith(b"PAR1"):
-        suffix = ".parquet"
-    elif head.lstrip()[:1] == b"[":
-        suffix = ".json"
-    else:
-        suffix = ".jsonl"
-    fd, name = tempfile.mkstemp(prefix="stdin-", suffix=suffix, dir=folder)
+    return _spool(sys.stdin.buffer, folder, "stdin")
+
+
+def _spool(stream: BinaryIO, folder: Path, name: str) -> str:
+    """Copy ``stream`` into ``folder``. The copy is named by the original's extension
+    when it says a kind (``data.json`` through a pipe), else by its first bytes."""
+    head = b""
+    while len(head) < 4:
+        block = stream.read(4 - len(head))
+        if not block:
+            break
+        head += block
+    suffix = _suffix_of_name(name) or _suffix_of_head(head)
+    fd, spooled = tempfile.mkstemp(prefix="input-", suffix=suffix, dir=folder)
     with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(stream, out)
-    return name
+        out.write(head)
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return spooled
+
+
+def _suffix_of_name(name: str) -> str:
+    from dataprep.reading.sniffing import kind_suffix
+
+    return kind_suffix(name)
+
+
+def _suffix_of_head(head: bytes) -> str:
+    if head.startswith(b"\x1f\x8b"):
+        return ".jsonl.gz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return ".jsonl.zst"
+    if head.startswith(b"PAR1"):
+        return ".parquet"
+    if head.lstrip()[:1] == b"[":
+        return ".json"
+    return ".jsonl"
 
 
 def _tokenizer_files(name_or_path: str) -> tuple[Path | None, dict[str, str]]:
@@ -141,7 +195,9 @@ def _trl_version() -> str | None:
 def fingerprint_inputs(
     options: PrepareOptions, inputs: list[Input], tokenizer: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
+    from dataprep.reading.limits import DEFAULT_MAX_ROW_BYTES, max_row_bytes
+
+    identity = {
         "dataprep": dataprep.__version__,
         "inputs": [{"path": i.path, "sha256": i.sha256} for i in inputs],
         "tokenizer": tokenizer["sha256"] or tokenizer["name_or_path"],
@@ -151,3 +207,8 @@ def fingerprint_inputs(
         "row_checks": [ROW_ERROR_CODES, ROW_WARNING_CODES],
         "options": option_record(options),
     }
+    # Which rows are read depends on it (row-too-large); only a changed limit is named,
+    # so fingerprints taken before the option existed still match.
+    if max_row_bytes() != DEFAULT_MAX_ROW_BYTES:
+        identity["max_row_bytes"] = max_row_bytes()
+    return identity

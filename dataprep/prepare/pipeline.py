@@ -47,7 +47,7 @@ from dataprep.prepare.identity import (
     Input,
     fingerprint_inputs,
     hash_input,
-    spool_stdin,
+    spool_input,
     tokenizer_identity,
 )
 from dataprep.prepare.options import (
@@ -172,7 +172,7 @@ def prepare(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{output.name}.stdin-", dir=output.parent) as spool:
         inputs = [
-            hash_input(p, spool_stdin(Path(spool)) if p == "-" else p) for p in options.inputs
+            hash_input(p, spool_input(p, Path(spool))) for p in options.inputs
         ]
         tokenizer_id = tokenizer_identity(options.tokenizer)
         fingerprint_input = fingerprint_inputs(options, inputs, tokenizer_id)

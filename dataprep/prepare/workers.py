@@ -121,6 +121,7 @@ class Worker:
                 system=self.job.system,
                 thinking=self.job.thinking,
                 template_kwargs=self.job.template_kwargs,
+                drop_longer_than=self.job.max_length if self.job.overlong == "drop" else None,
             )
             self._encoders[mask] = encoder
         return encoder

@@ -64,16 +64,25 @@ Problem codes (``Record.problem.code``); reading continues after each, except wh
     corrupt-file     the rest of the file cannot be decoded (bad compressed data, a
                      damaged Parquet page); reading stops
     empty-file       the file holds no rows at all (line 0: the whole file)
+    row-too-large    the row (a line, an array element, a CSV row) is over the limit
+                     (``limits.max_row_bytes``, ``--max-row-bytes``): skipped unread
+    duplicate-key    an object names a key twice (orjson would keep the last silently)
+    too-deep         nested deeper than ``limits.MAX_DEPTH``
+    unsupported-value, non-finite-number
+                     a value that JSON cannot hold (``values``: the conversion rule for
+                     Parquet, Arrow and CSV values)
 
 A file that cannot be read at all raises InputError (``.code``: ``not-a-dataset``,
-``unknown-kind``, ``unsupported-encoding``, ``unsupported-compression``, ``unreadable``);
-a missing file raises UsageError.
+``unknown-kind``, ``unsupported-encoding``, ``unsupported-compression``, ``unreadable``,
+``duplicate-column`` for a CSV header naming a column twice); a missing file raises
+UsageError.
 
 The package: ``records`` holds the types above and the Records that stand for a problem;
 ``sniffing`` finds out what a file is; ``streams`` holds the byte streams the readers read
 (decompression, UTF-16, a byte range); ``rows`` (JSON Lines, CSV, Parquet, Arrow) and
-``json_array`` (a JSON array, JSON values) turn them into Records. This module holds the
-entry points and which reader each kind goes to.
+``json_array`` (a JSON array, JSON values) turn them into Records; ``values`` parses rows
+(duplicate keys caught) and converts the values JSON cannot hold; ``limits`` holds the
+row size limit. This module holds the entry points and which reader each kind goes to.
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 
+from dataprep.reading.limits import max_row_bytes, too_large_message
 from dataprep.reading.records import Record, empty, non_object, problem
 from dataprep.reading.streams import BLOCK, StreamError
+from dataprep.reading.values import ValueProblem, from_json, reparse
 
 # JSON text outside strings and brackets, and whole strings, in one C-level match. The
 # scanner then stops only at brackets (or at a string the buffer cuts off).
@@ -22,6 +24,11 @@ _SKIP = re.compile(rb'(?:[^"\[\]{}]+|"[^"\\]*(?:\\.[^"\\]*)*")*', re.S)
 _STRING_TAIL = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _SCALAR = re.compile(rb'[^\s,\[\]{}"]+')
 _WHITESPACE = re.compile(rb"[ \t\r\n]*")
+# For skipping an element over the size limit: text outside strings up to a bracket or a
+# quote, and the inside of a string up to its closing quote (or the buffer's end).
+_OUTSIDE = re.compile(rb'[^"\[\]{}]*')
+_SCALAR_REST = re.compile(rb'[^\s,\[\]{}"]*')
+_STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)
 
 
 class _JsonSplitter:
@@ -31,8 +38,11 @@ class _JsonSplitter:
     memory bounded by the largest element; orjson then parses each element.
     """
 
-    def __init__(self, read: Callable[[int], bytes]):
+    def __init__(self, read: Callable[[int], bytes], limit: int | None = None):
         self.read = read
+        self.limit = max_row_bytes() if limit is None else limit
+        self.offset = 0  # the offset in the text of ``buf[0]``
+        self.skipped = 0  # the size of the last value skipped for being over the limit
         self.buf = b""
         self.eof = False
         self.line = 1  # the line number at offset ``counted`` of ``buf``
@@ -45,6 +55,7 @@ class _JsonSplitter:
         self.line += buf.count(b"\n", self.counted, mark)
         self.counted = 0
         self.fills += 1
+        self.offset += mark
         # Reading as much as is kept makes a huge element cost linear time, not quadratic.
         chunk = self.read(max(BLOCK, len(buf) - mark))
         if not chunk:
@@ -75,6 +86,8 @@ class _JsonSplitter:
                 if pos >= len(buf) or buf[pos] == 34:  # 34: '"' a string cut by the buffer end
                     if self.eof:
                         return start, -1
+                    if len(buf) - start > self.limit:
+                        return self.skip(start)
                     shift = self.fill(start)
                     start, pos = start - shift, pos - shift
                     continue
@@ -92,6 +105,8 @@ class _JsonSplitter:
                     return start, m.end()
                 if self.eof:
                     return start, -1
+                if len(self.buf) - start > self.limit:
+                    return self.skip(start)
                 start -= self.fill(start)
         while True:
             m = _SCALAR.match(self.buf, start)
@@ -99,7 +114,54 @@ class _JsonSplitter:
                 return start, start + 1  # a stray ',' or '}': orjson will say what is wrong
             if m.end() < len(self.buf) or self.eof:
                 return start, m.end()
+            if len(self.buf) - start > self.limit:
+                return self.skip(start)
             start -= self.fill(start)
+
+    def skip(self, start: int) -> tuple[int, int]:
+        """Scan past the value at ``start`` keeping only the bytes not yet scanned, for a
+        value over the size limit; (start, end) as ``value_end``, with ``start`` no longer
+        meaningful and ``self.skipped`` set to the value's size."""
+        begin = self.offset + start
+        pos = start
+        depth = 0
+        in_string = False
+        scalar = self.buf[start] not in b'{["'
+        while True:
+            buf = self.buf
+            if scalar:
+                pos = _SCALAR_REST.match(buf, pos).end()
+                if pos < len(buf) or self.eof:
+                    break
+            elif in_string:
+                pos = _STRING_BODY.match(buf, pos).end()
+                if pos < len(buf) and buf[pos] == 34:
+                    in_string = False
+                    pos += 1
+                    if depth == 0:
+                        break
+                    continue
+            else:
+                pos = _OUTSIDE.match(buf, pos).end()
+                if pos < len(buf):
+                    c = buf[pos]
+                    pos += 1
+                    if c == 34:
+                        in_string = True
+                    elif c in b"{[":
+                        depth += 1
+                    else:
+                        depth -= 1
+                        if depth <= 0:
+                            break
+                    continue
+            # Out of bytes (or at a lone backslash that escapes the next block's first).
+            if self.eof:
+                self.skipped = self.offset + len(buf) - begin
+                return pos, -1
+            pos -= self.fill(pos)
+        self.skipped = self.offset + pos - begin
+        return pos, pos
 
     def values(self, in_array: bool) -> Iterator[tuple[int, bytes, str | None, Any]]:
         """(line, bytes, problem code or None, parsed value or _UNPARSED).
@@ -114,8 +176,7 @@ class _JsonSplitter:
         it once, the next element ends at its next occurrence: one ``find`` and one parse,
         no scan. orjson checks the slice, and any doubt falls back to the scanner.
         """
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
+        loads = from_json
         pos = self.skip_whitespace(0)
         if in_array:
             pos += 1  # the sniffer saw '['
@@ -150,10 +211,12 @@ class _JsonSplitter:
             end = -1
             if between is not None and c == 123:
                 candidate = buf.find(between, pos)
-                if candidate >= 0:
+                if candidate >= 0 and candidate - pos < self.limit:
                     try:
-                        value = loads(buf[pos : candidate + 1])
-                    except decode_error:
+                        value = loads(
+                            buf[pos : candidate + 1], catch_duplicate_keys=True, allow_inf_nan=False
+                        )
+                    except ValueError:
                         pass  # a bad row: the scanner finds its end, orjson says what is wrong
                     else:
                         yield line, b"", None, value
@@ -164,7 +227,13 @@ class _JsonSplitter:
                     message = b"the file ends inside the row that starts here (cut short, or a bracket never closed)"
                     yield line, message, "truncated-file", _UNPARSED
                     return
-                yield line, self.buf[start:end], None, _UNPARSED
+                size = self.skipped or end - start
+                if size > self.limit:  # skipped, or found whole within one read
+                    message = too_large_message(size, self.limit).encode()
+                    self.skipped = 0
+                    yield line, message, "row-too-large", _UNPARSED
+                else:
+                    yield line, self.buf[start:end], None, _UNPARSED
             pos = end
             comma_line = 0
             if not in_array:
@@ -183,7 +252,8 @@ _UNPARSED = object()
 
 
 def json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> Iterator[Record]:
-    loads = orjson.loads
+    loads = from_json
+    dumps = orjson.dumps
     stream = open_stream()
     line = 0
     seen = False
@@ -196,10 +266,24 @@ def json_rows(open_stream: Callable[[], Any], source: str, in_array: bool) -> It
                 continue
             if value is _UNPARSED:
                 try:
-                    value = loads(data)
-                except orjson.JSONDecodeError as e:
-                    yield _bad_element(source, line, data, e)
-                    continue
+                    value = loads(data, catch_duplicate_keys=True, allow_inf_nan=False)
+                except ValueError as error:
+                    try:
+                        value = reparse(data, error)
+                    except ValueProblem as e:
+                        yield problem(source, line, e.code, e.message)
+                        continue
+                    except orjson.JSONDecodeError as e:
+                        yield _bad_element(source, line, data, e)
+                        continue
+            try:
+                # Rows read here have no raw bytes: later stages serialise them (duplicate
+                # detection, rejects), so a value orjson cannot write (an integer past
+                # 64 bits, which jiter keeps exactly) is refused here, at its line.
+                dumps(value)
+            except TypeError as e:
+                yield problem(source, line, "unsupported-value", f"cannot be written as JSON: {e}")
+                continue
             if type(value) is dict:
                 yield Record(source, line, value, None, None)
             else:

@@ -7,6 +7,7 @@ Every module of the package builds these, so they sit apart from all of them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,3 +95,18 @@ _JSON_TYPE = {
 def non_object(source: str, line: int, value: Any, raw: bytes | None = None) -> Record:
     what = "null" if value is None else _JSON_TYPE.get(type(value), type(value).__name__)
     return problem(source, line, "non-object-row", f"the row is {what}, not a JSON object", raw)
+
+
+def shown_path(path: str) -> str:
+    """``path`` as it can be printed and written into JSON: a name whose bytes are not
+    UTF-8 (kept by Python as lone surrogates, which neither a UTF-8 terminal nor orjson
+    takes) shows those bytes as ``\\xNN``.
+
+    >>> shown_path("caf\\udce9.jsonl")
+    'caf\\\\xe9.jsonl'
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path

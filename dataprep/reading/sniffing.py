@@ -69,6 +69,18 @@ def _split_name(path: str) -> tuple[str, str | None]:
     return os.path.splitext(name)[1], None
 
 
+def kind_suffix(name: str) -> str:
+    """The extension(s) of ``name`` that say its kind, or "" (for a copy of a pipe).
+
+    >>> kind_suffix("data.json.gz"), kind_suffix("63"), kind_suffix("x.txt")
+    ('.json.gz', '', '')
+    """
+    ext, compressed = _split_name(name)
+    if ext not in _EXT_KIND:
+        return ""
+    return ext + (compressed or "")
+
+
 def encoding_of(path: str, head: bytes) -> tuple[str, int]:
     """The encoding of the text in ``head`` and the length of its BOM."""
     if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
@@ -272,6 +284,22 @@ def sniff_folder(path: str) -> InputInfo:
             raise InputError(
                 path, f"has a state.json that cannot be read: {e}", "unreadable"
             ) from e
+        bad = [
+            name
+            for name in files
+            if type(name) is not str
+            or not name
+            or "\0" in name
+            or os.path.isabs(name)
+            or ".." in name.replace("\\", "/").split("/")
+        ]
+        if bad or not files:
+            what = f"file names that are not names ({bad[0]!r})" if bad else "no data files"
+            raise InputError(
+                path,
+                f"has a state.json with {what}: save the dataset again with save_to_disk",
+                "unreadable",
+            )
         full = [os.path.join(path, name) for name in files]
         missing = [name for name in files if not os.path.isfile(os.path.join(path, name))]
         if missing:

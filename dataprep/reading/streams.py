@@ -117,10 +117,13 @@ class _Gzip:
 
 
 class _Zstd:
-    """zstd decoding that notices a stream cut short.
+    """zstd decoding that notices a stream cut short, and hands over at most ``n`` bytes.
 
     zstandard's stream_reader returns a clean EOF for a truncated frame; a
     decompressobj tells (``eof`` stays False). Frames one after another are all read.
+    A decompressobj has no output limit, so compressed input is fed in pieces sized from
+    the ratio seen so far: a few KB of zstd can hold gigabytes (one byte can decode to
+    about 32 KB), and what one piece decodes to must stay small.
     """
 
     def __init__(self, raw: Any, close_raw: bool = True):
@@ -132,34 +135,52 @@ class _Zstd:
         self.d = zstandard.ZstdDecompressor().decompressobj()
         self.fed = False
         self.done = False
+        self.pending = b""  # decoded, not handed over yet
+        self.unfed = b""  # read from ``raw``, not fed yet
+        self.piece = 1 << 10  # compressed bytes per feed; adapts to the ratio
+        self.error: StreamError | None = None
 
     def read(self, n: int) -> bytes:
-        # Compressed input is read in smaller pieces: one piece can expand a lot.
-        while not self.done:
-            data = self.raw.read(1 << 17)
-            if not data:
+        while len(self.pending) < n and not self.done and self.error is None:
+            self._feed(n)
+        if not self.pending and self.error is not None:
+            error, self.error = self.error, None
+            self.done = True
+            raise error
+        out = self.pending[:n]
+        self.pending = self.pending[n:]
+        return out
+
+    def _feed(self, n: int) -> None:
+        if not self.unfed:
+            self.unfed = self.raw.read(1 << 17)
+            if not self.unfed:
                 self.done = True
                 if self.fed and not self.d.eof:
-                    raise StreamError(
+                    self.error = StreamError(
                         "truncated-file", "the zstd stream ends early (file cut short?)"
                     )
-                return b""
-            out = []
-            while data:
-                self.fed = True
-                try:
-                    out.append(self.d.decompress(data))
-                except self.zstandard.ZstdError as e:
-                    raise StreamError("corrupt-file", f"the zstd data is damaged: {e}") from e
-                data = b""
-                if self.d.eof:
-                    data = self.d.unused_data
-                    self.d = self.zstandard.ZstdDecompressor().decompressobj()
-                    self.fed = bool(data)
-            chunk = b"".join(out)
-            if chunk:
-                return chunk
-        return b""
+                return
+        data, self.unfed = self.unfed[: self.piece], self.unfed[self.piece :]
+        size = len(data)
+        out = []
+        while data:
+            self.fed = True
+            try:
+                out.append(self.d.decompress(data))
+            except self.zstandard.ZstdError as e:
+                self.error = StreamError("corrupt-file", f"the zstd data is damaged: {e}")
+                break
+            data = b""
+            if self.d.eof:
+                data = self.d.unused_data
+                self.d = self.zstandard.ZstdDecompressor().decompressobj()
+                self.fed = bool(data)
+        decoded = b"".join(out)
+        # The next piece: about n bytes of output at the ratio of this one.
+        ratio = max(1, len(decoded) // size)
+        self.piece = max(64, min(1 << 17, n // ratio))
+        self.pending = self.pending + decoded if self.pending else decoded
 
     def close(self) -> None:
         if self.close_raw:
