@@ -171,9 +171,7 @@ def prepare(
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{output.name}.stdin-", dir=output.parent) as spool:
-        inputs = [
-            hash_input(p, spool_input(p, Path(spool))) for p in options.inputs
-        ]
+        inputs = [hash_input(p, spool_input(p, Path(spool))) for p in options.inputs]
         tokenizer_id = tokenizer_identity(options.tokenizer)
         fingerprint_input = fingerprint_inputs(options, inputs, tokenizer_id)
         fingerprint = fingerprint_of(fingerprint_input)
