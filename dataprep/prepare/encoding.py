@@ -40,6 +40,7 @@ from dataprep.prepare.masks import (
     Located,
     Span,
     TurnMarkers,
+    common_prefix_len,
     labels_from_ranges,
     locate_turns,
     merge_spans,
@@ -724,7 +725,7 @@ class Encoder:
         for name, c in zip(("chosen", "rejected"), continuations, strict=False):
             full = self._render_row([*prompt, *c], ex.tools).text
             if not full.startswith(texts[0]):
-                at = _common_prefix(texts[0], full)
+                at = common_prefix_len(texts[0], full)
                 raise RowError(
                     name,
                     "the chat template renders the prompt differently when a reply follows: "
@@ -817,14 +818,6 @@ def _untruncated(backend: Any) -> Any:
     copy.no_truncation()
     copy.no_padding()
     return copy
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def measure_turn_scaling(

@@ -86,7 +86,7 @@ class TurnMarkers:
     close: str = ""
 
 
-def _common_prefix_len(a: str, b: str) -> int:
+def common_prefix_len(a: str, b: str) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -157,7 +157,7 @@ def probe_markers(
         ],
         False,
     )
-    depart = _snap_down(_common_prefix_len(with_gen, without), _token_boundaries(with_gen, offsets))
+    depart = _snap_down(common_prefix_len(with_gen, without), _token_boundaries(with_gen, offsets))
     header_full = with_gen[depart:]
     at = two.find(a1)
     mid_at = four.find(a1)
@@ -177,7 +177,7 @@ def probe_markers(
 
     end_final = two[at + len(a1) :]
     end_mid = four[mid_at + len(a1) : next_at]
-    shared = _common_prefix_len(end_final, end_mid)
+    shared = common_prefix_len(end_final, end_mid)
     end = end_final[: _snap_down(shared, _token_boundaries(end_final, offsets))]
     ends = [e for e in (end, end.rstrip()) if e.strip()]
     ends += [t for t in stop_tokens if t and t not in ends]
@@ -512,7 +512,7 @@ def _locate_assistant_start(
     for header in (*headers, *markers.fallbacks):
         h = text.rfind(header, cursor, a)
         if h >= 0:
-            follows = _common_prefix_len(markers.prompt, text[h:a])
+            follows = common_prefix_len(markers.prompt, text[h:a])
             return h + max(len(header), follows), a, b
     if not headers and markers.cue:
         # No header, but the cue every reply follows (Mistral's [/INST]): the turn starts
@@ -544,7 +544,7 @@ def _locate_assistant_start(
             a2, b2 = _find_first(text, first, h0 + len(header), len(text))
             if a2 >= 0:
                 h = text.rfind(header, h0, a2)
-                follows = _common_prefix_len(markers.prompt, text[h:a2])
+                follows = common_prefix_len(markers.prompt, text[h:a2])
                 return h + max(len(header), follows), a2, b2
     raise _unlocatable(index, "no assistant header before it")
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from dataprep.prepare.masks import (
     Span,
+    common_prefix_len,
     labels_from_ranges,
     merge_spans,
     token_ranges,
@@ -59,14 +60,6 @@ _NEXT_USER = {"role": "user", "content": "Zeta follow up question"}
 
 class Unverifiable(Exception):
     """The template renders this conversation in a way render-diff cannot read."""
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _common_suffix(a: str, b: str, limit: int) -> int:
@@ -155,7 +148,7 @@ def _own_text(render: Render, messages: list[dict[str, Any]], k: int) -> tuple[s
         except Exception as e:  # the template refuses the probe values
             why = f"the template refuses the probe values ({type(e).__name__})"
             continue
-        p = _common_prefix(a, b)
+        p = common_prefix_len(a, b)
         s = _common_suffix(a, b, min(len(a), len(b)) - p)
         start, end = p, len(text) - s
         same_outside = text[:p] == a[:p] and (not s or text[-s:] == a[-s:])
@@ -220,7 +213,7 @@ def reference_turn_spans(
                 raise
             except Exception:  # the template refuses a user turn here: keep the ending
                 going_on = ending
-        close = end + _common_prefix(going_on, ending)
+        close = end + common_prefix_len(going_on, ending)
         if snap is not None:
             close = snap(close, end)
         if close == end:
@@ -245,7 +238,7 @@ def _prompt_end(
     except Exception:  # a template may refuse a prefix (no user turn yet)
         return len(text)
     if text.startswith(before) and prompt.startswith(before):
-        return len(before) + _common_prefix(prompt[len(before) :], text[len(before) :])
+        return len(before) + common_prefix_len(prompt[len(before) :], text[len(before) :])
     tail = prompt.rstrip()[-16:]
     head = text[:start].rstrip()
     gap = text[len(head) : start]
@@ -297,7 +290,7 @@ def _openers(encoder: Any) -> list[str]:
     except Exception:  # a template that refuses a lone user message
         return []
     added = encoder._backend.get_added_tokens_decoder().values()
-    prompt = with_prompt[_common_prefix(with_prompt, without) :]
+    prompt = with_prompt[common_prefix_len(with_prompt, without) :]
     return [t.content for t in added if t.content and prompt.lstrip().startswith(t.content)]
 
 
