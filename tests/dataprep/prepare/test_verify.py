@@ -283,3 +283,21 @@ def test_reference_labels_match_token_count():
     [row] = encoder.encode_sft([conv])
     assert np.array_equal(ref.input_ids, row.input_ids)
     assert np.array_equal(ref.labels, row.labels)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("qwen3", "trained: the template writes it and its generation prompt does not"),
+        ("qwen3_5_nothink", "part of the prompt: the generation prompt writes it too"),
+        ("qwen2_5", "none"),
+    ],
+)
+def test_check_template_says_whose_the_empty_think_block_is(template, expected):
+    from dataprep.prepare.template_check import check_template
+    from dataprep.prepare.templates import builtin_template
+
+    source = builtin_template(template)
+    report = check_template(family_tokenizer(source.source), source)
+    assert report["ok"], report["masks"]["problems"]
+    assert report["thinking"]["empty_block"] == expected
