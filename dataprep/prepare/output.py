@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from dataprep.errors import InputError, UsageError
+from dataprep import atomic, failures
+from dataprep.errors import InputError, PrepareError, UsageError
 from dataprep.prepare.packing import PackPlan
 
 MANIFEST = "dataprep.json"
@@ -103,7 +103,11 @@ class AtomicFolder:
     """Build a folder under a temporary name beside ``target``; rename it when complete.
 
     Any exception, KeyboardInterrupt included, removes the temporary folder: there is never
-    a half-written ``target``. A previous prepared ``target`` is replaced as a whole.
+    a half-written ``target``. A previous prepared ``target`` is replaced as a whole, in
+    one step where the system can swap two folders (Linux), else in two renames that the
+    next run puts right when this one dies between them (``dataprep.atomic``). One
+    process at a time writes ``target``: a second fails at once with a PrepareError.
+    What runs killed with ``kill -9`` left beside it is cleaned first.
 
         with AtomicFolder("out/sft") as tmp:
             ...write into tmp...
@@ -112,36 +116,66 @@ class AtomicFolder:
     def __init__(self, target: str | os.PathLike):
         self.target = Path(target)
         self.tmp: Path | None = None
+        self._lock: atomic.OutputLock | None = None
 
     def __enter__(self) -> Path:
         check_replaceable(self.target)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.target.name}.tmp-", dir=self.target.parent))
+        with failures.naming(self.target):
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            lock = atomic.OutputLock(self.target)
+            try:
+                lock.__enter__()
+            except atomic.Busy as e:
+                raise PrepareError(
+                    f"{self.target} is being written by another dataprep run (pid {e.pid}); "
+                    "wait for it to finish, or choose another -o"
+                ) from None
+            self._lock = lock
+            try:
+                self.tmp = atomic.temporary_folder(self.target, "tmp")
+            except BaseException:
+                self._release()
+                raise
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
         try:
-            self._commit()
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                if isinstance(exc, OSError):
+                    # A full disk while writing the folder: say which folder.
+                    with failures.naming(self.target, self.tmp):
+                        raise exc
+                return False
+            try:
+                with failures.naming(self.target, self.tmp):
+                    self._commit()
+            except BaseException:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                raise
+        finally:
+            self._release()
         return False
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     def _commit(self) -> None:
         assert self.tmp is not None
-        os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0o700; a dataset folder is shared
+        os.chmod(self.tmp, 0o755)  # made 0o700; a dataset folder is shared
         check_replaceable(self.target)
-        if self.target.exists() and any(self.target.iterdir()):
-            old = Path(tempfile.mkdtemp(prefix=f"{self.target.name}.old-", dir=self.target.parent))
+        if not (self.target.exists() and any(self.target.iterdir())):
+            os.replace(self.tmp, self.target)  # replaces an empty folder too
+        elif atomic.exchange(self.tmp, self.target):
+            shutil.rmtree(self.tmp, ignore_errors=True)  # now the previous output
+        else:
+            old = atomic.temporary_folder(self.target, atomic.PREVIOUS)
             os.replace(self.target, old / "previous")
             os.replace(self.tmp, self.target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.target)
 
 
 # --- Arrow -------------------------------------------------------------------------------

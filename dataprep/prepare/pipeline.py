@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,6 +38,7 @@ import numpy as np
 import orjson
 
 import dataprep
+from dataprep import atomic
 from dataprep.errors import RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
@@ -161,7 +161,7 @@ def prepare(
     check_options(options)
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{output.name}.stdin-", dir=output.parent) as spool:
+    with atomic.scratch_folder(output, "stdin") as spool:
         inputs = [
             hash_input(p, spool_stdin(Path(spool)) if p == "-" else p) for p in options.inputs
         ]
