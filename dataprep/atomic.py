@@ -3,8 +3,8 @@
 Every temporary thing a run makes (an output being written, a prepared folder being
 built, a spooled stdin, a worker's spool) has a name that says whose it is::
 
-    .OUT.dataprep-KIND.PID.HOST.RANDOM     beside the output it becomes
-    dataprep-KIND.PID.HOST.RANDOM          in the temporary folder
+    .OUT.dataprep-KIND.PID.HOST.RANDOM.tmp     beside the output it becomes
+    dataprep-KIND.PID.HOST.RANDOM.tmp          in the temporary folder
 
 A run killed with ``kill -9`` cannot remove them; the next run in the same place does
 (``clean``), but only those whose process is gone on this machine (HOST is a hash of the
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 _LEFTOVER = re.compile(
-    r"^(?:\.(?P<base>.+)\.)?dataprep-(?P<kind>[a-z]+)\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{8})\.\w+$"
+    r"^(?:\.(?P<base>.+)\.)?dataprep-(?P<kind>[a-z]+)\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{8})\.[0-9a-f]+\.tmp$"
 )
 JOURNAL = "commit"  # the kind of a commit's journal
 PREVIOUS = "old"  # the kind of a folder holding a replaced output, until it is removed
@@ -55,7 +55,7 @@ def _host() -> str:
 
 
 def _tag(kind: str) -> str:
-    return f"dataprep-{kind}.{os.getpid()}.{_host()}.{secrets.token_hex(4)}"
+    return f"dataprep-{kind}.{os.getpid()}.{_host()}.{secrets.token_hex(4)}.tmp"
 
 
 def temporary_path(target: str | os.PathLike[str], kind: str) -> Path:

@@ -73,11 +73,13 @@ def is_prepared_folder(path: str | os.PathLike) -> bool:
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest of a prepared folder, or None when there is none (or it is unreadable)."""
+    """The manifest of a prepared folder, or None when there is none, or it is unreadable
+    or not a JSON object."""
     try:
-        return orjson.loads((Path(path) / MANIFEST).read_bytes())
+        manifest = orjson.loads((Path(path) / MANIFEST).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def check_replaceable(target: str | os.PathLike) -> None:
@@ -298,12 +300,30 @@ def write_dataset_dict(folder: str | os.PathLike, splits: list[str]) -> None:
 
 
 def split_folders(folder: str | os.PathLike) -> dict[str, Path]:
-    """The splits of a prepared folder: ``{"train": DIR}`` or ``{"train": DIR/train, ...}``."""
+    """The splits of a prepared folder: ``{"train": DIR}`` or ``{"train": DIR/train, ...}``.
+
+    A damaged ``dataset_dict.json`` (not JSON, no ``splits`` list, a split that is not a
+    plain folder name here, no ``train``) is an InputError naming it.
+    """
     folder = Path(folder)
     dd = folder / DATASET_DICT
-    if dd.is_file():
-        return {name: folder / name for name in json.loads(dd.read_text())["splits"]}
-    return {"train": folder}
+    if not dd.exists():
+        return {"train": folder}
+    try:
+        splits = orjson.loads(dd.read_bytes()).get("splits")
+    except (OSError, orjson.JSONDecodeError, AttributeError) as e:
+        raise InputError(str(dd), f"not a readable dataset_dict.json ({e})") from None
+    if not isinstance(splits, list) or not all(
+        isinstance(name, str) and name and "/" not in name and name not in (".", "..")
+        for name in splits
+    ):
+        raise InputError(str(dd), 'damaged: "splits" must be a list of folder names')
+    if "train" not in splits:
+        raise InputError(str(dd), 'damaged: the splits have no "train"')
+    missing = [name for name in splits if not (folder / name).is_dir()]
+    if missing:
+        raise InputError(str(dd), f"damaged: no folder for the split {missing[0]!r}")
+    return {name: folder / name for name in splits}
 
 
 def read_split(folder: str | os.PathLike) -> pa.Table:
@@ -311,13 +331,50 @@ def read_split(folder: str | os.PathLike) -> pa.Table:
     folder = Path(folder)
     try:
         state = json.loads((folder / "state.json").read_text())
-        tables = [
-            pa.ipc.open_stream(pa.memory_map(str(folder / f["filename"]))).read_all()
-            for f in state["_data_files"]
-        ]
-    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
+        names = [f["filename"] for f in state["_data_files"]]
+        if not names or not all(isinstance(n, str) and "/" not in n for n in names):
+            raise ValueError("state.json does not list data files of this folder")
+        tables = [pa.ipc.open_stream(pa.memory_map(str(folder / n))).read_all() for n in names]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
         raise InputError(str(folder), f"not a readable prepared split ({e})") from None
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    _check_split(folder, table)
+    return table
+
+
+def _check_split(folder: Path, table: pa.Table) -> None:
+    """Refuse a split whose columns are not those prepare writes, or whose rows disagree
+    with themselves (labels as long as the ids, document lengths that add up)."""
+    import pyarrow.compute as pc
+
+    names = tuple(table.column_names)
+    if names not in (SFT_COLUMNS, PACKED_COLUMNS, DPO_COLUMNS):
+        raise InputError(str(folder), f"damaged: unexpected columns {', '.join(names) or 'none'}")
+    for name in names:
+        kind = table.schema.field(name).type
+        if not (pa.types.is_list(kind) and pa.types.is_integer(kind.value_type)):
+            raise InputError(str(folder), f"damaged: column {name} holds {kind}, not token ids")
+        if name != "labels" and (pc.min(pc.list_flatten(table.column(name))).as_py() or 0) < 0:
+            raise InputError(str(folder), f"damaged: column {name} holds negative numbers")
+    if names[0] == "input_ids":
+        lengths = pc.list_value_length(table.column("input_ids"))
+        same = pc.all(pc.equal(lengths, pc.list_value_length(table.column("labels")))).as_py()
+        if same is False:
+            raise InputError(str(folder), "damaged: labels and input_ids differ in length")
+        if "seq_lengths" in names:
+            seq = table.column("seq_lengths").combine_chunks()
+            sums = (
+                np.add.reduceat(
+                    np.append(seq.values.to_numpy(zero_copy_only=False).astype(np.int64), 0),
+                    seq.offsets.to_numpy()[:-1],
+                )
+                if len(seq)
+                else np.zeros(0, np.int64)
+            )
+            empty = pc.list_value_length(seq).to_numpy(zero_copy_only=False) == 0
+            sums[empty] = 0
+            if not np.array_equal(sums, lengths.to_numpy(zero_copy_only=False)):
+                raise InputError(str(folder), "damaged: seq_lengths do not add up to the rows")
 
 
 # --- rejects -----------------------------------------------------------------------------
