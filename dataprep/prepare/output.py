@@ -89,6 +89,11 @@ def check_replaceable(target: str | os.PathLike) -> None:
     fine (people ``mkdir`` their output folder first).
     """
     target = Path(target)
+    for parent in target.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"cannot write {target}: {parent} is a file, not a folder")
+            break
     if not target.exists():
         return
     if not target.is_dir():

@@ -162,9 +162,7 @@ def prepare(
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic.scratch_folder(output, "stdin") as spool:
-        inputs = [
-            hash_input(p, spool_stdin(Path(spool)) if p == "-" else p) for p in options.inputs
-        ]
+        inputs = [hash_input(p, _read_from(p, Path(spool))) for p in options.inputs]
         tokenizer_id = tokenizer_identity(options.tokenizer)
         fingerprint_input = fingerprint_inputs(options, inputs, tokenizer_id)
         fingerprint = fingerprint_of(fingerprint_input)
@@ -176,6 +174,20 @@ def prepare(
         ):
             return PrepareResult(manifest=previous, cached=True, output=output)
         return _run(options, inputs, tokenizer_id, fingerprint, started, on_start, on_rows)
+
+
+def _read_from(path: str, spool: Path) -> str:
+    """Where to read an input from. Prepare reads each input more than once (its hash,
+    its format, its rows): stdin, a named pipe or a device is copied to ``spool`` first
+    (read twice, a pipe would wait for a second writer for ever)."""
+    if path == "-":
+        return spool_stdin(spool)
+    if Path(path).is_dir() or Path(path).is_file():
+        return path
+    copy = spool / f"{len(list(spool.iterdir()))}-{Path(path).name}"
+    with open(path, "rb") as source, open(copy, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    return str(copy)
 
 
 def _run(
