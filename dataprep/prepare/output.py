@@ -433,7 +433,9 @@ class DocumentSpill:
         """Append documents: per column, their values concatenated and the length of each."""
         for name in self.columns:
             values, lengths = columns[name]
-            np.ascontiguousarray(values, dtype=np.int32).tofile(self._files[name])
+            # file.write, not ndarray.tofile: a full disk then raises an OSError with its
+            # errno (tofile's has none).
+            self._files[name].write(memoryview(np.ascontiguousarray(values, dtype=np.int32)))
             self._lengths[name].append(np.asarray(lengths, dtype=np.int32))
 
     def close(self) -> None:
