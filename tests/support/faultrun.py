@@ -197,3 +197,44 @@ def write_report(tests_failed: int) -> None:
     }
     with contextlib.suppress(OSError):
         Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def in_child(fn: Any, *args: Any, memory: int = 1 << 30, timeout: float = 60.0) -> Any:
+    """``fn(*args)`` in a forked child under a memory limit (``memory`` more address space
+    than the child starts with) and ``timeout`` seconds: what it returns, or the exception
+    it raised, raised again here. A child that overruns is killed and fails the test."""
+    import pickle
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read_end)
+            import resource
+
+            with open("/proc/self/status") as f:
+                vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+            resource.setrlimit(resource.RLIMIT_AS, (vm + memory, vm + memory))
+            try:
+                payload = pickle.dumps((True, fn(*args)))
+            except BaseException as e:
+                payload = pickle.dumps((False, e))
+            with open(write_end, "wb") as pipe:
+                pipe.write(payload)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        ready, _, _ = select.select([pipe], [], [], timeout)
+        payload = pipe.read() if ready else b""
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert ready, f"{fn.__name__} ran past {timeout} s"
+    assert payload, f"{fn.__name__} died (status {status}): out of memory?"
+    ok, value = pickle.loads(payload)
+    if not ok:
+        raise value
+    return value
