@@ -106,13 +106,17 @@ def is_stdout_closed() -> bool:
         return False
 
 
-def silence_stdout() -> None:
-    """Point stdout at /dev/null, so that flushing what is left at exit cannot fail again
-    (Python would print an "Exception ignored" and exit 120)."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+def settle_stdout() -> None:
+    """Flush stdout; where that fails (a full disk, a closed pipe), point it at /dev/null,
+    so that the flush at exit cannot fail again (Python would print "Exception ignored"
+    and exit 120)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 def log_folder() -> Path:

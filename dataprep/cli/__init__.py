@@ -122,14 +122,14 @@ def run_group(
     except OSError as e:
         if e.errno == errno.EPIPE and failures.is_stdout_closed():
             # `dataprep convert ... -o - | head` closes our stdout early: not an error.
-            failures.silence_stdout()
+            failures.settle_stdout()
             sys.exit(0)
-        failures.silence_stdout()
+        failures.settle_stdout()
         message, code = failures.describe_os_error(e)
         click.echo(f"error: {message}", err=True)
         sys.exit(code)
     except MemoryError:
-        failures.silence_stdout()
+        failures.settle_stdout()
         click.echo("error: out of memory; use a machine with more memory, or less data", err=True)
         sys.exit(1)
     except pickle.UnpicklingError as e:
@@ -137,7 +137,7 @@ def run_group(
         click.echo(f"error: refusing to load pickled data: {e}", err=True)
         sys.exit(1)
     except Exception as e:
-        failures.silence_stdout()
+        failures.settle_stdout()
         log = failures.log_internal_error(e, [prog_name, *args])
         where = f"the traceback is in {log}" if log else "no log file could be written"
         click.echo(
