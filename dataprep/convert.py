@@ -29,14 +29,16 @@ file only exists when a row was rejected.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dataprep import atomic, failures
 from dataprep.checks import FAST_CLEAN, check_row
 from dataprep.detect import row_formats
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
@@ -196,13 +198,25 @@ def _reject(record: Record, code: str, message: str, row: Any) -> dict[str, Any]
 
 
 class _Outputs:
-    """The output writer and the rejects file (opened at the first reject, so none
-    appears when nothing is rejected), with the counts of the summary."""
+    """The output writer and the rejects file, committed together.
 
-    def __init__(self, conversion: Conversion, writer: RowWriter, stack: ExitStack):
+    The rejects file is opened at the first reject, so none appears when nothing is
+    rejected. ``commit`` finishes both under their temporary names, then moves them into
+    place as one change (``dataprep.atomic.commit``), removing a rejects file an earlier
+    run left there when this one rejected nothing: an output never sits beside rejects
+    that are not its own. On any exception neither appears.
+    """
+
+    def __init__(self, conversion: Conversion):
+        from dataprep.writing import open_writer
+
         self.conversion = conversion
-        self.writer = writer
-        self.stack = stack
+        # What runs killed here left behind (half outputs; spools in the temporary folder).
+        atomic.clean(tempfile.gettempdir())
+        atomic.clean(os.path.dirname(os.path.abspath(conversion.rejects_path)))
+        if conversion.output != "-":
+            atomic.clean(os.path.dirname(os.path.abspath(conversion.output)))
+        self.writer: RowWriter = open_writer(conversion.output)
         self.rejects: RowWriter | None = None
 
     def row(self, row: dict[str, Any]) -> None:
@@ -216,8 +230,62 @@ class _Outputs:
         c.reasons[reject["code"]] += 1
         c.examples.setdefault(reject["code"], (reject["line"], reject["message"]))
         if self.rejects is None:
-            self.rejects = self.stack.enter_context(open_writer(c.rejects_path, "jsonl"))
+            self.rejects = open_writer(c.rejects_path, "jsonl")
         self.rejects.write(reject)
+
+    def __enter__(self) -> _Outputs:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()
+            if isinstance(exc, OSError):
+                # A full disk while writing: say where (most likely the output).
+                output = self.conversion.output
+                with failures.naming("stdout" if output == "-" else output):
+                    raise exc
+            return
+        try:
+            self.commit()
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self) -> None:
+        output, rejects_path = self.conversion.output, self.conversion.rejects_path
+        renames: list[tuple[Path, Path]] = []
+        removes: list[Path] = []
+        with failures.naming("stdout" if output == "-" else output):
+            sealed = self.writer.seal()
+        if sealed is not None:
+            renames.append((Path(sealed), Path(output)))
+        if self.rejects is not None:
+            with failures.naming(rejects_path):
+                renames.append((Path(self.rejects.seal()), Path(rejects_path)))  # type: ignore[arg-type]
+        elif _is_rejects_file(rejects_path):
+            removes.append(Path(rejects_path))
+        if not renames and not removes:
+            return
+        beside = output if output != "-" else rejects_path
+        # One commit at a time per output: two runs writing it end with one run's pair.
+        with failures.naming(beside), atomic.OutputLock(beside, wait=True):
+            atomic.commit(renames, removes, beside=beside)
+
+    def abort(self) -> None:
+        self.writer.abort()
+        if self.rejects is not None:
+            self.rejects.abort()
+
+
+def _is_rejects_file(path: str) -> bool:
+    """Whether ``path`` is a rejects file dataprep wrote (its first line a reject record),
+    and not some other file that happens to have the name."""
+    try:
+        with open(path, "rb") as f:
+            first = orjson.loads(f.readline(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and {"source", "line", "code", "row"} <= first.keys()
 
 
 def convert_file(
@@ -257,19 +325,12 @@ def convert_file(
         from dataprep.reading import read_records
 
         records = read_records(source)
-        with ExitStack() as stack:
-            outputs = _open_outputs(output, conversion, stack)
+        with _Outputs(conversion) as outputs:
             _convert_records(records, converter, outputs, conversion)
     conversion.formats = converter.formats
     conversion.dropped = converter.dropped
     conversion.ambiguous = converter.ambiguous
     return conversion
-
-
-def _open_outputs(output: str, conversion: Conversion, stack: ExitStack) -> _Outputs:
-    from dataprep.writing import open_writer
-
-    return _Outputs(conversion, stack.enter_context(open_writer(output)), stack)
 
 
 def _convert_records(
@@ -312,6 +373,7 @@ def _convert_part(chunk: Any, settings: tuple, spool: str) -> tuple[int, int, in
     convert = converter.convert
     rows_in = rows_out = line = 0
     with (
+        failures.naming(os.path.dirname(spool)),
         open(spool + ".out", "wb", buffering=1 << 20) as out,
         open(spool + ".rej", "wb") as rejects,
     ):
@@ -345,20 +407,17 @@ def _convert_parallel(
     for row what one process writes. Workers are started before the output is opened,
     so no writer state (or Parquet thread) is forked.
     """
-    import shutil
-    import tempfile
-
     from dataprep.parallel import Forked, forked_all
     from dataprep.reading import read_jsonl_chunk
 
-    spool_dir = tempfile.mkdtemp(prefix="dataprep-convert-")
-    try:
-        with forked_all() as parts, ExitStack() as stack:
-            parts += [
-                Forked(_convert_part, chunk, converter.settings, os.path.join(spool_dir, str(i)))
-                for i, chunk in enumerate(chunks[1:])
-            ]
-            outputs = _open_outputs(output, conversion, stack)
+    # In the temporary folder, named with our pid: a run killed here leaves the next run
+    # to remove it.
+    with atomic.scratch_folder(None, "spool") as spool_dir, forked_all() as parts:
+        parts += [
+            Forked(_convert_part, chunk, converter.settings, os.path.join(spool_dir, str(i)))
+            for i, chunk in enumerate(chunks[1:])
+        ]
+        with _Outputs(conversion) as outputs:
             offset = _convert_records(read_jsonl_chunk(chunks[0]), converter, outputs, conversion)
             write_line = outputs.writer.write_json_line
             loads = orjson.loads
@@ -379,8 +438,6 @@ def _convert_parallel(
                         reject["line"] += offset
                         outputs.reject(reject)
                 offset += lines
-    finally:
-        shutil.rmtree(spool_dir, ignore_errors=True)
 
 
 def _rows(n: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -161,10 +162,12 @@ class Forked:
         import pickle
 
         read_end, write_end = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child
             status = 1
             try:
+                die_with_parent(parent)
                 os.close(read_end)
                 try:
                     payload = pickle.dumps((True, fn(*args)), pickle.HIGHEST_PROTOCOL)
@@ -191,7 +194,10 @@ class Forked:
         self._reap()
         if not payload:
             raise DataprepError("a worker process died before it finished (out of memory?)")
-        ok, value = pickle.loads(payload)
+        try:
+            ok, value = pickle.loads(payload)
+        except Exception as e:  # a result that pickles but cannot unpickle
+            raise DataprepError(f"a worker's result could not be read back ({e!r})") from None
         if not ok:
             raise value
         return value
@@ -210,6 +216,40 @@ class Forked:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = None
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (forked) process end when ``parent`` does, even by ``kill -9``: a worker
+    must not run on, writing spools, after the run it works for is gone.
+
+    Linux kills it for us (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, asked through ctypes);
+    elsewhere a daemon thread checks the parent once a second. Call it first thing in
+    the child; a parent that died before the call is caught by the ``getppid`` check.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            _watch_parent(parent)
+    else:
+        _watch_parent(parent)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dataprep-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager

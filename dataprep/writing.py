@@ -35,13 +35,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import secrets
 import sys
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import orjson
 
+from dataprep.atomic import temporary_path
 from dataprep.errors import DataprepError, UsageError
 
 PARQUET_BATCH = 10_000
@@ -144,6 +144,22 @@ class RowWriter:
         """Finish the file and move it into place."""
         if self._done:
             return
+        tmp = self.seal()
+        if tmp is not None:
+            try:
+                os.replace(tmp, self.path)
+            except BaseException:
+                self.abort()
+                raise
+            self._tmp = None
+            _sync_folder(self.path)
+
+    def seal(self) -> str | None:
+        """Finish the file, on disk, under its temporary name (returned; None for stdout),
+        for a caller that moves it into place with others (``dataprep.atomic.commit``);
+        ``abort`` still removes it."""
+        if self._done:
+            return self._tmp
         try:
             self._finish()
             if self._out is not self._file:
@@ -152,14 +168,11 @@ class RowWriter:
             if self._tmp is not None:
                 os.fsync(self._file.fileno())
             self._file.close()
-            if self._tmp is not None:
-                os.replace(self._tmp, self.path)
-                self._tmp = None
-                _sync_folder(self.path)
         except BaseException:
             self.abort()
             raise
         self._done = True
+        return self._tmp
 
     def abort(self) -> None:
         """Stop and remove the temporary file: no output appears."""
@@ -402,7 +415,8 @@ def _create_temporary(path: str) -> str:
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
     for _ in range(100):
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        # Named with our pid: a run killed before it ends leaves it to the next to clean.
+        tmp = os.fspath(temporary_path(os.path.join(folder, os.path.basename(path)), "tmp"))
         try:
             # 0o666 less the umask, as a plain open() would give (mkstemp gives 0o600).
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

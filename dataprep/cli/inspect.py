@@ -54,6 +54,10 @@ def load_row(
     from dataprep.prepare.output import read_manifest, read_split, split_folders
 
     manifest = read_manifest(folder)
+    if manifest is None and (Path(folder) / "dataprep.json").exists():
+        raise UsageError(
+            f"{folder}/dataprep.json is damaged (not a JSON object); run dataprep prepare again"
+        )
     if manifest is None:
         raise UsageError(
             f"{folder} is not a prepared folder (no dataprep.json); run dataprep prepare first"
@@ -180,7 +184,11 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
       dataprep inspect prepared/ --row 3 --json | jq '.[0].tokens[:5]'
     """
     manifest, row, count = load_row(folder, split, index)
-    tok = manifest.get("tokenizer") or {}
+    tok = manifest.get("tokenizer")
+    # A damaged manifest may hold anything here: only strings name a tokenizer.
+    tok = {k: v for k, v in tok.items() if isinstance(v, str)} if isinstance(tok, dict) else {}
+    if not (tokenizer or tok.get("name_or_path")):
+        raise UsageError(f"{folder}/dataprep.json names no tokenizer: pass --tokenizer")
     text = TokenText(
         tokenizer or tok.get("name_or_path") or "",
         None if tokenizer else tok.get("folder"),

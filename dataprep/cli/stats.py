@@ -95,7 +95,8 @@ def folder_stats(folder: str) -> dict[str, Any]:
                 )
             else:
                 docs = np.diff(offsets)
-            starts = np.concatenate([[0], np.cumsum(docs)[:-1]]).astype(np.int64)
+            # (an empty split has no document, and no start)
+            starts = np.concatenate([[0], np.cumsum(docs)[:-1]])[: len(docs)].astype(np.int64)
             trained = labels != IGNORE
             trained[starts] = False  # a document's first label is never a target
             values = ids.values.to_numpy()

@@ -83,6 +83,9 @@ def check_options(options: PrepareOptions) -> None:
         raise UsageError(f"--thinking must be one of {', '.join(THINKING)}")
     if options.num_proc < 1:
         raise UsageError(f"--num-proc must be at least 1, not {options.num_proc}")
+    if not -(2**63) <= options.seed < 2**63:
+        # The eval split keys its hash with the seed as 8 bytes.
+        raise UsageError(f"--seed must fit in 64 bits (-2**63 to 2**63-1), not {options.seed}")
     if options.format is not None and options.format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
     unsplit = UNSPLIT.get(options.kind or "")

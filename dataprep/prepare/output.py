@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from dataprep.errors import InputError, UsageError
+from dataprep import atomic, failures
+from dataprep.errors import InputError, PrepareError, UsageError
 from dataprep.prepare.packing import PackPlan
 
 MANIFEST = "dataprep.json"
@@ -80,11 +80,13 @@ def is_prepared_folder(path: str | os.PathLike) -> bool:
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest of a prepared folder, or None when there is none (or it is unreadable)."""
+    """The manifest of a prepared folder, or None when there is none, or it is unreadable
+    or not a JSON object."""
     try:
-        return orjson.loads((Path(path) / MANIFEST).read_bytes())
+        manifest = orjson.loads((Path(path) / MANIFEST).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def check_replaceable(target: str | os.PathLike) -> None:
@@ -94,6 +96,11 @@ def check_replaceable(target: str | os.PathLike) -> None:
     fine (people ``mkdir`` their output folder first).
     """
     target = Path(target)
+    for parent in target.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"cannot write {target}: {parent} is a file, not a folder")
+            break
     if not target.exists():
         return
     if not target.is_dir():
@@ -110,7 +117,11 @@ class AtomicFolder:
     """Build a folder under a temporary name beside ``target``; rename it when complete.
 
     Any exception, KeyboardInterrupt included, removes the temporary folder: there is never
-    a half-written ``target``. A previous prepared ``target`` is replaced as a whole.
+    a half-written ``target``. A previous prepared ``target`` is replaced as a whole, in
+    one step where the system can swap two folders (Linux), else in two renames that the
+    next run puts right when this one dies between them (``dataprep.atomic``). One
+    process at a time writes ``target``: a second fails at once with a PrepareError.
+    What runs killed with ``kill -9`` left beside it is cleaned first.
 
         with AtomicFolder("out/sft") as tmp:
             ...write into tmp...
@@ -119,36 +130,66 @@ class AtomicFolder:
     def __init__(self, target: str | os.PathLike):
         self.target = Path(target)
         self.tmp: Path | None = None
+        self._lock: atomic.OutputLock | None = None
 
     def __enter__(self) -> Path:
         check_replaceable(self.target)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.target.name}.tmp-", dir=self.target.parent))
+        with failures.naming(self.target):
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            lock = atomic.OutputLock(self.target)
+            try:
+                lock.__enter__()
+            except atomic.Busy as e:
+                raise PrepareError(
+                    f"{self.target} is being written by another dataprep run (pid {e.pid}); "
+                    "wait for it to finish, or choose another -o"
+                ) from None
+            self._lock = lock
+            try:
+                self.tmp = atomic.temporary_folder(self.target, "tmp")
+            except BaseException:
+                self._release()
+                raise
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
         try:
-            self._commit()
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                if isinstance(exc, OSError):
+                    # A full disk while writing the folder: say which folder.
+                    with failures.naming(self.target, self.tmp):
+                        raise exc
+                return False
+            try:
+                with failures.naming(self.target, self.tmp):
+                    self._commit()
+            except BaseException:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                raise
+        finally:
+            self._release()
         return False
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     def _commit(self) -> None:
         assert self.tmp is not None
-        os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0o700; a dataset folder is shared
+        os.chmod(self.tmp, 0o755)  # made 0o700; a dataset folder is shared
         check_replaceable(self.target)
-        if self.target.exists() and any(self.target.iterdir()):
-            old = Path(tempfile.mkdtemp(prefix=f"{self.target.name}.old-", dir=self.target.parent))
+        if not (self.target.exists() and any(self.target.iterdir())):
+            os.replace(self.tmp, self.target)  # replaces an empty folder too
+        elif atomic.exchange(self.tmp, self.target):
+            shutil.rmtree(self.tmp, ignore_errors=True)  # now the previous output
+        else:
+            old = atomic.temporary_folder(self.target, atomic.PREVIOUS)
             os.replace(self.target, old / "previous")
             os.replace(self.tmp, self.target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.target)
 
 
 # --- Arrow -------------------------------------------------------------------------------
@@ -288,12 +329,30 @@ def write_dataset_dict(folder: str | os.PathLike, splits: list[str]) -> None:
 
 
 def split_folders(folder: str | os.PathLike) -> dict[str, Path]:
-    """The splits of a prepared folder: ``{"train": DIR}`` or ``{"train": DIR/train, ...}``."""
+    """The splits of a prepared folder: ``{"train": DIR}`` or ``{"train": DIR/train, ...}``.
+
+    A damaged ``dataset_dict.json`` (not JSON, no ``splits`` list, a split that is not a
+    plain folder name here, no ``train``) is an InputError naming it.
+    """
     folder = Path(folder)
     dd = folder / DATASET_DICT
-    if dd.is_file():
-        return {name: folder / name for name in json.loads(dd.read_text())["splits"]}
-    return {"train": folder}
+    if not dd.exists():
+        return {"train": folder}
+    try:
+        splits = orjson.loads(dd.read_bytes()).get("splits")
+    except (OSError, orjson.JSONDecodeError, AttributeError) as e:
+        raise InputError(str(dd), f"not a readable dataset_dict.json ({e})") from None
+    if not isinstance(splits, list) or not all(
+        isinstance(name, str) and name and "/" not in name and name not in (".", "..")
+        for name in splits
+    ):
+        raise InputError(str(dd), 'damaged: "splits" must be a list of folder names')
+    if "train" not in splits:
+        raise InputError(str(dd), 'damaged: the splits have no "train"')
+    missing = [name for name in splits if not (folder / name).is_dir()]
+    if missing:
+        raise InputError(str(dd), f"damaged: no folder for the split {missing[0]!r}")
+    return {name: folder / name for name in splits}
 
 
 def read_split(folder: str | os.PathLike) -> pa.Table:
@@ -301,13 +360,50 @@ def read_split(folder: str | os.PathLike) -> pa.Table:
     folder = Path(folder)
     try:
         state = json.loads((folder / "state.json").read_text())
-        tables = [
-            pa.ipc.open_stream(pa.memory_map(str(folder / f["filename"]))).read_all()
-            for f in state["_data_files"]
-        ]
-    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
+        names = [f["filename"] for f in state["_data_files"]]
+        if not names or not all(isinstance(n, str) and "/" not in n for n in names):
+            raise ValueError("state.json does not list data files of this folder")
+        tables = [pa.ipc.open_stream(pa.memory_map(str(folder / n))).read_all() for n in names]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
         raise InputError(str(folder), f"not a readable prepared split ({e})") from None
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    _check_split(folder, table)
+    return table
+
+
+def _check_split(folder: Path, table: pa.Table) -> None:
+    """Refuse a split whose columns are not those prepare writes, or whose rows disagree
+    with themselves (labels as long as the ids, document lengths that add up)."""
+    import pyarrow.compute as pc
+
+    names = tuple(table.column_names)
+    if names not in (SFT_COLUMNS, PACKED_COLUMNS, DPO_COLUMNS):
+        raise InputError(str(folder), f"damaged: unexpected columns {', '.join(names) or 'none'}")
+    for name in names:
+        kind = table.schema.field(name).type
+        if not (pa.types.is_list(kind) and pa.types.is_integer(kind.value_type)):
+            raise InputError(str(folder), f"damaged: column {name} holds {kind}, not token ids")
+        if name != "labels" and (pc.min(pc.list_flatten(table.column(name))).as_py() or 0) < 0:
+            raise InputError(str(folder), f"damaged: column {name} holds negative numbers")
+    if names[0] == "input_ids":
+        lengths = pc.list_value_length(table.column("input_ids"))
+        same = pc.all(pc.equal(lengths, pc.list_value_length(table.column("labels")))).as_py()
+        if same is False:
+            raise InputError(str(folder), "damaged: labels and input_ids differ in length")
+        if "seq_lengths" in names:
+            seq = table.column("seq_lengths").combine_chunks()
+            sums = (
+                np.add.reduceat(
+                    np.append(seq.values.to_numpy(zero_copy_only=False).astype(np.int64), 0),
+                    seq.offsets.to_numpy()[:-1],
+                )
+                if len(seq)
+                else np.zeros(0, np.int64)
+            )
+            empty = pc.list_value_length(seq).to_numpy(zero_copy_only=False) == 0
+            sums[empty] = 0
+            if not np.array_equal(sums, lengths.to_numpy(zero_copy_only=False)):
+                raise InputError(str(folder), "damaged: seq_lengths do not add up to the rows")
 
 
 # --- rejects -----------------------------------------------------------------------------
@@ -361,7 +457,9 @@ class DocumentSpill:
         """Append documents: per column, their values concatenated and the length of each."""
         for name in self.columns:
             values, lengths = columns[name]
-            np.ascontiguousarray(values, dtype=np.int32).tofile(self._files[name])
+            # file.write, not ndarray.tofile: a full disk then raises an OSError with its
+            # errno (tofile's has none).
+            self._files[name].write(memoryview(np.ascontiguousarray(values, dtype=np.int32)))
             self._lengths[name].append(np.asarray(lengths, dtype=np.int32))
 
     def close(self) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,6 +39,7 @@ import numpy as np
 import orjson
 
 import dataprep
+from dataprep import atomic
 from dataprep.errors import RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
@@ -170,7 +170,7 @@ def prepare(
     check_options(options)
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{output.name}.stdin-", dir=output.parent) as spool:
+    with atomic.scratch_folder(output, "stdin") as spool:
         inputs = [hash_input(p, spool_input(p, Path(spool))) for p in options.inputs]
         tokenizer_id = tokenizer_identity(options.tokenizer)
         fingerprint_input = fingerprint_inputs(options, inputs, tokenizer_id)

@@ -11,18 +11,22 @@ Unlike transformers, the offsets of ``{% generation %}`` blocks are tracked with
 character count instead of joining everything rendered so far at each block, so a long
 conversation costs linear time, not quadratic.
 
+Each rendering runs under a budget of size, steps and time (``budget``, metered by the
+sandbox in ``sandbox``): a rendering that goes past it raises ``TemplateBudgetExceeded``
+(a row error, reason ``template-budget``). Any other failure of
+a template (``OverflowError``, ``ZeroDivisionError``, ...) comes out as a
+``jinja2.TemplateError``, like the errors templates raise on purpose.
+
 >>> t = compile_template("{% for m in messages %}{{ m.role }}: "
 ...                      "{% generation %}{{ m.content }}{% endgeneration %}\\n{% endfor %}")
 >>> r = render(t, [{"role": "user", "content": "hi"}])
 >>> r.text, r.generation_spans
-('user: hi\\n', [(6, 8)])
+('user: hi', [(6, 8)])
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +40,10 @@ import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dataprep.canonical import Message
+from dataprep.prepare import budget
+from dataprep.prepare.budget import CURRENT as _CURRENT
+from dataprep.prepare.budget import TemplateBudgetExceeded
+from dataprep.prepare.sandbox import BudgetedEnvironment
 
 
 @dataclass(slots=True)
@@ -76,6 +84,10 @@ def _raise_exception(message: str) -> None:
     raise jinja2.exceptions.TemplateError(message)
 
 
+# An indent wider than this is a template growing its output, not formatting it.
+_MAX_JSON_INDENT = 64
+
+
 def _tojson(
     x: Any,
     ensure_ascii: bool = False,
@@ -84,12 +96,17 @@ def _tojson(
     sort_keys: bool = False,
 ) -> str:
     # jinja's own tojson escapes HTML characters (<, >, &, '), which no model was trained on.
+    width = len(indent) if isinstance(indent, str) else indent or 0
+    if width > _MAX_JSON_INDENT:
+        raise TemplateBudgetExceeded(f"a tojson indent of {width:,} (the limit is 64)")
+    budget.check_text(x, _CURRENT.get())
     return json.dumps(
         x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
     )
 
 
 def _strftime_now(format: str) -> str:
+    budget.check_strftime(format)
     return datetime.now().strftime(format)
 
 
@@ -114,6 +131,11 @@ class _TemplateNamespace(jinja2.utils.Namespace):
     def __setitem__(self, name: str, value: Any) -> None:
         _TemplateNamespace._check_name(name)
         jinja2.utils.Namespace.__setitem__(self, name, value)
+        if not isinstance(value, (int, float, bool, type(None))) and not (
+            type(value) is str and len(value) < budget.CHARS_PER_STEP
+        ):
+            # A namespace prints everything it holds: it stays within the budget too.
+            budget.check_text(self)
 
     @staticmethod
     def _check_name(name: Any) -> None:
@@ -125,7 +147,7 @@ class _TemplateNamespace(jinja2.utils.Namespace):
 
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = BudgetedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=[_GenerationTracker, jinja2.ext.loopcontrols],
@@ -163,30 +185,58 @@ def render(
 
     ``variables`` are the extra names the template sees: the tokenizer's special tokens
     (``bos_token``, ``eos_token``, ...) and template options such as ``enable_thinking``.
-    Raises jinja2 errors as they come; callers turn them into row errors.
+    Raises ``TemplateBudgetExceeded`` past the budget, and jinja2 errors (or TypeError,
+    ValueError, KeyError, AttributeError) as they come: callers turn them into row errors.
     """
     tracking = _Tracking()
-    with _tracked(tracking):
-        pieces = []
-        for piece in template.generate(
-            **(variables or {}),
-            messages=messages,
-            tools=tools,
-            documents=None,
-            add_generation_prompt=add_generation_prompt,
-        ):
-            pieces.append(piece)
-            tracking.emitted += len(piece)
+    try:
+        meter = budget.Meter(lambda: budget.text_size([messages, tools]))
+        with _Rendering(tracking, meter):
+            pieces = []
+            for piece in template.generate(
+                **(variables or {}),
+                messages=messages,
+                tools=tools,
+                documents=None,
+                add_generation_prompt=add_generation_prompt,
+            ):
+                pieces.append(piece)
+                tracking.emitted += len(piece)
+                meter.produced += len(piece)
+                if meter.produced > meter.output_limit:
+                    meter.produce(0)
+    except (TemplateBudgetExceeded, *_TEMPLATE_ERRORS):
+        raise
+    except MemoryError:
+        raise TemplateBudgetExceeded("it ran out of memory") from None
+    except RecursionError:
+        raise TemplateBudgetExceeded("it recursed deeper than Python allows") from None
+    except Exception as e:
+        # OverflowError, ZeroDivisionError, IndexError...: the template failed on this row.
+        raise jinja2.TemplateRuntimeError(f"{type(e).__name__}: {e}") from e
     return Rendered("".join(pieces), tracking.spans)
 
 
-@contextmanager
-def _tracked(tracking: _Tracking) -> Iterator[None]:
-    token = _TRACKING.set(tracking)
-    try:
-        yield
-    finally:
-        _TRACKING.reset(token)
+# What a template raises that callers already expect (and turn into row errors).
+_TEMPLATE_ERRORS = (jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError)
+
+
+class _Rendering:
+    """Sets the tracking and the budget meter of one rendering (a class: a generator
+    context manager costs microseconds, a tenth of a short rendering)."""
+
+    __slots__ = ("_meter", "_tokens", "_tracking")
+
+    def __init__(self, tracking: _Tracking, meter: budget.Meter):
+        self._tracking = tracking
+        self._meter = meter
+
+    def __enter__(self) -> None:
+        self._tokens = (_TRACKING.set(self._tracking), _CURRENT.set(self._meter))
+
+    def __exit__(self, *exc: object) -> None:
+        _TRACKING.reset(self._tokens[0])
+        _CURRENT.reset(self._tokens[1])
 
 
 def tool_arguments(arguments: str | dict[str, Any], *, as_string: bool) -> str | dict[str, Any]:

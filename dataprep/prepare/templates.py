@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dataprep.errors import PrepareError
+from dataprep.errors import PrepareError, UsageError
 
 _HERE = Path(__file__).parent / "templates"
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -140,6 +140,7 @@ def resolve_template(
     else:
         template = builtin_template(chat_template)
     _check_compiles(template)
+    _check_budget(template, tokenizer)
     return template
 
 
@@ -154,6 +155,37 @@ def _check_compiles(template: ChatTemplate) -> None:
         raise PrepareError(f"chat template {template.name}: line {e.lineno}: {e.message}") from e
 
 
+def _check_budget(template: ChatTemplate, tokenizer: Any) -> None:
+    """Refuse a template that goes past its rendering budget on a two-message probe: it
+    would on every row (see ``budget``). Other failures are the encoder's to judge."""
+    from dataprep.prepare.budget import TemplateBudgetExceeded
+    from dataprep.prepare.rendering import compile_template, render
+
+    probe = [
+        {"role": "user", "content": "Probe question"},
+        {"role": "assistant", "content": "Probe answer"},
+    ]
+    variables = dict(getattr(tokenizer, "special_tokens_map", None) or {})
+    try:
+        render(compile_template(template.source), probe, variables=variables)
+    except TemplateBudgetExceeded as e:
+        raise PrepareError(
+            f"chat template {template.name} is refused: on a two-message probe "
+            f"conversation it went past its rendering budget ({e.what})"
+        ) from None
+    except Exception:
+        pass  # the encoder reports a failing template, row by row
+
+
+def _looks_like_path(name: str) -> bool:
+    """A path rather than a Hub name (``org/model``): ``./tok``, ``/data/tok``, ``a/b/c``."""
+    return (
+        name.startswith(("/", ".", "~"))
+        or name.count("/") > 1
+        or (os.sep != "/" and os.sep in name)
+    )
+
+
 def load_tokenizer(name_or_path: str) -> Any:
     """Load a fast tokenizer from a local folder (or the local Hugging Face cache), offline.
 
@@ -161,6 +193,11 @@ def load_tokenizer(name_or_path: str) -> Any:
     A tokenizer that cannot be loaded, or has no fast (Rust) backend, is a PrepareError
     that says what to give instead.
     """
+    if _looks_like_path(name_or_path) and not Path(name_or_path).expanduser().exists():
+        raise UsageError(
+            f"tokenizer {name_or_path}: no such folder; pass --tokenizer with a folder "
+            "holding tokenizer.json (or a name in the Hugging Face cache)"
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import warnings
 

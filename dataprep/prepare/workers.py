@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import multiprocessing
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.mapping import Mapping
 from dataprep.media import refuse_media
+from dataprep.parallel import die_with_parent
 from dataprep.prepare.gate import RowGate, Verdict
 from dataprep.prepare.identity import Input
 from dataprep.prepare.lengths import count_trained, fit_dpo, fit_kto, fit_sft
@@ -377,10 +379,12 @@ _WORKER: Worker | None = None
 _PRELOADED: tuple[Any, Any] | None = None
 
 
-def _init_worker(job: Job) -> None:
+def _init_worker(job: Job, parent: int) -> None:
     global _WORKER
-    # Ctrl-C is the main process's business: it stops the pool and cleans up.
+    # Ctrl-C is the main process's business: it stops the pool and cleans up. A main
+    # process killed outright takes its workers with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
     tokenizer, template = _PRELOADED or (None, None)
     _WORKER = Worker(job, tokenizer, template)
 
@@ -431,7 +435,7 @@ def run_pool(
     # worker would touch (and so copy) all of them. Frozen objects are never traversed.
     gc.freeze()
     try:
-        with context.Pool(num_proc, initializer=_init_worker, initargs=(job,)) as pool:
+        with context.Pool(num_proc, initializer=_init_worker, initargs=(job, os.getpid())) as pool:
             for index, records in batches(inputs):
                 future = pool.apply_async(_run_in_worker, (index, payload(records)))
                 pending.append((index, records, future))

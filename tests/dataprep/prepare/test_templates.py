@@ -7,7 +7,7 @@ import hashlib
 import pytest
 import tokenizer_factory
 
-from dataprep.errors import PrepareError
+from dataprep.errors import PrepareError, UsageError
 from dataprep.prepare.rendering import compile_template, render, to_template_messages
 from dataprep.prepare.templates import (
     builtin_template,
@@ -66,8 +66,11 @@ def test_load_tokenizer(tmp_path):
     folder = tokenizer_factory.save_tokenizer(tok, tmp_path / "tok")
     loaded = load_tokenizer(str(folder))
     assert loaded.encode("hello world") == tok.encode("hello world")
-    with pytest.raises(PrepareError, match=r"cannot load tokenizer .* offline"):
+    # A path that does not exist is a usage error (exit 2); a name not in the cache is not.
+    with pytest.raises(UsageError, match=r"missing: no such folder"):
         load_tokenizer(str(tmp_path / "missing"))
+    with pytest.raises(PrepareError, match=r"cannot load tokenizer .* offline"):
+        load_tokenizer("no-such-org/no-such-model")
 
 
 @pytest.mark.parametrize(
