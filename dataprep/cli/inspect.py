@@ -186,7 +186,10 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
     manifest, row, count = load_row(folder, split, index)
     tok = manifest.get("tokenizer")
     # A damaged manifest may hold anything here: only strings name a tokenizer.
+    added = tok.get("added_tokens") if isinstance(tok, dict) else None
     tok = {k: v for k, v in tok.items() if isinstance(v, str)} if isinstance(tok, dict) else {}
+    if isinstance(added, list) and all(isinstance(a, dict) for a in added):
+        tok["added_tokens"] = added  # type: ignore[assignment]
     if not (tokenizer or tok.get("name_or_path")):
         raise UsageError(f"{folder}/dataprep.json names no tokenizer: pass --tokenizer")
     text = TokenText(

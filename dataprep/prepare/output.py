@@ -377,10 +377,14 @@ def _check_split(folder: Path, table: pa.Table) -> None:
     import pyarrow.compute as pc
 
     names = tuple(table.column_names)
-    if names not in (SFT_COLUMNS, PACKED_COLUMNS, DPO_COLUMNS):
+    if names not in (SFT_COLUMNS, PACKED_COLUMNS, DPO_COLUMNS, KTO_COLUMNS):
         raise InputError(str(folder), f"damaged: unexpected columns {', '.join(names) or 'none'}")
     for name in names:
         kind = table.schema.field(name).type
+        if name == "label" and names == KTO_COLUMNS:
+            if not pa.types.is_boolean(kind):
+                raise InputError(str(folder), f"damaged: column label holds {kind}, not booleans")
+            continue
         if not (pa.types.is_list(kind) and pa.types.is_integer(kind.value_type)):
             raise InputError(str(folder), f"damaged: column {name} holds {kind}, not token ids")
         if name != "labels" and (pc.min(pc.list_flatten(table.column(name))).as_py() or 0) < 0:

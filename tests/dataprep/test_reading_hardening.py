@@ -594,11 +594,12 @@ def test_no_bound_for_tokenizers_that_swallow_text():
 
 
 def test_prepare_rejects_a_huge_row_without_tokenizing_it(tmp_path, tok_dir):
-    """A 40 MB row under --overlong drop (the default): rejected as too-long, under an
-    address-space cap that tokenizing it would break (it took 11 GB before)."""
+    """A 25 MB row under --overlong drop (the default): rejected as too-long, under an
+    address-space cap that tokenizing it would break (a 50 MB row took 11 GB before). It
+    stays under the template's 32 M-character rendering budget, which would stop it too."""
     big = {
         "messages": [
-            {"role": "user", "content": "word " * (8 * MB)},
+            {"role": "user", "content": "word " * (5 * MB)},
             {"role": "assistant", "content": "ok"},
         ]
     }
