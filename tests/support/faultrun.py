@@ -62,7 +62,8 @@ class Tally:
     clean_errors: int = 0  # runs that ended 1 or 2 with a message
     tracebacks: int = 0
     timeouts: int = 0
-    kills: int = 0  # runs killed with SIGKILL on purpose
+    kill_attempts: int = 0  # kill -9 sent at a random point (the run may have ended first)
+    kills: int = 0  # runs killed with SIGKILL on purpose, mid-run
     kills_survived: int = 0  # of those, the output was whole or absent and a re-run passed
     peak_rss_mb: float = 0.0
     limited_calls: int = 0  # functions run by ``in_child`` under the same kind of limits
@@ -189,6 +190,7 @@ def write_report(tests_failed: int) -> None:
         "clean_errors": TALLY.clean_errors,
         "tracebacks": TALLY.tracebacks,
         "timeouts": TALLY.timeouts,
+        "kill_attempts": TALLY.kill_attempts,
         "kills": TALLY.kills,
         "kills_survived": TALLY.kills_survived,
         "peak_rss_mb": round(TALLY.peak_rss_mb, 1),
