@@ -60,6 +60,7 @@ def kill_at(start, args: list, delay: float, test: str):
         with contextlib.suppress(ProcessLookupError):  # it finished first
             os.kill(started.pid, signal.SIGKILL)
     result = counted(started.wait(), test)
+    TALLY.kill_attempts += 1
     TALLY.kills += result.signal == signal.SIGKILL
     deadline = time.monotonic() + 10
     while any(alive(w) for w in workers) and time.monotonic() < deadline:

@@ -144,10 +144,35 @@ def _can_bind_read_only() -> bool:
     return probe.returncode == 0
 
 
+def in_mount_namespace(
+    tmp_path: Path, mounts: list[str], commands: list[list[str]], after: str = "true"
+) -> list[Run]:
+    """Run dataprep command lines in a mount namespace of their own (``unshare -m``) after
+    ``mounts``: the mounts exist for them alone. Their exit codes and stderr, counted."""
+    script = "; ".join(
+        [*mounts]
+        + [
+            f"{sys.executable} -m dataprep {' '.join(c)} 2>{tmp_path}/err{i}; echo $? >>{tmp_path}/rc"
+            for i, c in enumerate(commands)
+        ]
+        + [after]
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, timeout=300, check=True)
+    codes = (tmp_path / "rc").read_text().split()
+    runs = [
+        Run(c, int(code), None, "", (tmp_path / f"err{i}").read_text(), 0.0, 0.0)
+        for i, (c, code) in enumerate(zip(commands, codes, strict=True))
+    ]
+    for r in runs:
+        counted(r, "mount-namespace")
+    (tmp_path / "rc").unlink()
+    return runs
+
+
 @pytest.mark.skipif(not _can_bind_read_only(), reason="needs root and unshare -m")
 def test_read_only_output(tmp_path):
-    """A read-only bind mount (in a mount namespace of the child only): root ignores chmod,
-    not a read-only file system."""
+    """A read-only bind mount: root ignores chmod, not a read-only file system."""
     ro = tmp_path / "ro"
     ro.mkdir()
     commands = [
@@ -155,23 +180,44 @@ def test_read_only_output(tmp_path):
         ["stats", str(ALPACA), "--plot", f"{ro}/x.png"],
         [*map(str, PREPARE), "-o", f"{ro}/out"],
     ]
-    script = "; ".join(
-        [f"mount --bind -o ro {ro} {ro}"]
-        + [
-            f"{sys.executable} -m dataprep {' '.join(c)} 2>>{tmp_path}/err; echo $? >>{tmp_path}/rc"
-            for c in commands
-        ]
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, timeout=300, check=True)
-    codes = (tmp_path / "rc").read_text().split()
-    err = (tmp_path / "err").read_text()
-    for command, code in zip(commands, codes, strict=True):
-        counted(Run(command, int(code), None, "", err, 0.0, 0.0), "test_read_only_output")
-    assert codes == ["2", "2", "2"], err
-    assert "Traceback" not in err
-    assert err.count("read-only file system") >= 2  # convert words it its own way
+    for r in in_mount_namespace(tmp_path, [f"mount --bind -o ro {ro} {ro}"], commands):
+        r.check_clean(2)
+        assert "read-only file system" in r.err.lower()
     assert os.listdir(ro) == []
+
+
+@pytest.mark.skipif(not _can_bind_read_only(), reason="needs root and unshare -m")
+def test_a_full_file_system(tmp_path):
+    """A 256 KB tmpfs: the disk fills up half-way through writing; the message names the
+    output, and nothing half-written stays on the disk."""
+    full = tmp_path / "full"
+    full.mkdir()
+    source = big_jsonl(tmp_path / "in.jsonl", 5000)
+    rows = tmp_path / "rows.jsonl"
+    with open(rows, "w") as f:
+        for i in range(300):
+            message = [{"role": "user", "content": f"q{i} " + "w " * 300},
+                       {"role": "assistant", "content": "a " * 300}]  # fmt: skip
+            f.write(json.dumps({"messages": message}) + "\n")
+    commands = [
+        ["convert", str(source), "--to", "messages", "-o", f"{full}/x.jsonl"],
+        [
+            "prepare",
+            str(rows),
+            "--tokenizer",
+            str(TOKENIZER),
+            "--max-length",
+            "2048",
+            "-o",
+            f"{full}/out",
+        ],
+    ]
+    mounts = [f"mount -t tmpfs -o size=256k tmpfs {full}"]
+    runs = in_mount_namespace(tmp_path, mounts, commands, f"ls -A {full} > {tmp_path}/listing")
+    for r, name in zip(runs, ("x.jsonl", "out"), strict=True):
+        r.check_clean(1)
+        assert f"{full}/{name}: no space left on the device" in r.err
+    assert (tmp_path / "listing").read_text() == ""  # no half output, no leftover
 
 
 # --- pipes ----------------------------------------------------------------------------

@@ -62,9 +62,11 @@ class Tally:
     clean_errors: int = 0  # runs that ended 1 or 2 with a message
     tracebacks: int = 0
     timeouts: int = 0
-    kills: int = 0  # runs killed with SIGKILL on purpose
+    kill_attempts: int = 0  # kill -9 sent at a random point (the run may have ended first)
+    kills: int = 0  # runs killed with SIGKILL on purpose, mid-run
     kills_survived: int = 0  # of those, the output was whole or absent and a re-run passed
     peak_rss_mb: float = 0.0
+    limited_calls: int = 0  # functions run by ``in_child`` under the same kind of limits
     by_test: dict[str, int] = field(default_factory=dict)
 
     def add(self, run: Run, test: str) -> None:
@@ -131,8 +133,9 @@ class Runner:
         }
         self.proc.stdin.write((json.dumps(request) + "\n").encode())
         self.proc.stdin.flush()
-        started = self._read(30)
+        started = self._read(60)
         assert started is not None, "the fault runner did not start a run"
+
         return Started(self, args, started["pid"], out, err, time.monotonic())
 
     def close(self) -> None:
@@ -187,9 +190,11 @@ def write_report(tests_failed: int) -> None:
         "clean_errors": TALLY.clean_errors,
         "tracebacks": TALLY.tracebacks,
         "timeouts": TALLY.timeouts,
+        "kill_attempts": TALLY.kill_attempts,
         "kills": TALLY.kills,
         "kills_survived": TALLY.kills_survived,
         "peak_rss_mb": round(TALLY.peak_rss_mb, 1),
+        "limited_calls": TALLY.limited_calls,
         "memory_limit_mb": MEMORY >> 20,
         "time_limit_s": TIMEOUT,
         "tests_failed": tests_failed,
@@ -205,6 +210,7 @@ def in_child(fn: Any, *args: Any, memory: int = 1 << 30, timeout: float = 60.0) 
     it raised, raised again here. A child that overruns is killed and fails the test."""
     import pickle
 
+    TALLY.limited_calls += 1
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
