@@ -279,6 +279,22 @@ class Busy(Exception):
         self.pid = pid
 
 
+# Lock files this process holds: a forked child (a worker) closes its copies at once, so
+# that the lock is released exactly when its holder dies, not when the last worker does.
+_HELD: set[int] = set()
+
+
+def _forget_held_locks() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_held_locks)
+
+
 class OutputLock:
     """An exclusive lock on ``target`` while it is written: ``.NAME.dataprep-lock`` beside
     it, held with ``flock`` (the system drops it when the process dies, so a killed run
@@ -318,11 +334,13 @@ class OutputLock:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
+        _HELD.add(fd)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
+            _HELD.discard(self._fd)
             os.close(self._fd)
             self._fd = None

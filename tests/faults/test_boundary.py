@@ -185,3 +185,31 @@ def test_a_second_writer_of_an_output_is_refused(tmp_path):
         atomic.OutputLock(tmp_path / "out").__enter__()
     assert busy.value.pid == os.getpid()
     assert list(tmp_path.iterdir()) == []  # the lock file goes with the lock
+
+
+def test_a_lock_dies_with_its_holder_not_with_its_workers(tmp_path):
+    """A run killed with -9 while its forked worker still runs: the next run gets the lock
+    at once (the worker closed its copy of the lock when it was forked)."""
+    script = f"""
+import os, signal, sys, time
+from dataprep import atomic
+with atomic.OutputLock({str(tmp_path / "out")!r}):
+    child = os.fork()
+    if child == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 1)  # let go of the pipes the test reads to their end
+        os.dup2(null, 2)
+        time.sleep(30)
+        os._exit(0)
+    print(child, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    worker = int(proc.stdout)
+    try:
+        assert Path(f"/proc/{worker}").exists()  # the worker outlives its parent here
+        with atomic.OutputLock(tmp_path / "out"):
+            pass
+    finally:
+        os.kill(worker, 9)
