@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from dataprep.cli._template import template_options
+
 
 @click.command("check-template")
 @click.option(
@@ -15,29 +17,12 @@ import click
     required=True,
     help="Tokenizer folder, or a name in the local Hugging Face cache.",
 )
-@click.option(
-    "--chat-template",
-    help="A .jinja file or a builtin name (chatml, ...) [default: the tokenizer's].",
-)
+@template_options
 @click.option("--system", help="A default system prompt, as prepare --system would add.")
-@click.option(
-    "--thinking",
-    type=click.Choice(["keep", "last", "drop"]),
-    default="keep",
-    show_default=True,
-    help="Reasoning policy, as for prepare.",
-)
-@click.option(
-    "--template-kwarg",
-    "template_kwargs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A variable for the chat template (VALUE read as YAML), as for prepare.",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def check_template(ctx: click.Context, tokenizer: str, chat_template: str | None,
-                   system: str | None, thinking: str, template_kwargs: tuple[str, ...],
+                   system: str | None, thinking: str, template_kwargs: dict[str, Any],
                    as_json: bool) -> None:  # fmt: skip
     """Check which tokens a chat template trains, for one tokenizer.
 
@@ -61,7 +46,6 @@ def check_template(ctx: click.Context, tokenizer: str, chat_template: str | None
     Exit codes: 0 the masks agree, 1 they could be wrong (prepare refuses this
     template), 2 usage error.
     """
-    from dataprep.cli.prepare import parse_template_kwargs
     from dataprep.prepare.special_tokens import add_template_tokens
     from dataprep.prepare.template_check import check_template as run_check
     from dataprep.prepare.templates import load_tokenizer, resolve_template
@@ -72,7 +56,7 @@ def check_template(ctx: click.Context, tokenizer: str, chat_template: str | None
     report = run_check(
         tok,
         template,
-        template_kwargs=parse_template_kwargs(template_kwargs),
+        template_kwargs=template_kwargs,
         system=system,
         thinking=thinking,
     )

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dataprep.cli._rows import max_row_bytes_option
+from dataprep.cli._template import template_options
 from dataprep.formats import FORMATS
 
 KINDS = ("sft", "dpo", "kto")
@@ -48,26 +49,8 @@ OVERLONG = ("drop", "truncate", "split")
     show_default=True,
     help="What to do with an example longer than --max-length.",
 )
-@click.option(
-    "--chat-template",
-    help="A .jinja file or a builtin name (chatml, ...) [default: the tokenizer's].",
-)
+@template_options
 @click.option("--system", help="System prompt for conversations that have none.")
-@click.option(
-    "--thinking",
-    type=click.Choice(["keep", "last", "drop"]),
-    default="keep",
-    show_default=True,
-    help="Reasoning of assistant turns: kept in every turn, in the last only (as Qwen3 and "
-    "DeepSeek-R1 templates render history), or removed. The template may drop more.",
-)
-@click.option(
-    "--template-kwarg",
-    "template_kwargs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A variable for the chat template, VALUE read as YAML (e.g. enable_thinking=false).",
-)
 @click.option(
     "--eval-fraction",
     type=click.FloatRange(0.0, 1.0, max_open=True),
@@ -115,7 +98,7 @@ OVERLONG = ("drop", "truncate", "split")
 def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_length: int, output: str,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
             chat_template: str | None, system: str | None, thinking: str,
-            template_kwargs: tuple[str, ...], eval_fraction: float, dedup: bool,
+            template_kwargs: dict[str, Any], eval_fraction: float, dedup: bool,
             num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
             format_: str | None, accept: tuple[str, ...], force: bool,
             as_json: bool) -> None:  # fmt: skip
@@ -163,7 +146,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
         format=format_,
         force=force,
         thinking=thinking,
-        template_kwargs=parse_template_kwargs(template_kwargs),
+        template_kwargs=template_kwargs,
         accept=list(accept),
     )
     bar: Any = None
@@ -207,28 +190,6 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
     else:
         click.echo(summary(manifest, output))
     ctx.exit(0)
-
-
-def parse_template_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs, each VALUE read as YAML (``true``, ``3``, ``text``).
-
-    >>> parse_template_kwargs(("enable_thinking=false", "name=Ada"))
-    {'enable_thinking': False, 'name': 'Ada'}
-    """
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise click.BadParameter(
-                f"{item!r} is not KEY=VALUE with KEY a name", param_hint="--template-kwarg"
-            )
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError as e:
-            raise click.BadParameter(f"{item!r}: {e}", param_hint="--template-kwarg") from e
-    return out
 
 
 def _n(value: int) -> str:
