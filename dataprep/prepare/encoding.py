@@ -237,11 +237,14 @@ class Encoder:
 
     def with_method(self, method: str) -> Encoder:
         """This encoder with its span method forced (``generation`` or ``walk``): a shallow
-        copy sharing everything probed, for comparing the methods (``verify``)."""
+        copy sharing everything probed, for comparing the methods (``verify``) and showing
+        an example (``template_check``). Without the run's length bound: a probe is never
+        too long, it is compared."""
         if method not in ("generation", "walk"):
             raise PrepareError(f"unknown span method {method!r}")
         other = copy.copy(self)
         other._use_generation = method == "generation"
+        other._max_chars = None
         return other
 
     # -- template probing (once per encoder) ---------------------------------------------

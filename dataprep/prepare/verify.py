@@ -478,7 +478,6 @@ def check_encoder(encoder: Any, conversations: dict[str, Any] | None = None) -> 
         for method in methods:
             fast = encoder.with_method(method)
             fast.mask = "assistant"  # the spans are compared; policies pick among them
-            fast._max_chars = None  # the run's length bound is no business of the probes
             [row] = fast.encode_sft([conv])
             if isinstance(row, RowError):
                 disagreements[method].append(f"probe {name!r}: {row.message} [{row.code}]")
