@@ -87,7 +87,7 @@ def stage_jsonschema(path: str, limit: int) -> dict:
     import orjson
     from jsonschema import Draft202012Validator
 
-    from dataprep.schema import load_schema
+    from dataprep.validate.schema import load_schema
 
     validator = Draft202012Validator(load_schema("messages"))
     loads = orjson.loads
@@ -286,7 +286,7 @@ def main() -> None:
             out.write(f.readline())
         out_path = os.path.join(tmp, "out.jsonl")
         convert_args = ["--to", "sharegpt", "--allow-lossy", "-o", out_path]
-        # The default (as the load allows: dataprep.parallel.count_workers), one
+        # The default (as the load allows: dataprep._fast.parallel.count_workers), one
         # process, and two processes whatever the load.
         commands = {
             "validate": ["validate", str(path)],

@@ -244,7 +244,7 @@ def bench_tokenizer(sample: Path, seed: int, vocab_size: int = 32_000) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from dataprep.prepare.templates import builtin_template
+    from dataprep.prepare.template.choice import builtin_template
 
     def texts():
         with open(sample, "rb") as f:
@@ -342,9 +342,9 @@ def rendered_texts(src: Path, tok: Path) -> Path:
     if out.exists():
         return out
     from dataprep.formats import FORMATS
-    from dataprep.prepare.encoding import Encoder
-    from dataprep.prepare.rendering import compile_template, render
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.encode.encoder import Encoder
+    from dataprep.prepare.template.choice import load_tokenizer, resolve_template
+    from dataprep.prepare.template.rendering import compile_template, render
 
     tokenizer = load_tokenizer(str(tok))
     encoder = Encoder(tokenizer, resolve_template(tokenizer, None))
@@ -418,7 +418,7 @@ def raw_child(texts_path: str, tok: str, short_rows: int) -> None:
     # on long inputs is what goes.
     from itertools import pairwise
 
-    from dataprep.prepare.pieces import PieceTokenizer
+    from dataprep.prepare.encode.pieces import PieceTokenizer
 
     specials = [t.content for t in backend.get_added_tokens_decoder().values() if t.special]
     cutter = PieceTokenizer(backend, specials)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dataprep.formats import FORMATS
 
 if TYPE_CHECKING:
-    from dataprep.mapping import Mapping
+    from dataprep.formats.mapping import Mapping
     from dataprep.reading import Record
 
 Status = Literal["ok", "mixed", "ambiguous", "unknown"]
@@ -320,7 +320,7 @@ def detect_file(path: str, mapping: Mapping | None = None) -> Detection:
 
 def _schema_variants(name: str) -> list[tuple[set[str], set[str]]]:
     """(required keys, known keys) of each top-level shape a format's schema allows."""
-    from dataprep.schema import load_schema
+    from dataprep.validate.schema import load_schema
 
     schema = load_schema(name)
     variants = []

@@ -1,4 +1,4 @@
 """The JSON Schemas, one per format (``<name>.schema.json``), shipped as package data.
 
-Load them with ``dataprep.schema.load_schema(name)``.
+Load them with ``dataprep.validate.schema.load_schema(name)``.
 """

@@ -246,7 +246,7 @@ def restore_tokens(data: PreparedData, tokenizer: Any) -> int:
     were added. A tokenizer that would give them other ids is not the data's: TrainError.
     """
     from dataprep.errors import PrepareError
-    from dataprep.prepare.special_tokens import restore_added_tokens
+    from dataprep.prepare.template.special_tokens import restore_added_tokens
 
     try:
         return restore_added_tokens(tokenizer, data.added_tokens)

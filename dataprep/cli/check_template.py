@@ -46,9 +46,9 @@ def check_template(ctx: click.Context, tokenizer: str, chat_template: str | None
     Exit codes: 0 the masks agree, 1 they could be wrong (prepare refuses this
     template), 2 usage error.
     """
-    from dataprep.prepare.special_tokens import add_template_tokens
-    from dataprep.prepare.template_check import check_template as run_check
-    from dataprep.prepare.templates import load_tokenizer, resolve_template
+    from dataprep.prepare.template.check import check_template as run_check
+    from dataprep.prepare.template.choice import load_tokenizer, resolve_template
+    from dataprep.prepare.template.special_tokens import add_template_tokens
 
     tok = load_tokenizer(tokenizer)
     template = resolve_template(tok, chat_template)

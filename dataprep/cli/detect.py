@@ -12,7 +12,7 @@ from dataprep.detect import Detection, detect_rows
 from dataprep.errors import InputError
 
 if TYPE_CHECKING:
-    from dataprep.mapping import Mapping
+    from dataprep.formats.mapping import Mapping
 
 KEYS_SHOWN = 12
 
@@ -24,7 +24,7 @@ def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]) -> Mapping | N
     """The ``--field``/``--role`` mapping, or None when neither was given."""
     if not fields and not roles:
         return None
-    from dataprep.mapping import Mapping
+    from dataprep.formats.mapping import Mapping
 
     return Mapping.from_specs(fields=fields, roles=roles)
 

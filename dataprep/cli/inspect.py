@@ -27,7 +27,7 @@ class TokenText:
     ):
         # ``added``: the special tokens prepare added for its chat template (the manifest's
         # tokenizer.added_tokens), added here again so that their ids read back.
-        from dataprep.prepare.special_tokens import restore_added_tokens
+        from dataprep.prepare.template.special_tokens import restore_added_tokens
 
         for candidate in (name_or_path, fallback):
             if candidate and (Path(candidate) / "tokenizer.json").is_file():
@@ -37,7 +37,7 @@ class TokenText:
                 restore_added_tokens(self._tok, added)
                 self._decode = lambda ids: self._tok.decode(ids, skip_special_tokens=False)
                 return
-        from dataprep.prepare.templates import load_tokenizer
+        from dataprep.prepare.template.choice import load_tokenizer
 
         tokenizer = load_tokenizer(name_or_path)
         restore_added_tokens(tokenizer, added)

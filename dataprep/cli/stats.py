@@ -173,9 +173,9 @@ def file_stats(
     share (with a tokenizer) and exact duplicates of one dataset file."""
     from dataprep.canonical import Conversation, Preference, Unpaired
     from dataprep.errors import RowError
-    from dataprep.mapping import Mapping
+    from dataprep.formats.mapping import Mapping
+    from dataprep.prepare.encode.workers import content_key, row_to_canonical
     from dataprep.prepare.pipeline import peek_format
-    from dataprep.prepare.workers import content_key, row_to_canonical
     from dataprep.reading import read_records
 
     mapping = Mapping.from_specs(fields, roles)
@@ -275,9 +275,13 @@ def file_stats(
 
 
 def _encoder(tokenizer: str, chat_template: str | None, file_format: str | None) -> Any:
-    from dataprep.prepare.encoding import Encoder
-    from dataprep.prepare.special_tokens import add_template_tokens
-    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
+    from dataprep.prepare.encode.encoder import Encoder
+    from dataprep.prepare.template.choice import (
+        load_tokenizer,
+        needs_chat_template,
+        resolve_template,
+    )
+    from dataprep.prepare.template.special_tokens import add_template_tokens
 
     tok = load_tokenizer(tokenizer)
     mask = "completion" if file_format == "prompt-completion" else "assistant"

@@ -18,8 +18,8 @@ from typing import Any
 
 from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, ToolCall, Unpaired
 from dataprep.errors import LossyConversion, RowError
-from dataprep.mapping import suggest_role
-from dataprep.media import MEDIA_PART_TYPES, media_part_message
+from dataprep.formats.mapping import suggest_role
+from dataprep.formats.media import MEDIA_PART_TYPES, media_part_message
 
 # The words of ``dropped``: one per kind of thing a format cannot hold.
 DROP_TOOL_CALLS = "tool calls"
@@ -191,7 +191,7 @@ def _one_of(obj: dict, keys: tuple[str, ...], path: str) -> str | None:
 def read_content(value: Any, path: str) -> str | None:
     """A content field: a string, null, or a list of text parts joined with no separator
     (``{"type": "text", "text": ...}`` as OpenAI writes it, or ``"value"`` as LLaMA-Factory
-    v1 does). Images, video and audio are refused (``dataprep.media``), and any other part."""
+    v1 does). Images, video and audio are refused (``dataprep.formats.media``), and any other part."""
     if not isinstance(value, list):
         return text_or_none(value, path)
     texts = []

@@ -43,7 +43,7 @@ from typing import Any
 from dataprep.canonical import Conversation, Example, Message, ToolCall
 from dataprep.errors import RowError
 from dataprep.formats import _shared
-from dataprep.mapping import suggest_role
+from dataprep.formats.mapping import suggest_role
 
 NAME = "sharegpt"
 KIND = "sft"

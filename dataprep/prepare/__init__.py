@@ -1,7 +1,13 @@
-"""``dataprep prepare``: chat templates, tokenization, masks, DPO encoding, packing, output.
+"""``dataprep prepare``: canonical rows -> token ids and labels for one model, in a folder.
 
-``templates`` finds the chat template to use, ``rendering`` renders it in a sandbox the
-way transformers does, ``masks`` finds the trained character spans in one rendering and
-turns them into token labels, ``encoding`` ties them into the ``Encoder`` that the
-pipeline calls on batches of canonical examples.
+``pipeline`` runs the stages top to bottom; beside it, ``options`` (what a run takes) and
+``identity`` (the hashes behind the cache fingerprint).
+
+``template/``  which chat template, rendered in a metered sandbox the way transformers
+               does; the template's own special tokens; ``check`` (check-template's report)
+``encode/``    rows -> documents: the row gate (validate's checks), the ``Encoder``
+               (rendering -> masks -> labels, verified against a render-diff reference),
+               the length policy, the worker processes
+``packing``    best-fit-decreasing packing of whole documents
+``output``     Arrow shards, ``dataprep.json``, ``rejects.jsonl``, written atomically
 """

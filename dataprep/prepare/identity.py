@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import dataprep
-from dataprep.checks import ROW_ERROR_CODES, ROW_WARNING_CODES
 from dataprep.prepare.options import PrepareOptions, option_record
 from dataprep.prepare.output import fingerprint_of
 from dataprep.reading.records import shown_path
+from dataprep.validate.rows import ROW_ERROR_CODES, ROW_WARNING_CODES
 
 # Files in a tokenizer folder that decide its behaviour (weights are left out: a model
 # folder can hold gigabytes of them and they change no token).

@@ -9,9 +9,9 @@ from typing import Any
 
 from dataprep.errors import PrepareError, UsageError
 from dataprep.formats import FORMATS
-from dataprep.mapping import Mapping
-from dataprep.prepare.gate import check_accept
-from dataprep.prepare.lengths import OVERLONG_POLICIES
+from dataprep.formats.mapping import Mapping
+from dataprep.prepare.encode.gate import check_accept
+from dataprep.prepare.encode.lengths import OVERLONG_POLICIES
 from dataprep.prepare.output import check_replaceable
 
 KINDS = ("sft", "dpo", "kto")

@@ -42,7 +42,8 @@ import dataprep
 from dataprep import atomic
 from dataprep.errors import RowError, UsageError
 from dataprep.formats import FORMATS
-from dataprep.mapping import Mapping
+from dataprep.formats.mapping import Mapping
+from dataprep.prepare.encode.workers import BatchResult, InputPlan, Job, Worker, batches, run_pool
 from dataprep.prepare.identity import (
     Input,
     fingerprint_inputs,
@@ -77,7 +78,6 @@ from dataprep.prepare.packing import (
     row_lengths,
     unpacked_plan,
 )
-from dataprep.prepare.workers import BatchResult, InputPlan, Job, Worker, batches, run_pool
 
 PEEK_ROWS = 256  # rows read from each input to decide its format before the real pass
 
@@ -194,8 +194,12 @@ def _run(
     on_start: Callable[[int | None], None] | None,
     on_rows: Callable[[int], None] | None,
 ) -> PrepareResult:
-    from dataprep.prepare.special_tokens import add_template_tokens, added_note
-    from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
+    from dataprep.prepare.template.choice import (
+        load_tokenizer,
+        needs_chat_template,
+        resolve_template,
+    )
+    from dataprep.prepare.template.special_tokens import add_template_tokens, added_note
 
     mapping = Mapping.from_specs(options.fields, options.roles)
     tokenizer = load_tokenizer(options.tokenizer)

@@ -18,7 +18,7 @@ CONTRACT (other modules rely on exactly this):
 
 Also here: ``sniff_input(path) -> InputInfo`` (what a file is, without reading rows);
 ``read_jsonl_chunk(chunk)`` (the rows of one byte range of a plain JSON Lines file, as
-cut by ``dataprep.parallel.split_jsonl`` for reading in parallel).
+cut by ``dataprep._fast.parallel.split_jsonl`` for reading in parallel).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
@@ -182,7 +182,7 @@ class JsonlChunk:
 
 
 def read_jsonl_chunk(chunk: JsonlChunk) -> Iterator[Record]:
-    """The Records of one chunk (``dataprep.parallel.split_jsonl``), lines numbered from
+    """The Records of one chunk (``dataprep._fast.parallel.split_jsonl``), lines numbered from
     ``chunk.first_line`` (no ``empty-file`` record)."""
     f = open(chunk.path, "rb")  # noqa: SIM115 (closed by jsonl_rows)
     f.seek(chunk.start)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataprep.problems import Problem
+from dataprep.validate.problems import Problem
 
 
 @dataclass(slots=True)

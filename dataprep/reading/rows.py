@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 
 from dataprep.errors import InputError
-from dataprep.problems import Problem
 from dataprep.reading.limits import max_row_bytes, too_large_message
 from dataprep.reading.records import Record, empty, non_object, problem
 from dataprep.reading.streams import BLOCK, StreamError
@@ -26,6 +25,7 @@ from dataprep.reading.values import (
     reparse,
     to_json_value,
 )
+from dataprep.validate.problems import Problem
 
 
 def jsonl_rows_lazy(open_stream: Callable[[], Any], source: str) -> Iterator[Record]:

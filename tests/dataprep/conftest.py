@@ -9,7 +9,7 @@ import tokenizer_factory
 @pytest.fixture(scope="session")
 def tok_dir(tmp_path_factory) -> str:
     """A saved ChatML byte-level BPE tokenizer whose template marks generated text."""
-    from dataprep.prepare.templates import builtin_template
+    from dataprep.prepare.template.choice import builtin_template
 
     tokenizer = tokenizer_factory.family_tokenizer(
         builtin_template("chatml").source, vocab_size=800

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 import dataprep.detect
 from dataprep.detect import LINES_KEPT, Detector, detect_file, detect_rows, row_formats
 from dataprep.formats import FORMATS
-from dataprep.mapping import Mapping
-from dataprep.problems import Problem
+from dataprep.formats.mapping import Mapping
 from dataprep.reading import Record
+from dataprep.validate.problems import Problem
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "samples")
 

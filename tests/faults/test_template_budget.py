@@ -12,9 +12,9 @@ import pytest
 from faultrun import SAMPLES, TOKENIZER, in_child
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from dataprep.prepare import budget
-from dataprep.prepare.rendering import compile_template, render
-from dataprep.prepare.sandbox import BudgetedEnvironment, metering
+from dataprep.prepare.template import budget
+from dataprep.prepare.template.rendering import compile_template, render
+from dataprep.prepare.template.sandbox import BudgetedEnvironment, metering
 
 MESSAGES = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 BIG = "{% set s = 'a' * 20000000 %}"
@@ -165,7 +165,7 @@ def plain_render(env: jinja2.Environment, source: str, messages: list, **kw: obj
 def test_metering_renders_as_plain_jinja(path):
     """The control: the same template through jinja's plain sandbox and through the
     metered one gives the same text (or the same error) for every probe conversation."""
-    from dataprep.prepare.rendering import _environment
+    from dataprep.prepare.template.rendering import _environment
 
     options = {
         "trim_blocks": True,
@@ -193,7 +193,7 @@ def test_metering_renders_as_plain_jinja(path):
 def test_the_budget_does_not_stop_a_long_conversation():
     """A conversation of a few megabytes renders: the limits are far from real data."""
     long = [{"role": "user", "content": "word " * 400_000}, {"role": "assistant", "content": "ok"}]
-    chatml = Path(__file__).parents[2] / "dataprep/prepare/templates/chatml.jinja"
+    chatml = Path(__file__).parents[2] / "dataprep/prepare/template/chatml.jinja"
     text = render(compile_template(chatml.read_text()), long * 20).text
     assert len(text) > budget.MAX_OUTPUT  # allowed: the conversation itself is that long
 
@@ -202,7 +202,7 @@ def test_the_budget_does_not_stop_a_long_conversation():
 
 
 def bomb_template(tmp_path: Path, condition: str) -> Path:
-    chatml = (Path(__file__).parents[2] / "dataprep/prepare/templates/chatml.jinja").read_text()
+    chatml = (Path(__file__).parents[2] / "dataprep/prepare/template/chatml.jinja").read_text()
     bomb = f"{{%- if {condition} %}}{{{{ 'a' * 10**10 }}}}{{% endif %}}"
     out = tmp_path / "bomb.jinja"
     out.write_text(chatml.replace("{{- message.content }}", "{{- message.content }}" + bomb, 1))

@@ -5,7 +5,7 @@ Every family names where its template comes from:
 - ``trl:<stem>``: the real template shipped in the installed ``trl`` wheel, read from its
   ``chat_templates`` folder at test time (never copied here);
 - ``corpus:<stem>``: a template written for this corpus in
-  ``tests/dataprep/prepare/template_corpus/<stem>.jinja`` that renders what the family's
+  ``tests/dataprep/prepare/template/template_corpus/<stem>.jinja`` that renders what the family's
   published format renders. Its first line names the repository and path where that format
   is published, and ``expected`` below is the rendering of ``REFERENCE`` written by hand
   from that published format: the independent check that our template is faithful.
@@ -34,7 +34,7 @@ import tokenizer_factory
 
 from dataprep.canonical import Conversation, Message, ToolCall
 
-CORPUS_DIR = Path(__file__).resolve().parents[1] / "dataprep" / "prepare" / "template_corpus"
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "dataprep" / "prepare" / "template" / "template_corpus"
 
 
 @dataclass(frozen=True)
@@ -761,7 +761,7 @@ _FAMILIES: list[Family] = [
     Family(
         "chatml",
         "builtin:chatml",
-        "dataprep/prepare/templates/chatml.jinja (ChatML: Hermes, OpenHermes, Qwen2, Orca 2)",
+        "dataprep/prepare/template/chatml.jinja (ChatML: Hermes, OpenHermes, Qwen2, Orca 2)",
         bos=None,
         eos="<|im_end|>",
         writes_bos=False,
@@ -1335,7 +1335,7 @@ def _read(kind_stem: str) -> str:
     if kind == "corpus":
         return (CORPUS_DIR / f"{stem}.jinja").read_text(encoding="utf-8")
     if kind in ("trl", "builtin"):
-        from dataprep.prepare.templates import builtin_template
+        from dataprep.prepare.template.choice import builtin_template
 
         return builtin_template(stem).source
     raise ValueError(f"unknown template source {kind_stem!r}")

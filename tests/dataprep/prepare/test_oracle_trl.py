@@ -24,8 +24,8 @@ import tokenizer_factory
 
 from dataprep.canonical import Conversation, Message, ToolCall
 from dataprep.errors import RowError
-from dataprep.prepare.encoding import Encoder, SFTEncoded
-from dataprep.prepare.templates import ChatTemplate, builtin_template
+from dataprep.prepare.encode.encoder import Encoder, SFTEncoded
+from dataprep.prepare.template.choice import ChatTemplate, builtin_template
 
 family_tokenizer = tokenizer_factory.family_tokenizer
 trl_templates = tokenizer_factory.trl_templates

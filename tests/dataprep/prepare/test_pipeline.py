@@ -15,15 +15,15 @@ from dataprep.canonical import Conversation, Message
 from dataprep.errors import UsageError
 from dataprep.formats import FORMATS
 from dataprep.prepare import pipeline
-from dataprep.prepare.lengths import IGNORE
+from dataprep.prepare.encode.lengths import IGNORE
+from dataprep.prepare.encode.workers import Worker, content_key
 from dataprep.prepare.output import read_split, split_folders
 from dataprep.prepare.pipeline import NothingLeft, PrepareOptions, prepare
-from dataprep.prepare.workers import Worker, content_key
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tok_dir):
-    from dataprep.prepare.templates import load_tokenizer
+    from dataprep.prepare.template.choice import load_tokenizer
 
     return load_tokenizer(tok_dir)
 
@@ -81,8 +81,8 @@ def documents(folder, split="train"):
 def test_sft_output_is_what_the_encoder_gives_packed_or_not(tmp_path, tok_dir, tokenizer, pack):
     import datasets
 
-    from dataprep.prepare.encoding import Encoder
-    from dataprep.prepare.templates import resolve_template
+    from dataprep.prepare.encode.encoder import Encoder
+    from dataprep.prepare.template.choice import resolve_template
 
     rows = [chat(i, turns=1 + i % 3, system="be brief" if i % 4 == 0 else None) for i in range(40)]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
@@ -270,7 +270,7 @@ def _change_tokenizer(tmp_path, src, tok_dir):
 
 
 def _change_template(tmp_path, src, tok_dir):
-    from dataprep.prepare.templates import builtin_template
+    from dataprep.prepare.template.choice import builtin_template
 
     path = tmp_path / "t.jinja"
     path.write_text(builtin_template("chatml").source)

@@ -10,7 +10,7 @@ import tokenizer_factory
 from dataprep.errors import PrepareError
 from dataprep.prepare.output import read_split
 from dataprep.prepare.pipeline import PrepareOptions, prepare
-from dataprep.prepare.templates import load_tokenizer, needs_chat_template, resolve_template
+from dataprep.prepare.template.choice import load_tokenizer, needs_chat_template, resolve_template
 
 DOCS = [
     {"text": "the weather in paris is mild and the model answers questions"},

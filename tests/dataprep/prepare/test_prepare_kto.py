@@ -16,7 +16,7 @@ from dataprep.prepare.pipeline import NothingLeft, PrepareOptions, prepare
 
 @pytest.fixture(scope="module")
 def tokenizer(tok_dir):
-    from dataprep.prepare.templates import load_tokenizer
+    from dataprep.prepare.template.choice import load_tokenizer
 
     return load_tokenizer(tok_dir)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from dataprep.canonical import Conversation, Message, ToolCall
-from dataprep.prepare.encoding import Encoder, SFTEncoded
-from dataprep.prepare.templates import builtin_template
+from dataprep.prepare.encode.encoder import Encoder, SFTEncoded
+from dataprep.prepare.template.choice import builtin_template
 
 # Qwen2's pre-tokenizer split (the same regex as its tiktoken file's).
 QWEN2_PATTERN = (
@@ -195,7 +195,7 @@ def test_real_vocab_ids_and_masks(which, index, qwen_tokenizer, deepseek_tokeniz
 def test_masks_verify_on_real_vocabularies(which, template, qwen_tokenizer, deepseek_tokenizer):
     """Render-diff and the fast method agree with the real Qwen and DeepSeek vocabularies
     (where merges across markup could split what a tiny tokenizer keeps apart)."""
-    from dataprep.prepare.verify import check_encoder
+    from dataprep.prepare.encode.verify import check_encoder
 
     tokenizer = qwen_tokenizer[0] if which == "qwen" else deepseek_tokenizer
     encoder = Encoder(tokenizer, builtin_template(template), verify=False)

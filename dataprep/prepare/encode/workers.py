@@ -1,0 +1,450 @@
+"""The per-row work of prepare: rows -> canonical examples -> encoded documents, in the
+main process or in ``--num-proc`` worker processes.
+
+A ``Worker`` holds the tokenizer and one Encoder per mask policy; ``run`` turns a batch of
+rows into a ``BatchResult`` (flat arrays of documents, the rows' errors, their eval coin).
+``run_pool`` feeds batches to forked workers and hands the results back in input order.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from dataprep._fast.parallel import die_with_parent
+from dataprep.canonical import Conversation, Message, Preference, Unpaired
+from dataprep.errors import RowError
+from dataprep.formats import FORMATS
+from dataprep.formats.mapping import Mapping
+from dataprep.formats.media import refuse_media
+from dataprep.prepare.encode.gate import RowGate, Verdict
+from dataprep.prepare.encode.lengths import count_trained, fit_dpo, fit_kto, fit_sft
+from dataprep.prepare.identity import Input
+from dataprep.prepare.output import COLUMNS
+
+# A batch handed to the encoder (and to a worker) holds at most this many rows or bytes:
+# the tokenizer's per-token objects for a batch are what bounds memory, so a batch of long
+# conversations must not hold hundreds of them.
+ROWS_PER_TASK = 256
+BYTES_PER_TASK = 1 << 20
+
+
+@dataclass
+class InputPlan:
+    format: str | None  # the file's format (peeked), tried first on every row
+    forced: bool  # --format: no detection at all
+    mask: str
+
+
+@dataclass
+class Job:
+    """What every worker needs to know, sent once."""
+
+    tokenizer: str
+    chat_template: str | None
+    template_required: bool  # False: plain text only, the tokenizer's missing template is no error
+    system: str | None
+    kind: str
+    max_length: int
+    overlong: str
+    inputs: list[InputPlan]
+    mapping: Mapping
+    seed: int
+    eval_fraction: float
+    want_keys: bool
+    thinking: str = "keep"
+    template_kwargs: dict[str, Any] | None = None
+    accept: tuple[str, ...] = ()  # row-check error codes kept knowingly (--accept)
+
+
+@dataclass
+class BatchResult:
+    """What a batch of rows became. Documents are flat: ``columns[name]`` is (values of all
+    documents concatenated, length of each document); ``doc_row`` maps a document to its
+    row in the batch (a split row has several)."""
+
+    errors: dict[int, tuple[str, str]]  # row -> (code, message)
+    formats: list[str | None]
+    keys: list[bytes | None] | None
+    is_eval: np.ndarray  # bool per row
+    truncated: np.ndarray  # bool per row
+    split: np.ndarray  # bool per row
+    dropped_pieces: np.ndarray  # int per row
+    doc_row: np.ndarray
+    trained: np.ndarray  # trainable tokens per document
+    columns: dict[str, tuple[np.ndarray, np.ndarray]]
+    notes: list[str]
+    # row -> the row-check codes it was kept with: accepted errors, warnings
+    accepted: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+class Worker:
+    """Holds the tokenizer and one Encoder per mask policy; turns rows into documents."""
+
+    def __init__(self, job: Job, tokenizer: Any = None, template: Any = None):
+        from dataprep.prepare.encode.encoder import Encoder
+        from dataprep.prepare.template.choice import load_tokenizer, resolve_template
+        from dataprep.prepare.template.special_tokens import add_template_tokens
+
+        self.job = job
+        self.template = template
+        if tokenizer is None:
+            # Not handed over by the main process: load the tokenizer, resolve the
+            # template and add its missing tokens as the main process did.
+            tokenizer = load_tokenizer(job.tokenizer)
+            self.template = resolve_template(
+                tokenizer, job.chat_template, required=job.template_required
+            )
+            add_template_tokens(tokenizer, self.template)
+        self.tokenizer = tokenizer
+        self._Encoder = Encoder
+        self._encoders: dict[str, Any] = {}
+        self._seed = job.seed.to_bytes(8, "little", signed=True)
+        self.gate = RowGate(job.accept, job.mapping)
+
+    def encoder(self, mask: str) -> Any:
+        encoder = self._encoders.get(mask)
+        if encoder is None:
+            encoder = self._Encoder(
+                self.tokenizer,
+                self.template,
+                mask=mask,
+                system=self.job.system,
+                thinking=self.job.thinking,
+                template_kwargs=self.job.template_kwargs,
+                drop_longer_than=self.job.max_length if self.job.overlong == "drop" else None,
+            )
+            self._encoders[mask] = encoder
+        return encoder
+
+    def notes(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for encoder in self._encoders.values():
+            seen.update(dict.fromkeys(encoder.notes))
+        return list(seen)
+
+    def run(self, input_index: int, rows: list[Any]) -> BatchResult:
+        job = self.job
+        plan = job.inputs[input_index]
+        errors: dict[int, tuple[str, str]] = {}
+        formats: list[str | None] = [None] * len(rows)
+        keys: list[bytes | None] | None = [None] * len(rows) if job.want_keys else None
+        is_eval = np.zeros(len(rows), dtype=bool)
+        examples: list[tuple[int, Any]] = []
+        accepted: dict[int, tuple[str, ...]] = {}
+        warnings: dict[int, tuple[str, ...]] = {}
+        for i, row in enumerate(rows):
+            try:
+                example, formats[i], verdict = self._to_canonical(row, plan)
+            except RowError as e:
+                errors[i] = (e.code, str(e))
+                continue
+            if verdict[0]:
+                accepted[i] = verdict[0]
+            if verdict[1]:
+                warnings[i] = verdict[1]
+            if job.want_keys or job.eval_fraction > 0:
+                key = content_key(example)
+                if keys is not None:
+                    keys[i] = key
+                if job.eval_fraction > 0:
+                    is_eval[i] = _hash_unit(self._seed, key) < job.eval_fraction
+            examples.append((i, example))
+
+        encoder = self.encoder(plan.mask)
+        encode = {"sft": encoder.encode_sft, "dpo": encoder.encode_dpo, "kto": encoder.encode_kto}
+        encoded = encode[job.kind]([e for _, e in examples]) if examples else []
+
+        n = len(rows)
+        truncated = np.zeros(n, dtype=bool)
+        split = np.zeros(n, dtype=bool)
+        dropped = np.zeros(n, dtype=np.int32)
+        doc_row: list[int] = []
+        trained: list[int] = []
+        names = COLUMNS[job.kind]
+        values: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        lengths: dict[str, list[int]] = {name: [] for name in names}
+        for (i, _), enc in zip(examples, encoded, strict=True):
+            if isinstance(enc, RowError):
+                errors[i] = (enc.code, str(enc))
+                continue
+            try:
+                if job.kind == "sft":
+                    fitted = fit_sft(enc.input_ids, enc.labels, job.max_length, job.overlong)
+                    for ids, labels in fitted.pieces:
+                        doc_row.append(i)
+                        trained.append(count_trained(labels))
+                        values["input_ids"].append(ids)
+                        values["labels"].append(labels)
+                        lengths["input_ids"].append(len(ids))
+                        lengths["labels"].append(len(ids))
+                    truncated[i], split[i], dropped[i] = (
+                        fitted.truncated,
+                        fitted.split,
+                        fitted.dropped_pieces,
+                    )
+                elif job.kind == "kto":
+                    one = fit_kto(enc.prompt_ids, enc.completion_ids, job.max_length, job.overlong)
+                    doc_row.append(i)
+                    trained.append(len(one.completion_ids))
+                    label = np.array([enc.label], dtype=np.int32)
+                    for name, arr in zip(
+                        names, (one.prompt_ids, one.completion_ids, label), strict=True
+                    ):
+                        values[name].append(arr)
+                        lengths[name].append(len(arr))
+                    truncated[i] = one.truncated
+                else:
+                    pair = fit_dpo(
+                        enc.prompt_ids,
+                        enc.chosen_ids,
+                        enc.rejected_ids,
+                        job.max_length,
+                        job.overlong,
+                    )
+                    doc_row.append(i)
+                    trained.append(len(pair.chosen_ids) + len(pair.rejected_ids))
+                    for name, arr in zip(
+                        names, (pair.prompt_ids, pair.chosen_ids, pair.rejected_ids), strict=True
+                    ):
+                        values[name].append(arr)
+                        lengths[name].append(len(arr))
+                    truncated[i] = pair.truncated
+            except RowError as e:
+                errors[i] = (e.code, str(e))
+        columns = {
+            name: (
+                np.concatenate(values[name]).astype(np.int32, copy=False)
+                if values[name]
+                else np.zeros(0, dtype=np.int32),
+                np.array(lengths[name], dtype=np.int32),
+            )
+            for name in names
+        }
+        return BatchResult(
+            errors=errors,
+            formats=formats,
+            keys=keys,
+            is_eval=is_eval,
+            truncated=truncated,
+            split=split,
+            dropped_pieces=dropped,
+            doc_row=np.array(doc_row, dtype=np.int32),
+            trained=np.array(trained, dtype=np.int64),
+            columns=columns,
+            notes=self.notes(),
+            accepted=accepted,
+            warnings=warnings,
+        )
+
+    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, Verdict]:
+        """The row's example, its format, and the gate's verdict on it (``RowGate.check``)."""
+        job = self.job
+        row, name = row_format(row, plan.format, job.mapping, forced=plan.forced)
+        try:
+            example = FORMATS[name].to_canonical(row)
+            refuse_media(row, example)
+        except RowError as e:
+            raise self.gate.adapter_error(row, name, e) from None
+        # A row of another kind is refused, never adapted: a KTO example prepared as SFT
+        # would train its undesirable answers as good ones (or, keeping only desirable
+        # ones, silently halve the data); a pair as KTO would need two rows. Who wants SFT
+        # on the desirable answers converts first (`dataprep convert --to messages
+        # --allow-lossy` rejects the undesirable rows, with their lines).
+        if not isinstance(example, _EXAMPLE_OF_KIND[job.kind]):
+            what, right = _KIND_OF_EXAMPLE[type(example)]
+            raise RowError(
+                "",
+                f"{what} ({name} row) is not {_KIND_WORDS[job.kind]}; "
+                f"prepare it with --kind {right}",
+                "wrong-kind",
+            )
+        return example, name, self.gate.check(row, name, example)
+
+
+_EXAMPLE_OF_KIND = {"sft": Conversation, "dpo": Preference, "kto": Unpaired}
+_KIND_WORDS = {"sft": "SFT data", "dpo": "a preference pair", "kto": "a KTO example"}
+# The example as named in messages, and the --kind it belongs to.
+_KIND_OF_EXAMPLE = {
+    Conversation: ("a conversation", "sft"),
+    Preference: ("a preference pair", "dpo"),
+    Unpaired: ("a KTO example", "kto"),
+}
+
+
+def row_to_canonical(
+    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
+) -> tuple[Conversation | Preference | Unpaired, str]:
+    """One row to the canonical model, and the format it was read as.
+
+    The row is mapped (``--field``/``--role``), then read as the file's format when that
+    format claims it (or always, when ``forced``), else as the first format that claims it:
+    a mixed file still converts row by row. Raises RowError with the reason.
+    """
+    row, name = row_format(row, file_format, mapping, forced=forced)
+    example = FORMATS[name].to_canonical(row)
+    refuse_media(row, example)
+    return example, name
+
+
+def row_format(
+    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
+) -> tuple[dict[str, Any], str]:
+    """The mapped row and the format to read it as (see ``row_to_canonical``)."""
+    if not isinstance(row, dict):
+        raise RowError("", f"a row must be an object, not {type(row).__name__}", "not-an-object")
+    row = mapping.apply(row)
+    if forced or (file_format is not None and FORMATS[file_format].detect(row)):
+        name = file_format
+    else:
+        from dataprep.detect import row_formats
+
+        claimed = row_formats(row)
+        if not claimed:
+            keys = ", ".join(sorted(row)[:8]) or "no keys"
+            raise RowError(
+                "",
+                f"no format fits this row (keys: {keys}); see `dataprep detect`",
+                "unknown-format",
+            )
+        name = claimed[0]
+    return row, name
+
+
+def content_key(example: Conversation | Preference | Unpaired) -> bytes:
+    """A 16-byte hash of what an example says (not where it came from, not its ids).
+
+    The same conversation read from a ShareGPT file and from a messages file has the same
+    key; ``--dedup`` and the eval split both use it.
+    """
+
+    def messages(ms: list[Message]) -> list[Any]:
+        return [
+            [
+                m.role,
+                m.content,
+                [[c.name, c.arguments, c.id] for c in m.tool_calls] if m.tool_calls else None,
+                m.tool_call_id,
+                m.name,
+                m.reasoning,
+                m.train,
+            ]
+            for m in ms
+        ]
+
+    if isinstance(example, Conversation):
+        body: list[Any] = ["sft", example.plain, example.tools, messages(example.messages)]
+    elif isinstance(example, Preference):
+        body = [
+            "pref",
+            example.plain,
+            example.tools,
+            messages(example.prompt),
+            messages(example.chosen),
+            messages(example.rejected),
+        ]
+    else:
+        body = [
+            "kto",
+            example.plain,
+            example.tools,
+            messages(example.prompt),
+            messages(example.completion),
+            example.label,
+        ]
+    data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=str)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _hash_unit(seed: bytes, key: bytes) -> float:
+    """A number in [0, 1) from the seed and a content key: the eval split's coin."""
+    digest = hashlib.blake2b(key, digest_size=8, key=seed).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
+# Worker processes: the job is set once per process, then batches flow through. Forked
+# workers find the tokenizer the main process loaded in _PRELOADED instead of loading it.
+_WORKER: Worker | None = None
+_PRELOADED: tuple[Any, Any] | None = None
+
+
+def _init_worker(job: Job, parent: int) -> None:
+    global _WORKER
+    # Ctrl-C is the main process's business: it stops the pool and cleans up. A main
+    # process killed outright takes its workers with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+    tokenizer, template = _PRELOADED or (None, None)
+    _WORKER = Worker(job, tokenizer, template)
+
+
+def _run_in_worker(input_index: int, rows: list[Any]) -> BatchResult:
+    assert _WORKER is not None
+    return _WORKER.run(input_index, rows)
+
+
+def batches(inputs: list[Input]) -> Iterator[tuple[int, list[Any]]]:
+    """(input index, records) in order; one file per batch, bounded in rows and bytes."""
+    from dataprep.reading import read_records
+
+    for index, item in enumerate(inputs):
+        batch: list[Any] = []
+        size = 0
+        for record in read_records(item.read_from):
+            batch.append(record)
+            size += len(record.raw) if record.raw is not None else 0
+            if len(batch) >= ROWS_PER_TASK or size >= BYTES_PER_TASK:
+                yield index, batch
+                batch = []
+                size = 0
+        if batch:
+            yield index, batch
+
+
+def run_pool(
+    job: Job,
+    num_proc: int,
+    inputs: list[Input],
+    payload: Callable[[list[Any]], list[Any]],
+    collect: Callable[[int, list[Any], BatchResult], None],
+    preloaded: tuple[Any, Any],
+) -> None:
+    """Encode batches in ``num_proc`` worker processes, collecting results in input order.
+
+    At most four batches per worker are in flight (enough that a worker never waits for
+    the main process to read, few enough that memory stays flat whatever the input size).
+    """
+    methods = multiprocessing.get_all_start_methods()
+    # fork shares the imported modules (fast start); spawn where fork does not exist.
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pending: deque[tuple[int, list[Any], Any]] = deque()
+    global _PRELOADED
+    _PRELOADED = preloaded
+    # Forked workers share the parent's objects copy-on-write; a garbage collection in a
+    # worker would touch (and so copy) all of them. Frozen objects are never traversed.
+    gc.freeze()
+    try:
+        with context.Pool(num_proc, initializer=_init_worker, initargs=(job, os.getpid())) as pool:
+            for index, records in batches(inputs):
+                future = pool.apply_async(_run_in_worker, (index, payload(records)))
+                pending.append((index, records, future))
+                while len(pending) >= 4 * num_proc:
+                    index, records, future = pending.popleft()
+                    collect(index, records, future.get())
+            while pending:
+                index, records, future = pending.popleft()
+                collect(index, records, future.get())
+    finally:
+        _PRELOADED = None
+        gc.unfreeze()
