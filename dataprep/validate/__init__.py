@@ -24,6 +24,11 @@ Each row goes through three stages, each of which can only report, never crash:
    ``bad-tool-arguments``        tool-call arguments that are a string but not a JSON object
    ``tool-args-double-encoded``  tool-call arguments JSON-encoded twice: a JSON string whose
                                  value is the object's JSON text
+   ``undeclared-tool``           a tool call to a tool the row's ``tools`` do not declare
+   ``missing-tool-argument``     a tool call without an argument its tool's schema requires
+   ``wrong-tool-argument-type``  a tool-call argument of the wrong JSON type, outside its
+                                 ``enum``, or one the schema does not allow
+                                 (``dataprep.validate.tools``)
    ``chosen-equals-rejected``    a preference pair whose two answers are the same
    ``prompt-mismatch``           chosen and rejected that start from different prompts
    ``leaked-control-token``      a chat-template control token inside a message's text

@@ -27,6 +27,7 @@ from dataprep.formats import FORMATS
 from dataprep.formats.mapping import suggest_role
 from dataprep.formats.media import MEDIA_COLUMNS, refuse_media
 from dataprep.validate.problems import Severity
+from dataprep.validate.tools import TOOL_CALL_CODES, Declared, call_problems, declared_tools
 
 # Chat-template control tokens that must never appear inside a message's text: a row
 # holding one was rendered by a template (or scraped) and will train the model to emit
@@ -188,8 +189,15 @@ def _origin(m: Message, section: str, i: int) -> str:
     return m.origin or f"{section}[{i}]"
 
 
-def _check_messages(messages: list[Message], section: str, out: _Findings, scan: bool) -> None:
-    """Checks on each message alone: role, content, control tokens, tool-call arguments."""
+def _check_messages(
+    messages: list[Message],
+    section: str,
+    out: _Findings,
+    scan: bool,
+    declared: Declared | None = None,
+) -> None:
+    """Checks on each message alone: role, content, control tokens, tool-call arguments
+    (against the row's ``declared`` tools, when it declares some)."""
     for i, m in enumerate(messages):
         origin = _origin(m, section, i)
         role = m.role
@@ -234,6 +242,8 @@ def _check_messages(messages: list[Message], section: str, out: _Findings, scan:
         for j, call in enumerate(m.tool_calls or ()):
             args = call.arguments
             if type(args) is not str:
+                if declared is not None:
+                    _check_call(call.name, args, origin, j, declared, out)
                 continue
             try:
                 parsed = orjson.loads(args)
@@ -259,6 +269,25 @@ def _check_messages(messages: list[Message], section: str, out: _Findings, scan:
                     f"arguments of {call.name!r} must be a JSON object, got {type(parsed).__name__}",
                     "bad-tool-arguments",
                 )
+            elif declared is not None:
+                _check_call(call.name, parsed, origin, j, declared, out)
+
+
+def _check_call(
+    name: str, arguments: Any, origin: str, j: int, declared: Declared, out: _Findings
+) -> None:
+    """A call checked against the declared tools, reported at the call's name or argument."""
+    for p in call_problems(name, arguments, declared):
+        base = out.arguments_path(origin, j)
+        if p.where:
+            path = (
+                f"{base}.{p.where}"
+                if base.endswith(".arguments")
+                else f"{base}.arguments.{p.where}"
+            )
+        else:
+            path = base[: -len("arguments")] + "name" if base.endswith(".arguments") else base
+        out.add(path, p.message, p.code)
 
 
 def _is_json_object(text: str) -> bool:
@@ -383,18 +412,19 @@ def meaning_problems(
         messages = example.messages
         if not messages:
             out.add("", "the conversation has no messages", "no-messages")
-        _check_messages(messages, "messages", out, scan_tokens)
+        _check_messages(messages, "messages", out, scan_tokens, declared_tools(example.tools))
         if not example.plain:
             _check_sequence(messages, "messages", out, alternating=alternating)
             _ends_with_assistant(messages, "messages", out, "the conversation")
             _has_user_turn((messages,), out)
     elif isinstance(example, Preference):
+        declared = declared_tools(example.tools)
         for section, part in (
             ("prompt", example.prompt),
             ("chosen", example.chosen),
             ("rejected", example.rejected),
         ):
-            _check_messages(part, section, out, scan_tokens)
+            _check_messages(part, section, out, scan_tokens, declared)
         if _said(example.chosen) == _said(example.rejected):
             out.add(
                 "rejected",
@@ -408,8 +438,9 @@ def meaning_problems(
             _check_prompts(example, out)
             _has_user_turn((example.prompt, example.chosen, example.rejected), out)
     elif isinstance(example, Unpaired):
-        _check_messages(example.prompt, "prompt", out, scan_tokens)
-        _check_messages(example.completion, "completion", out, scan_tokens)
+        declared = declared_tools(example.tools)
+        _check_messages(example.prompt, "prompt", out, scan_tokens, declared)
+        _check_messages(example.completion, "completion", out, scan_tokens, declared)
         if not example.plain:
             _check_sequence(
                 example.prompt + example.completion, "completion", out, alternating=alternating
@@ -521,6 +552,7 @@ ROW_ERROR_CODES = (
     "orphan-tool-result",
     "bad-tool-arguments",
     "tool-args-double-encoded",
+    *TOOL_CALL_CODES,
     "chosen-equals-rejected",
     "prompt-mismatch",
     "leaked-control-token",
@@ -564,12 +596,14 @@ def _clean_messages_row(row: dict) -> bool:
     turns of non-empty text that alternate and end with the assistant; an assistant turn
     may instead call tools (OpenAI shape, arguments a JSON object), answered by one tool
     message per call, by id, before the assistant speaks again. Messages hold no other
-    known keys (extra keys are data, and allowed); ``tools`` is a list of objects; no
+    known keys (extra keys are data, and allowed); ``tools`` is a list of objects, and a
+    row that declares tools makes no call (its calls are checked against them); no
     text holds a control token. Anything else takes the full path.
     """
     messages = row.get("messages")
     if type(messages) is not list or not messages or not _MEDIA_COLUMNS.isdisjoint(row):
         return False
+    declares_tools = False
     if "tools" in row:
         tools = row["tools"]
         if type(tools) is not list:
@@ -577,6 +611,7 @@ def _clean_messages_row(row: dict) -> bool:
         for t in tools:
             if type(t) is not dict:
                 return False
+        declares_tools = bool(tools)
     lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
     expect = "user"
     first = True
@@ -615,6 +650,8 @@ def _clean_messages_row(row: dict) -> bool:
             if not pending:
                 expect = "assistant"
         elif role == "assistant" and expect == "assistant" and "tool_calls" in m:
+            if declares_tools:  # calls checked against the declared tools: the full path
+                return False
             if known != 2 + ("content" in m) or not (
                 content is None or (type(content) is str and not _holds_token(content))
             ):

@@ -54,7 +54,7 @@ def check_accept(codes: Iterable[str]) -> None:
     >>> check_accept(["orphan-tool-results"])
     Traceback (most recent call last):
     ...
-    dataprep.errors.UsageError: unknown code 'orphan-tool-results' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, no-final-assistant, null-content, orphan-tool-result, system-not-first, tool-args-double-encoded)
+    dataprep.errors.UsageError: unknown code 'orphan-tool-results' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, missing-tool-argument, no-final-assistant, null-content, orphan-tool-result, system-not-first, tool-args-double-encoded, undeclared-tool, wrong-tool-argument-type)
     """
     for code in codes:
         if code in ACCEPTABLE_CODES:

@@ -163,7 +163,7 @@ def test_nothing_left_exits_1_with_the_reasons(tmp_path, tok_dir, capsys):
         (["--max-length", "1"], "Error: Invalid value for '--max-length': 1 is not in the range x>=2."),
         (["--eval-fraction", "1"], "Error: Invalid value for '--eval-fraction': 1.0 is not in the range 0.0<=x<1.0."),
         (["--mask", "bogus"], "Error: Invalid value for '--mask': 'bogus' is not one of 'assistant', 'last', 'all', 'completion'."),
-        (["--accept", "empty-content", "--accept", "empty-answer"], "error: unknown code 'empty-answer' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, no-final-assistant, null-content, orphan-tool-result, system-not-first, tool-args-double-encoded)"),
+        (["--accept", "empty-content", "--accept", "empty-answer"], "error: unknown code 'empty-answer' for --accept (known: bad-tool-arguments, chosen-equals-rejected, consecutive-roles, empty-content, leaked-control-token, missing-tool-argument, no-final-assistant, null-content, orphan-tool-result, system-not-first, tool-args-double-encoded, undeclared-tool, wrong-tool-argument-type)"),
         (["--accept", "no-user-turn"], "error: --accept no-user-turn: no-user-turn is a warning, and rows with it are kept already"),
     ],
 )  # fmt: skip

@@ -253,6 +253,50 @@ CASES = [
         "sharegpt",
         [("conversations[1].value", "tool-args-double-encoded")],
     ),
+    # calls checked against the tools the row declares (more in test_tool_calls.py)
+    (
+        messages(
+            u("Hi"),
+            {"role": "assistant", "content": None, "tool_calls": [call(name="g")]},
+            {"role": "tool", "tool_call_id": "c1", "content": "1"},
+            a("Yo"),
+            tools=[
+                {
+                    "name": "f",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"x": {"type": "string"}},
+                        "required": ["y"],
+                    },
+                }
+            ],
+        ),
+        "messages",
+        [("messages[1].tool_calls[0].function.name", "undeclared-tool")],
+    ),
+    (
+        messages(
+            u("Hi"),
+            {"role": "assistant", "content": None, "tool_calls": [call()]},
+            {"role": "tool", "tool_call_id": "c1", "content": "1"},
+            a("Yo"),
+            tools=[
+                {
+                    "name": "f",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"x": {"type": "string"}},
+                        "required": ["y"],
+                    },
+                }
+            ],
+        ),
+        "messages",
+        [
+            ("messages[1].tool_calls[0].function.arguments.y", "missing-tool-argument"),
+            ("messages[1].tool_calls[0].function.arguments.x", "wrong-tool-argument-type"),
+        ],
+    ),
     # a JSON string that holds no object stays bad-tool-arguments
     (
         messages(

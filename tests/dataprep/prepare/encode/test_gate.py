@@ -27,6 +27,16 @@ def a(text):
     return {"role": "assistant", "content": text}
 
 
+WEATHER_TOOL = {
+    "name": "weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
 def calling(arguments, call_id="c1"):
     """An assistant turn calling one tool, OpenAI shape."""
     function = {"name": "weather", "arguments": arguments}
@@ -173,6 +183,10 @@ ACCEPTED = [
     ("system-not-first", {"messages": [u("hi"), {"role": "system", "content": "late"}, a("hello")]}, "messages"),
     ("consecutive-roles", turns(("human", "hi"), ("gpt", "hello"), ("gpt", "again")), "sharegpt"),
     ("chosen-equals-rejected", {"prompt": [u("question")], "chosen": [a("same")], "rejected": [a("same")]}, "preference"),
+    # calls checked against the declared tools
+    ("undeclared-tool", {"messages": [u("weather?"), calling('{"city": "x"}'), result(), a("it is 21C")], "tools": [{"name": "search"}]}, "messages"),
+    ("missing-tool-argument", {"messages": [u("weather?"), calling("{}"), result(), a("it is 21C")], "tools": [WEATHER_TOOL]}, "messages"),
+    ("wrong-tool-argument-type", {"messages": [u("weather?"), calling('{"city": 1}'), result(), a("it is 21C")], "tools": [WEATHER_TOOL]}, "messages"),
 ]  # fmt: skip
 
 
