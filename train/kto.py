@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from trl import KTOTrainer
 
-from train import models, processes, say
+from train import machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
 from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
@@ -145,13 +145,13 @@ def run_kto(
     undesirable = len(data.train) - desirable
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
-    device = models.device_type()
+    device = machine.device_type()
     args = trainer_config(
         run,
         "kto",
         output_dir=str(output_dir),
         device_type=device,
-        bf16_ok=models.bf16_supported(device),
+        bf16_ok=machine.bf16_supported(device),
         has_eval=data.eval is not None,
     )
     checkpoint = resume_checkpoint(output_dir, resume)
