@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dataprep.errors import TrainError, UsageError
-from train import fastpath, say
+from train import _upstream, fastpath, say
 from train.config import LoraSettings
 from train.data import PreparedData, has_tokenizer
 from train.machine import bf16_supported, is_fsdp, local_folder
@@ -222,10 +222,7 @@ def embedding_layers(model: Any) -> tuple[list[str], bool]:
 
 def describe(model: Any, mode: str) -> str:
     """One line: what trains, how much of it, in which dtype."""
-    # A 4-bit weight packs two values in each stored byte.
-    sizes = [
-        (p.numel() * (2 if type(p).__name__ == "Params4bit" else 1), p) for p in model.parameters()
-    ]
+    sizes = [(_upstream.stored_values(p), p) for p in model.parameters()]
     trainable = sum(n for n, p in sizes if p.requires_grad)
     total = sum(n for n, _ in sizes)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
