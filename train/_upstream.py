@@ -362,7 +362,7 @@ def _probe_unpadding_forward() -> str | None:
         return f"lacks FlashAttentionKwargs keys {', '.join(missing)}"
     if not _has_var_keyword(LlamaModel.forward):
         return "lacks **kwargs in LlamaModel.forward"
-    if "last_hidden_state" not in BaseModelOutputWithPast.__dataclass_fields__:
+    if "last_hidden_state" not in getattr(BaseModelOutputWithPast, "__dataclass_fields__", {}):
         return "lacks BaseModelOutputWithPast.last_hidden_state"
     return None
 
