@@ -11,6 +11,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from dataprep.errors import TrainError
+from train import _upstream
 
 
 class StopOnNonFiniteLoss(TrainerCallback):
@@ -23,10 +24,11 @@ class StopOnNonFiniteLoss(TrainerCallback):
     """
 
     def __init__(self, trainer: Any):
+        _upstream.check("running_loss")
         self.trainer = trainer
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        running = getattr(self.trainer, "_tr_loss", None)
+        running = _upstream.running_loss(self.trainer)
         if running is None:
             return
         value = float(running.detach().sum())
@@ -36,7 +38,7 @@ class StopOnNonFiniteLoss(TrainerCallback):
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any
     ) -> None:
-        # Catches what the per-step check cannot see (a trainer without ``_tr_loss``).
+        # Catches what the per-step check cannot see (a trainer without a running loss).
         loss = (logs or {}).get("loss")
         if isinstance(loss, float) and not math.isfinite(loss):
             self._stop(state.global_step, loss, args)

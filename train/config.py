@@ -445,7 +445,7 @@ def check_config(
             f"{path}: which trainer? add `kind: sft` (or dpo, kto) to the file, or pass --kind"
         )
 
-    from train.models import bf16_supported, device_type, local_folder
+    from train.machine import bf16_supported, device_type, local_folder
 
     device = device_type()
     output_dir = run.trl.get("output_dir") or "unused-by-check"

@@ -5,8 +5,8 @@
 The data holds ``prompt_ids``, ``chosen_ids`` and ``rejected_ids``: exactly the columns
 TRL's ``DPOTrainer`` makes in its own tokenization step, which it runs on every dataset
 it is given and has no switch to skip (TRL 1.16). ``PretokenizedDPOTrainer`` skips it and
-nothing else; ``pyproject.toml`` pins ``trl>=1.16,<1.17`` because this relies on that
-step being ``_prepare_dataset``.
+nothing else; ``pyproject.toml`` pins ``trl>=1.16,<1.17`` because that relies on TRL's
+internals (coupling ``dpo_prepare_dataset`` in ``train/_upstream.py``).
 
 The reference model: for LoRA and QLoRA the base itself, with the adapter switched off
 (TRL does this when there is no reference model); for full fine-tuning a frozen copy
@@ -23,24 +23,21 @@ from typing import Any
 
 from trl import DPOTrainer
 
-from train import models, processes, say
+from train import _upstream, machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
 from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
 
-class PretokenizedDPOTrainer(DPOTrainer):
+class PretokenizedDPOTrainer(_upstream.TakesPreparedData, DPOTrainer):
     """``DPOTrainer`` for data that is already tokenized.
 
-    ``_prepare_dataset`` (extract the prompt, add EOS, apply the chat template, tokenize)
-    is what ``dataprep prepare`` already did, with the masks and length policy of its
-    manifest; the columns it would produce are the columns we have. Called from
-    ``__init__`` and from ``evaluate``, so both see the data as prepared.
+    TRL's dataset preparation (extract the prompt, add EOS, apply the chat template,
+    tokenize) is what ``dataprep prepare`` already did, with the masks and length policy
+    of its manifest; the columns it would produce are the columns we have, so the data
+    goes to training and evaluation as it is (``train._upstream.TakesPreparedData``).
     """
 
-    def _prepare_dataset(
-        self, dataset: Any, processing_class: Any, args: Any, dataset_name: str
-    ) -> Any:
-        return dataset
+    coupling = "dpo_prepare_dataset"
 
 
 def run_dpo(
@@ -60,13 +57,13 @@ def run_dpo(
     data, tokenizer = load_data_and_tokenizer(data_dir, run, kind="dpo")
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
-    device = models.device_type()
+    device = machine.device_type()
     args = trainer_config(
         run,
         "dpo",
         output_dir=str(output_dir),
         device_type=device,
-        bf16_ok=models.bf16_supported(device),
+        bf16_ok=machine.bf16_supported(device),
         has_eval=data.eval is not None,
     )
     checkpoint = resume_checkpoint(output_dir, resume)

@@ -37,14 +37,14 @@ Example (what ``train sft`` does)::
 from __future__ import annotations
 
 import functools
-import inspect
 import itertools
-import types
 import weakref
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from train import _upstream
 
 VARLEN_ATTENTION = "dataprep_varlen"
 
@@ -94,7 +94,7 @@ def adapt_model(model: Any, *, device_type: str, packed: bool) -> list[str]:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config
     model_type = getattr(config, "model_type", "?")
-    impl = getattr(config, "_attn_implementation", None)
+    impl = _upstream.attention_implementation_of(config)
     if impl == VARLEN_ATTENTION:
         reason = _varlen_unsupported_reason(config)
         if reason is not None:
@@ -138,11 +138,7 @@ def register_varlen_attention() -> str:
     Safe to call more than once. On the CPU, or with fp32 tensors, the same function runs a
     per-document SDPA loop instead of the CUDA kernel, so the plumbing can be tested anywhere.
     """
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface
-
-    AttentionInterface.register(VARLEN_ATTENTION, varlen_attention_forward)
-    AttentionMaskInterface.register(VARLEN_ATTENTION, _varlen_mask)
+    _upstream.register_attention(VARLEN_ATTENTION, varlen_attention_forward, _varlen_mask)
     return VARLEN_ATTENTION
 
 
@@ -254,9 +250,7 @@ def _varlen_mask(
     function then defers to sdpa as well.
     """
     if q_length != kv_length:
-        from transformers.masking_utils import sdpa_mask
-
-        return sdpa_mask(
+        return _upstream.sdpa_mask(
             batch_size=batch_size,
             q_length=q_length,
             kv_length=kv_length,
@@ -290,9 +284,7 @@ def varlen_attention_forward(
     batch, heads, length, head_dim = query.shape
     decoding = key.shape[2] != length or (attention_mask is not None and attention_mask.dim() != 2)
     if decoding or dropout > 0.0:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-        return sdpa_attention_forward(
+        return _upstream.sdpa_attention(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     causal = getattr(module, "is_causal", True)
@@ -310,8 +302,7 @@ def varlen_attention_forward(
         full = out.new_zeros(batch * length, heads, head_dim).index_copy(0, indices, out)
         return full.view(batch, length, heads, head_dim), None
 
-    cu = kwargs.get("cu_seq_lens_q")
-    max_len = kwargs.get("max_length_q")
+    cu, max_len = _upstream.varlen_boundaries(kwargs)
     if cu is None or max_len is None:
         position_ids = kwargs.get("position_ids")
         if position_ids is None:
@@ -347,7 +338,7 @@ def _varlen_kernel(
     causal: bool,
 ) -> torch.Tensor:
     if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and is_varlen_available():
-        return _flash_varlen(q, k, v, cu, max_len, scale, causal)
+        return _upstream.flash_varlen(q, k, v, cu, max_len, scale, causal)
     return reference_varlen(q, k, v, cu, scale, causal)
 
 
@@ -376,58 +367,6 @@ def reference_varlen(
     return torch.cat(outputs, dim=0)
 
 
-@functools.cache
-def _varlen_signature() -> frozenset[str]:
-    from torch.nn.attention.varlen import varlen_attn
-
-    return frozenset(inspect.signature(varlen_attn).parameters)
-
-
-_native_gqa: list[bool] = [True]
-
-
-def _flash_varlen(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    cu: torch.Tensor,
-    max_len: int,
-    scale: float | None,
-    causal: bool,
-) -> torch.Tensor:
-    from torch.nn.attention.varlen import varlen_attn
-
-    # The varlen API moved between torch releases (is_causal became window_size, GQA got a
-    # flag), so build the call from the installed signature.
-    params = _varlen_signature()
-    kwargs: dict[str, Any] = {}
-    if "scale" in params:
-        kwargs["scale"] = scale
-    if "is_causal" in params:
-        kwargs["is_causal"] = causal
-    else:
-        kwargs["window_size"] = (-1, 0) if causal else (-1, -1)
-    grouped = k.shape[1] != q.shape[1]
-    if grouped and "enable_gqa" in params:
-        kwargs["enable_gqa"] = True
-    if grouped and not _native_gqa[0]:
-        k, v = _repeat_heads(k, q.shape[1]), _repeat_heads(v, q.shape[1])
-    try:
-        return varlen_attn(q, k, v, cu, cu, max_len, max_len, **kwargs)
-    except (RuntimeError, ValueError):
-        if not grouped or not _native_gqa[0]:
-            raise
-        # An older kernel wrapper that rejects fewer key heads: repeat them once and remember.
-        _native_gqa[0] = False
-        kwargs.pop("enable_gqa", None)
-        k, v = _repeat_heads(k, q.shape[1]), _repeat_heads(v, q.shape[1])
-        return varlen_attn(q, k, v, cu, cu, max_len, max_len, **kwargs)
-
-
-def _repeat_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
-    return t.repeat_interleave(heads // t.shape[1], dim=1)
-
-
 # ---------------------------------------------------------------------------------------------
 # Unpadding at the model input
 
@@ -442,10 +381,7 @@ def install_unpadding(backbone: torch.nn.Module) -> None:
     deep copy of the backbone (a DPO reference model) stays bound to itself. Only the last
     hidden state is padded back: ``output_hidden_states`` returns the unpadded row.
     """
-    if getattr(backbone, "_dataprep_unpadding", False):
-        return
-    backbone.forward = types.MethodType(_unpadded_forward, backbone)
-    backbone._dataprep_unpadding = True
+    _upstream.replace_forward(backbone, _unpadded_forward)
 
 
 def _unpadded_forward(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
@@ -467,14 +403,8 @@ def _unpadded_forward(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         kwargs["inputs_embeds"] = embeds.flatten(0, 1)[indices].unsqueeze(0)
     else:
         kwargs["input_ids"] = input_ids.flatten()[indices].unsqueeze(0)
-    kwargs.update(
-        attention_mask=None,
-        position_ids=positions.unsqueeze(0),
-        cu_seq_lens_q=cu,
-        cu_seq_lens_k=cu,
-        max_length_q=max_len,
-        max_length_k=max_len,
-    )
+    kwargs.update(attention_mask=None, position_ids=positions.unsqueeze(0))
+    kwargs.update(_upstream.varlen_keywords(cu, max_len))
     outputs = original(self, **kwargs)
     hidden = outputs.last_hidden_state[0]
     padded = hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy(0, indices, hidden)
@@ -487,17 +417,15 @@ def _unpadded_forward(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
 
 
 def _apply_liger(model: Any) -> list[str]:
-    try:
-        from liger_kernel.transformers import _apply_liger_kernel_to_instance
-        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
-    except ImportError:
+    liger_types = _upstream.liger_model_types()
+    if liger_types is None:
         return ["kernels: liger-kernel is not installed; RMSNorm, RoPE and SwiGLU run unfused"]
     model_type = getattr(model.config, "model_type", None)
-    if model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
+    if model_type not in liger_types:
         return [f"kernels: liger-kernel has no kernels for {model_type}; layers run unfused"]
     # The LM head and loss stay with TRL's chunked fused head, which also yields the metrics.
-    _apply_liger_kernel_to_instance(
-        model=model,
+    _upstream.apply_liger_kernels(
+        model,
         rope=True,
         rms_norm=True,
         swiglu=True,

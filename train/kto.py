@@ -7,8 +7,8 @@ columns TRL's ``KTOTrainer`` makes in its own preparation step, which it runs on
 dataset it is given and has no switch to skip (TRL 1.16). ``PretokenizedKTOTrainer``
 skips its tokenization and keeps the one step that is not tokenization: each row gets
 the completion of its neighbour as ``KL_completion_ids``, from which KTO estimates its
-KL term. ``pyproject.toml`` pins ``trl>=1.16,<1.17`` because this relies on that step
-being ``_prepare_dataset``.
+KL term. ``pyproject.toml`` pins ``trl>=1.16,<1.17`` because that relies on TRL's
+internals (coupling ``kto_prepare_dataset`` in ``train/_upstream.py``).
 
 The order. ``KTOTrainer`` trains in the dataset's order (``KTOConfig``'s
 ``train_sampling_strategy`` is ``sequential``): the KL pairs are fixed per batch, so the
@@ -33,25 +33,25 @@ from typing import Any
 import numpy as np
 from trl import KTOTrainer
 
-from train import models, processes, say
+from train import _upstream, machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
 from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
 
-class PretokenizedKTOTrainer(KTOTrainer):
+class PretokenizedKTOTrainer(_upstream.TakesPreparedData, KTOTrainer):
     """``KTOTrainer`` for data that is already tokenized.
 
-    Of ``_prepare_dataset`` (extract the prompt, unpair pairs, add EOS, apply the chat
-    template, tokenize, drop rows whose prompt fills ``max_length``, add the KL
+    Of TRL's dataset preparation (extract the prompt, unpair pairs, add EOS, apply the
+    chat template, tokenize, drop rows whose prompt fills ``max_length``, add the KL
     completions, warn about the label balance: TRL 1.16) only the KL completions are
     left to do: ``dataprep prepare`` did the rest, with the length policy of its manifest,
-    and ``run_kto`` says the balance. Called from ``__init__`` (after ``calculate_KL`` is
-    set) and from ``evaluate``, so both see the data as prepared.
+    and ``run_kto`` says the balance. TRL runs it from ``__init__`` (after
+    ``calculate_KL`` is set) and from ``evaluate``, so both see the data as prepared.
     """
 
-    def _prepare_dataset(
-        self, dataset: Any, processing_class: Any, args: Any, dataset_name: str
-    ) -> Any:
+    coupling = "kto_prepare_dataset"
+
+    def prepared_dataset(self, dataset: Any, args: Any, dataset_name: str) -> Any:
         if "KL_completion_ids" in dataset.column_names:
             return dataset  # prepared already (evaluate() on a dataset from __init__)
         shuffle = dataset_name == "train"
@@ -101,8 +101,8 @@ def with_kl_completions(dataset: Any, batch_size: int, order: np.ndarray | None 
 def balance_note(desirable: int, undesirable: int, desirable_weight: float,
                  undesirable_weight: float) -> str | None:  # fmt: skip
     """Advice when the labels are unbalanced and neither weight is in the range Eq. (8)
-    of the KTO paper recommends (TRL 1.16 warns the same way; its ``_prepare_dataset``,
-    where it does, is skipped here).
+    of the KTO paper recommends (TRL 1.16 warns the same way in its dataset preparation,
+    which is skipped here).
 
     >>> balance_note(100, 100, 1.0, 1.0) is None
     True
@@ -145,13 +145,13 @@ def run_kto(
     undesirable = len(data.train) - desirable
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
-    device = models.device_type()
+    device = machine.device_type()
     args = trainer_config(
         run,
         "kto",
         output_dir=str(output_dir),
         device_type=device,
-        bf16_ok=models.bf16_supported(device),
+        bf16_ok=machine.bf16_supported(device),
         has_eval=data.eval is not None,
     )
     checkpoint = resume_checkpoint(output_dir, resume)

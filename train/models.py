@@ -16,28 +16,15 @@ sharded unit are not allowed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dataprep.errors import TrainError, UsageError
-from train import fastpath, say
+from train import _upstream, fastpath, say
 from train.config import LoraSettings
 from train.data import PreparedData, has_tokenizer
-
-
-def device_type() -> str:
-    """``cuda`` when a GPU is visible, else ``cpu``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def bf16_supported(device: str) -> bool:
-    import torch
-
-    return device == "cuda" and torch.cuda.is_bf16_supported()
+from train.machine import bf16_supported, is_fsdp, local_folder
 
 
 def resolve_path(name_or_path: str) -> str:
@@ -45,22 +32,6 @@ def resolve_path(name_or_path: str) -> str:
     anywhere); anything else as given, for ``from_pretrained`` to look up."""
     path = Path(name_or_path).expanduser()
     return str(path.resolve()) if path.is_dir() else name_or_path
-
-
-def local_folder(name_or_path: str) -> Path | None:
-    """The folder holding ``name_or_path``: itself, or its snapshot in the local Hugging
-    Face cache (we never download: HF_HUB_OFFLINE)."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists() or name_or_path.count("/") > 1:
-        return None
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name_or_path, local_files_only=True))
-    except Exception:  # not cached, not a repo id, no hub library: all mean "not here"
-        return None
 
 
 def choose_tokenizer(model: str, tokenizer: str | None, data: PreparedData) -> Path:
@@ -113,10 +84,6 @@ def check_vocabulary(model: str, tokenizer: Any, *, added: int = 0) -> None:
             f"{model} embeds {rows} tokens but the tokenizer has {len(tokenizer)}: "
             "this is not the model the tokenizer belongs to"
         )
-
-
-def is_fsdp() -> bool:
-    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
 
 
 def compute_dtype(device: str) -> Any:
@@ -255,10 +222,7 @@ def embedding_layers(model: Any) -> tuple[list[str], bool]:
 
 def describe(model: Any, mode: str) -> str:
     """One line: what trains, how much of it, in which dtype."""
-    # A 4-bit weight packs two values in each stored byte.
-    sizes = [
-        (p.numel() * (2 if type(p).__name__ == "Params4bit" else 1), p) for p in model.parameters()
-    ]
+    sizes = [(_upstream.stored_values(p), p) for p in model.parameters()]
     trainable = sum(n for n, p in sizes if p.requires_grad)
     total = sum(n for n, _ in sizes)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dataprep.errors import DataprepError, TrainError, UsageError
+from train import _upstream
 
 MARKER = ".written-by-train"
 STAGING = "final.partial"
@@ -99,8 +100,8 @@ def writing_errors(place: Path) -> Iterator[None]:
     except Exception as e:
         # safetensors raises its own type for I/O failures, with the OS error in the text:
         # "Error while serializing: I/O error: No space left on device (os error 28)".
-        if type(e).__name__ == "SafetensorError" and "I/O error" in str(e):
-            full = any(f"os error {code})" in str(e) for code in DISK_FULL)
+        if (text := _upstream.safetensors_io_error(e)) is not None:
+            full = any(f"os error {code})" in text for code in DISK_FULL)
             kind = TrainError if full else UsageError
             advice = "free space and run again" if full else "choose another -o"
             raise kind(f"{place}: writing the weights failed ({e}); {advice}") from None

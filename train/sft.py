@@ -17,7 +17,7 @@ from typing import Any
 
 from trl import SFTTrainer
 
-from train import models, processes, say
+from train import machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
 from train.run import load_data_and_tokenizer, make_trainer, train_and_save
 
@@ -39,13 +39,13 @@ def run_sft(
     data, tokenizer = load_data_and_tokenizer(data_dir, run, kind="sft")
 
     # 2. TRL's config: our defaults for the mode and device, then the user's keys.
-    device = models.device_type()
+    device = machine.device_type()
     args = trainer_config(
         run,
         "sft",
         output_dir=str(output_dir),
         device_type=device,
-        bf16_ok=models.bf16_supported(device),
+        bf16_ok=machine.bf16_supported(device),
         packed=data.packed,
         has_eval=data.eval is not None,
     )

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from train import fastpath
+from train import _upstream, fastpath
 
 VOCAB = 101
 
@@ -299,13 +299,13 @@ def test_flash_call_follows_installed_signature(monkeypatch, signature, gqa_ok, 
 
     calls: list = []
     monkeypatch.setattr(varlen, "varlen_attn", _fake_varlen(signature, gqa_ok, calls))
-    monkeypatch.setattr(fastpath, "_native_gqa", [True])
-    fastpath._varlen_signature.cache_clear()
+    monkeypatch.setattr(_upstream, "_native_gqa", [True])
+    _upstream._varlen_signature.cache_clear()
     try:
         q, kv = torch.zeros(6, 4, 8), torch.zeros(6, 2, 8)
         cu = torch.tensor([0, 2, 6], dtype=torch.int32)
         for _ in range(len(expected)):
-            fastpath._flash_varlen(q, kv, kv, cu, 4, 0.5, True)
+            _upstream.flash_varlen(q, kv, kv, cu, 4, 0.5, True)
     finally:
-        fastpath._varlen_signature.cache_clear()
+        _upstream._varlen_signature.cache_clear()
     assert calls == expected
