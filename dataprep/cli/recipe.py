@@ -11,7 +11,7 @@ from dataprep.cli._rows import max_row_bytes_option
 from dataprep.errors import UsageError
 
 
-def read_any(path: str, datasets: str | None, dataset_dir: str | None):  # noqa: ANN201
+def read_any(path: str, datasets: str | None, dataset_dir: str | None):
     """(recipe, report or None, what the file is) for ``path``, by its shape."""
     from dataprep.recipe._yaml import read_located
 
@@ -42,7 +42,9 @@ def read_any(path: str, datasets: str | None, dataset_dir: str | None):  # noqa:
               help="Rows of each local source read to check it.")  # fmt: skip
 @max_row_bytes_option
 @click.pass_context
-def recipe(ctx: click.Context, file: str, datasets: str | None, dataset_dir: str | None, head: int) -> None:
+def recipe(
+    ctx: click.Context, file: str, datasets: str | None, dataset_dir: str | None, head: int
+) -> None:
     """Print the recipe FILE amounts to, and check each source without preparing.
 
     FILE is our recipe YAML, a LLaMA-Factory dataset_info.json (with --dataset), or an
@@ -70,13 +72,19 @@ def recipe(ctx: click.Context, file: str, datasets: str | None, dataset_dir: str
         for name in ("kind", "seed", "rows", "eval_fraction", "dedup", "max_length", "chat_template",
                      "pack", "mask", "system", "tokenizer", "output")
     ]  # fmt: skip
-    shown = ", ".join(f"{k}={v}" for k, v in options if v is not None and not (k == "seed" and v == 0))
+    shown = ", ".join(
+        f"{k}={v}" for k, v in options if v is not None and not (k == "seed" and v == 0)
+    )
     if shown:
         click.echo(f"  options: {shown}")
     failed = False
     for i, s in enumerate(rec.sources):
         where = f"Hub {s.path}" if s.is_hub else s.path
-        extra = [f"{k} {v}" for k, v in (("split", s.split), ("subset", s.subset), ("revision", s.revision)) if v]
+        extra = [
+            f"{k} {v}"
+            for k, v in (("split", s.split), ("subset", s.subset), ("revision", s.revision))
+            if v
+        ]
         click.echo(f"source {i}: {where}{' (' + ', '.join(extra) + ')' if extra else ''}"
                    f"{' [eval]' if s.eval else ''}")  # fmt: skip
         click.echo(f"  format: {s.format or 'detected'}; amount: {s.amount}")

@@ -68,7 +68,9 @@ def load_located(text: str, name: str) -> Any:
             try:
                 return json.loads(text)
             except json.JSONDecodeError as je:
-                raise UsageError(f"{name}:{je.lineno}: not valid JSON: {je.msg} [bad-config]") from je
+                raise UsageError(
+                    f"{name}:{je.lineno}: not valid JSON: {je.msg} [bad-config]"
+                ) from je
         raise UsageError(f"{name}{line}: not valid YAML: {e.problem} [bad-config]") from e
     except yaml.YAMLError as e:
         raise UsageError(f"{name}: not valid YAML: {e} [bad-config]") from e

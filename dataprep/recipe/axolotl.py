@@ -23,7 +23,8 @@ Keys as Axolotl's ``src/axolotl/utils/schemas/datasets.py`` (``SFTDataset``,
 >>> import os, tempfile
 >>> d = tempfile.mkdtemp()
 >>> p = os.path.join(d, "axo.yaml")
->>> _ = open(p, "w").write('''
+>>> from pathlib import Path
+>>> _ = Path(p).write_text('''
 ... sequence_len: 2048
 ... datasets:
 ...   - path: org/chats
@@ -77,13 +78,25 @@ def read_axolotl(path: str) -> tuple[Recipe, Report]:
         return f"{path}:{doc.line_of(key) if isinstance(doc, Located) else 0}"
 
     rl = cfg.get("rl")
-    kind = {"dpo": "dpo", "ipo": "dpo", "orpo": "dpo", "simpo": "dpo", "kto": "kto", None: "sft"}.get(rl)
+    kind = {
+        "dpo": "dpo",
+        "ipo": "dpo",
+        "orpo": "dpo",
+        "simpo": "dpo",
+        "kto": "kto",
+        None: "sft",
+    }.get(rl)
     if "rl" in cfg:
         if kind is None:
             report.not_honoured(at("rl"), "rl", f"{rl!r} data is not prepared here (sft, dpo, kto)",
                                 changes_training=True)  # fmt: skip
         else:
-            report.mapped(at("rl"), "rl", f"--kind {kind}" + (" (the loss is train's choice)" if rl not in ("dpo", "kto") else ""))
+            report.mapped(
+                at("rl"),
+                "rl",
+                f"--kind {kind}"
+                + (" (the loss is train's choice)" if rl not in ("dpo", "kto") else ""),
+            )
     opts: dict[str, Any] = {"kind": kind if "rl" in cfg else None}
     _top_level(cfg, at, report, opts)
 
@@ -99,7 +112,9 @@ def read_axolotl(path: str) -> tuple[Recipe, Report]:
             sources += _stanza(stanza, prefix, path, base, kind or "sft", is_eval, report)
     for key in cfg:
         if key not in DATA_KEYS:
-            report.ignored(at(key), key, "a training setting, not about the data (train's business)")
+            report.ignored(
+                at(key), key, "a training setting, not about the data (train's business)"
+            )
     return Recipe(sources=tuple(sources), origin=path, **opts), report
 
 
@@ -110,7 +125,12 @@ def _looks_like_hub_id(text: str) -> bool:
     [True, False, False, False]
     """
     parts = text.split("/")
-    return len(parts) == 2 and all(parts) and not text.startswith(".") and "." not in os.path.splitext(parts[1])[1]
+    return (
+        len(parts) == 2
+        and all(parts)
+        and not text.startswith(".")
+        and "." not in os.path.splitext(parts[1])[1]
+    )
 
 
 def _top_level(cfg: Located, at: Any, report: Report, opts: dict[str, Any]) -> None:
@@ -119,7 +139,9 @@ def _top_level(cfg: Located, at: Any, report: Report, opts: dict[str, Any]) -> N
         report.mapped(at("sequence_len"), "sequence_len", f"--max-length {cfg['sequence_len']}")
     if "sample_packing" in cfg:
         opts["pack"] = bool(cfg["sample_packing"])
-        report.mapped(at("sample_packing"), "sample_packing", "--pack" if opts["pack"] else "--no-pack")
+        report.mapped(
+            at("sample_packing"), "sample_packing", "--pack" if opts["pack"] else "--no-pack"
+        )
     if "dataset_prepared_path" in cfg:
         opts["output"] = str(cfg["dataset_prepared_path"])
         report.mapped(at("dataset_prepared_path"), "dataset_prepared_path", f"-o {opts['output']}")
@@ -147,7 +169,9 @@ def _top_level(cfg: Located, at: Any, report: Report, opts: dict[str, Any]) -> N
         opts["chat_template"] = template
 
 
-def _template(doc: Any, key: str, jinja_key: str, at: Any, report: Report, prefix: str) -> str | None:
+def _template(
+    doc: Any, key: str, jinja_key: str, at: Any, report: Report, prefix: str
+) -> str | None:
     """The --chat-template a chat_template (+ chat_template_jinja) key amounts to."""
     from dataprep.prepare.template.choice import builtin_template_names
 
@@ -222,9 +246,13 @@ def _stanza(
         if key in st:
             ignored(key, "no loading script is run; preparing is ours")
 
-    fmt = _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_honoured, ignored)
+    fmt = _type(
+        st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_honoured, ignored
+    )
     kw["format"] = fmt
-    template = _template(st, "chat_template", "chat_template_jinja", lambda k, d: at(k), report, f"{prefix}.")
+    template = _template(
+        st, "chat_template", "chat_template_jinja", lambda k, d: at(k), report, f"{prefix}."
+    )
     seen |= {"chat_template", "chat_template_jinja"}
     if template:
         report.note(at("chat_template"), f"{prefix}.chat_template",
@@ -243,7 +271,9 @@ def _stanza(
             paths = [f"hf://datasets/{where}/{f}" for f in files]
         else:
             paths = [f if os.path.isabs(f) else os.path.join(base, f) for f in files]
-        report.mapped(at("data_files"), f"{prefix}.data_files", f"one source per file ({len(paths)})")
+        report.mapped(
+            at("data_files"), f"{prefix}.data_files", f"one source per file ({len(paths)})"
+        )
     return [
         Source(path=p, is_hub=is_hub, fields=tuple(fields.items()), roles=tuple(roles.items()),
                where=f"{path}:{st.line}", **kw)
@@ -251,7 +281,7 @@ def _stanza(
     ]  # fmt: skip
 
 
-def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_honoured, ignored):  # noqa: ANN001, ANN202, PLR0912, PLR0913, PLR0915, C901
+def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_honoured, ignored):
     """The format of one stanza, filling ``fields``/``roles``/``kw`` from its keys."""
     seen.add("type")
     t = st.get("type")
@@ -265,7 +295,11 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
             # ShareGPT preference shape, which our preference reader takes.
             fields["conversations"] = str(st.get("field_messages", "messages"))
             mapped("type", "preference: messages and one chosen/rejected message each")
-            for key, ours in (("field_messages", "conversations"), ("field_chosen", "chosen"), ("field_rejected", "rejected")):
+            for key, ours in (
+                ("field_messages", "conversations"),
+                ("field_chosen", "chosen"),
+                ("field_rejected", "rejected"),
+            ):
                 if key in st:
                     if key != "field_messages" and st[key] != ours:
                         fields[ours] = str(st[key])
@@ -278,19 +312,30 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
         if strategy in ("chatml", "llama3") and variant in (*PROMPT_KEY, "argilla_chat"):
             if variant == "argilla_chat":
                 if kind == "dpo":
-                    mapped("type", "preference: chosen and rejected conversations, the prompt shared")
+                    mapped(
+                        "type", "preference: chosen and rejected conversations, the prompt shared"
+                    )
                     return "preference"
                 fields["messages"] = "completion"
-                mapped("type", "KTO: the completion conversation with its label (--field messages=completion)")
+                mapped(
+                    "type",
+                    "KTO: the completion conversation with its label (--field messages=completion)",
+                )
                 return "kto"
             if kind == "dpo" and variant == "ultra":
                 # A prompt string beside chosen/rejected conversations: our reader takes
                 # all strings or all lists, and which to drop is not ours to guess.
-                not_honoured("type", "ultra rows (a prompt string beside chosen/rejected conversations) are not read here")
+                not_honoured(
+                    "type",
+                    "ultra rows (a prompt string beside chosen/rejected conversations) are not read here",
+                )
                 return None
             if PROMPT_KEY[variant] != "prompt":
                 fields["prompt"] = PROMPT_KEY[variant]
-            mapped("type", f"{'preference' if kind == 'dpo' else 'KTO'} strings, prompt from {PROMPT_KEY[variant]}")
+            mapped(
+                "type",
+                f"{'preference' if kind == 'dpo' else 'KTO'} strings, prompt from {PROMPT_KEY[variant]}",
+            )
             report.note(at("type"), f"{prefix}.type",
                         f"Axolotl writes {strategy} markup into the text itself; here the chat template renders it"
                         + (" (give chat_template: chatml to match)" if strategy == "chatml" else ""))  # fmt: skip
@@ -313,18 +358,29 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
             if wanted in ASSISTANT_ONLY:
                 mapped("roles_to_train", "--mask assistant (our default)")
             else:
-                not_honoured("roles_to_train", f"training {sorted(wanted)}: our masks train assistant turns, the last one, or all")
+                not_honoured(
+                    "roles_to_train",
+                    f"training {sorted(wanted)}: our masks train assistant turns, the last one, or all",
+                )
         if "train_on_eos" in st:
             if st["train_on_eos"] == TRAIN_ON_EOS_OURS:
                 mapped("train_on_eos", "turn: the end of every trained turn is trained (ours)")
             else:
-                not_honoured("train_on_eos", f"{st['train_on_eos']!r}: we train the end of every trained turn (turn)")
+                not_honoured(
+                    "train_on_eos",
+                    f"{st['train_on_eos']!r}: we train the end of every trained turn (turn)",
+                )
         if "message_field_training" in st:
             if st["message_field_training"] != "train":
                 fields["train"] = str(st["message_field_training"])
-            mapped("message_field_training", f"per-message train flag --field train={st['message_field_training']}")
+            mapped(
+                "message_field_training",
+                f"per-message train flag --field train={st['message_field_training']}",
+            )
         if "message_field_training_detail" in st:
-            not_honoured("message_field_training_detail", "training parts of a message is not supported")
+            not_honoured(
+                "message_field_training_detail", "training parts of a message is not supported"
+            )
         if "drop_system_message" in st:
             if st["drop_system_message"]:
                 not_honoured("drop_system_message", "system messages are kept")
@@ -362,7 +418,9 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
             seen.add("field")
         return "text"
     if t == "input_output":
-        not_honoured("type", "input_output segments (text with per-segment label) are not read here")
+        not_honoured(
+            "type", "input_output segments (text with per-segment label) are not read here"
+        )
         return None
     if t is None:
         report.note(at("path"), f"{prefix}.type", "no type: the format is detected from the rows")
@@ -371,7 +429,7 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
     return None
 
 
-def _properties(st, mapped, not_honoured) -> dict[str, str]:  # noqa: ANN001
+def _properties(st, mapped, not_honoured) -> dict[str, str]:
     """message_property_mappings (or the older message_field_role/_content): ours -> theirs."""
     props: dict[str, str] = {}
     for key, ours in (("message_field_role", "role"), ("message_field_content", "content")):
@@ -386,11 +444,13 @@ def _properties(st, mapped, not_honoured) -> dict[str, str]:  # noqa: ANN001
         if bad:
             not_honoured("message_property_mappings", f"message properties {bad} are not ours")
         else:
-            mapped("message_property_mappings", ", ".join(f"--field {k}={v}" for k, v in ok.items()))
+            mapped(
+                "message_property_mappings", ", ".join(f"--field {k}={v}" for k, v in ok.items())
+            )
     return props
 
 
-def _roles(st, roles: dict[str, str], mapped, not_honoured) -> None:  # noqa: ANN001
+def _roles(st, roles: dict[str, str], mapped, not_honoured) -> None:
     theirs = st.get("roles")
     if theirs is None:
         return
@@ -406,12 +466,29 @@ def _roles(st, roles: dict[str, str], mapped, not_honoured) -> None:  # noqa: AN
         mapped("roles", ", ".join(f"--role {k}={v}" for k, v in roles.items()) or "our role names")
 
 
-def _user_defined(t: dict[str, Any], at: Any, prefix: str, kind: str, fields: dict[str, str], report: Report) -> str | None:
+def _user_defined(
+    t: dict[str, Any], at: Any, prefix: str, kind: str, fields: dict[str, str], report: Report
+) -> str | None:
     """``type:`` given as a mapping (Axolotl's user-defined prompt types)."""
     table = {
-        "sft": {"field_instruction": "instruction", "field_input": "input", "field_output": "output", "field_system": "system"},
-        "dpo": {"field_prompt": "prompt", "field_chosen": "chosen", "field_rejected": "rejected", "field_system": "system"},
-        "kto": {"field_prompt": "prompt", "field_completion": "completion", "field_label": "label", "field_system": "system"},
+        "sft": {
+            "field_instruction": "instruction",
+            "field_input": "input",
+            "field_output": "output",
+            "field_system": "system",
+        },
+        "dpo": {
+            "field_prompt": "prompt",
+            "field_chosen": "chosen",
+            "field_rejected": "rejected",
+            "field_system": "system",
+        },
+        "kto": {
+            "field_prompt": "prompt",
+            "field_completion": "completion",
+            "field_label": "label",
+            "field_system": "system",
+        },
     }[kind]
     fmt = {"sft": "alpaca", "dpo": "preference", "kto": "kto"}[kind]
     for key, value in t.items():
@@ -424,5 +501,7 @@ def _user_defined(t: dict[str, Any], at: Any, prefix: str, kind: str, fields: di
             report.not_honoured(where, f"{prefix}.type.{key}",
                                 "a prompt format string: here the chat template renders the rows", changes_training=True)  # fmt: skip
         else:
-            report.not_honoured(where, f"{prefix}.type.{key}", "not read here", changes_training=True)
+            report.not_honoured(
+                where, f"{prefix}.type.{key}", "not read here", changes_training=True
+            )
     return fmt

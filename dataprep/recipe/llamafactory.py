@@ -28,7 +28,8 @@ the rows as LLaMA-Factory does (its ``data/README.md`` and ``data/parser.py``,
 ...                   "columns": {"messages": "messages"},
 ...                   "tags": {"role_tag": "role", "content_tag": "content",
 ...                            "user_tag": "user", "assistant_tag": "assistant"}}}
->>> _ = open(os.path.join(d, "dataset_info.json"), "w").write(json.dumps(info))
+>>> from pathlib import Path
+>>> _ = Path(d, "dataset_info.json").write_text(json.dumps(info))
 >>> recipe, report = read_dataset_info(os.path.join(d, "dataset_info.json"), ["chats"])
 >>> s = recipe.sources[0]
 >>> s.format, dict(s.fields), dict(s.roles)
@@ -102,7 +103,9 @@ def read_dataset_info(
     kinds = set()
     for name in names:
         if name not in info:
-            raise UsageError(f"{path}: no dataset named {name!r} in it (--dataset) [unknown-dataset]")
+            raise UsageError(
+                f"{path}: no dataset named {name!r} in it (--dataset) [unknown-dataset]"
+            )
         stanza = info[name]
         line = info.line_of(name) if isinstance(info, Located) else 0
         if not isinstance(stanza, dict):
@@ -153,7 +156,9 @@ def _stanza(
     ranking = stanza.get("ranking", False)
     columns = stanza.get("columns") or {}
     tags = stanza.get("tags") or {}
-    col_at = (lambda k: at(k, columns)) if isinstance(columns, Located) else (lambda k: at("columns"))
+    col_at = (
+        (lambda k: at(k, columns)) if isinstance(columns, Located) else (lambda k: at("columns"))
+    )
     tag_at = (lambda k: at(k, tags)) if isinstance(tags, Located) else (lambda k: at("tags"))
 
     fields: dict[str, str] = {}
@@ -192,7 +197,9 @@ def _stanza(
 
     if kto_col is not None:
         if kto_col in ("label", "kto_tag"):
-            report.mapped(col_at("kto_tag"), f"{name}.columns.kto_tag", f"KTO label {kto_col} (--kind kto)")
+            report.mapped(
+                col_at("kto_tag"), f"{name}.columns.kto_tag", f"KTO label {kto_col} (--kind kto)"
+            )
         else:
             column("kto_tag", "label")
     for key in ("chosen", "rejected"):
@@ -223,7 +230,11 @@ def _stanza(
                     column(key, ours)
             if ranking and "prompt" not in columns:
                 fields["prompt"] = "instruction"
-                report.mapped(at("ranking"), f"{name}.columns.prompt", "--field prompt=instruction (LLaMA-Factory's default)")
+                report.mapped(
+                    at("ranking"),
+                    f"{name}.columns.prompt",
+                    "--field prompt=instruction (LLaMA-Factory's default)",
+                )
             if ranking:
                 report.note(at("ranking"), f"{name}.columns.query",
                             "a non-empty input column is not joined into the prompt as LLaMA-Factory does")  # fmt: skip
@@ -238,7 +249,9 @@ def _stanza(
             report.not_honoured(col_at("tools"), f"{name}.columns.tools",
                                 "our alpaca reader has no tools column", changes_training=True)  # fmt: skip
         if "messages" in columns:
-            report.ignored(col_at("messages"), f"{name}.columns.messages", "read only with sharegpt formatting")
+            report.ignored(
+                col_at("messages"), f"{name}.columns.messages", "read only with sharegpt formatting"
+            )
         for key in tags:
             report.ignored(tag_at(key), f"{name}.tags.{key}", "read only with sharegpt formatting")
     else:
@@ -253,7 +266,9 @@ def _stanza(
                 column(key, key)
         for key in ("prompt", "query", "response", "history"):
             if key in columns:
-                report.ignored(col_at(key), f"{name}.columns.{key}", "read only with alpaca formatting")
+                report.ignored(
+                    col_at(key), f"{name}.columns.{key}", "read only with alpaca formatting"
+                )
         for tag, ours in (("role_tag", "from"), ("content_tag", "value")):
             value = tags.get(tag, defaults.get(tag, ours))
             if value != ours:
@@ -269,11 +284,24 @@ def _stanza(
                 report.mapped(tag_at(tag), f"{name}.tags.{tag}",
                               f"--role {value}={ours}" if value != ours else f"our {ours}")  # fmt: skip
     for key in columns:
-        if key not in (*ALPACA_COLUMNS, "messages", "system", "tools", "chosen", "rejected", "kto_tag", *MEDIA):
-            report.ignored(col_at(key), f"{name}.columns.{key}", "LLaMA-Factory does not read it either")
+        if key not in (
+            *ALPACA_COLUMNS,
+            "messages",
+            "system",
+            "tools",
+            "chosen",
+            "rejected",
+            "kto_tag",
+            *MEDIA,
+        ):
+            report.ignored(
+                col_at(key), f"{name}.columns.{key}", "LLaMA-Factory does not read it either"
+            )
     for key in tags:
         if formatting != "alpaca" and key not in (*ROLE_TAGS, "role_tag", "content_tag"):
-            report.ignored(tag_at(key), f"{name}.tags.{key}", "LLaMA-Factory does not read it either")
+            report.ignored(
+                tag_at(key), f"{name}.tags.{key}", "LLaMA-Factory does not read it either"
+            )
 
     source = Source(
         path=where, is_hub=is_hub, format=fmt, fields=tuple(fields.items()),
@@ -282,20 +310,32 @@ def _stanza(
     return source, kind
 
 
-def _location(stanza: dict[str, Any], name: str, at: Any, base: str, report: Report) -> tuple[str, bool]:
+def _location(
+    stanza: dict[str, Any], name: str, at: Any, base: str, report: Report
+) -> tuple[str, bool]:
     """Where the data is, as LLaMA-Factory's ``get_dataset_list`` decides it."""
     hub = stanza.get("hf_hub_url")
-    others = [k for k in ("ms_hub_url", "om_hub_url", "script_url", "cloud_file_name") if k in stanza]
+    others = [
+        k for k in ("ms_hub_url", "om_hub_url", "script_url", "cloud_file_name") if k in stanza
+    ]
     if hub:
         report.mapped(at("hf_hub_url"), f"{name}.hf_hub_url", f"Hub dataset {hub}")
         for key in others:
-            report.ignored(at(key), f"{name}.{key}", "hf_hub_url is used, as LLaMA-Factory does by default")
+            report.ignored(
+                at(key), f"{name}.{key}", "hf_hub_url is used, as LLaMA-Factory does by default"
+            )
         if "file_name" in stanza:
-            report.ignored(at("file_name"), f"{name}.file_name", "LLaMA-Factory ignores it when a hub url is given")
+            report.ignored(
+                at("file_name"),
+                f"{name}.file_name",
+                "LLaMA-Factory ignores it when a hub url is given",
+            )
         where = str(hub)
         if "folder" in stanza:
             where = f"hf://datasets/{hub}/{stanza['folder']}"
-            report.mapped(at("folder"), f"{name}.folder", f"the folder {stanza['folder']} of the Hub dataset")
+            report.mapped(
+                at("folder"), f"{name}.folder", f"the folder {stanza['folder']} of the Hub dataset"
+            )
         return where, True
     for key in others:
         report.not_honoured(at(key), f"{name}.{key}",

@@ -42,7 +42,8 @@ row once. Every key not listed here is an error naming its ``file:line``.
 >>> import tempfile, os
 >>> d = tempfile.mkdtemp()
 >>> p = os.path.join(d, "mix.yaml")
->>> _ = open(p, "w").write("seed: 3\\nsources:\\n  - path: a.jsonl\\n    weight: 1\\n  - hub: org/b\\n    weight: 1\\n")
+>>> from pathlib import Path
+>>> _ = Path(p).write_text("seed: 3\\nsources:\\n  - path: a.jsonl\\n    weight: 1\\n  - hub: org/b\\n    weight: 1\\n")
 >>> r = load_recipe(p)
 >>> [(s.path == os.path.join(d, "a.jsonl"), s.is_hub, s.weight) for s in r.sources]
 [(True, False, 1.0), (False, True, 1.0)]
@@ -72,7 +73,9 @@ class RecipeError(UsageError):
     """A recipe file that says something wrong: ``file:line: key path: message [code]``."""
 
     def __init__(self, where: str, path: str, message: str, code: str = "bad-recipe"):
-        super().__init__(f"{where}: {path}: {message} [{code}]" if path else f"{where}: {message} [{code}]")
+        super().__init__(
+            f"{where}: {path}: {message} [{code}]" if path else f"{where}: {message} [{code}]"
+        )
         self.where = where
         self.path = path
         self.code = code
@@ -168,9 +171,7 @@ def _positive(value: Any, where: str, path: str, integer: bool = False) -> Any:
 
 def _choice(value: Any, choices: Sequence[str], where: str, path: str) -> str:
     if value not in choices:
-        raise RecipeError(
-            where, path, f"{value!r} is not one of {', '.join(choices)}", "bad-value"
-        )
+        raise RecipeError(where, path, f"{value!r} is not one of {', '.join(choices)}", "bad-value")
     return value
 
 
@@ -231,7 +232,9 @@ def _source(doc: Any, name: str, index: int, base: str) -> Source:
         return f"{name}:{doc.line_of(key)}"
 
     if ("path" in doc) == ("hub" in doc):
-        raise RecipeError(f"{name}:{doc.line}", prefix, "give exactly one of path and hub", "bad-source")
+        raise RecipeError(
+            f"{name}:{doc.line}", prefix, "give exactly one of path and hub", "bad-source"
+        )
     amounts = [k for k in ("weight", "rows", "fraction") if k in doc]
     if len(amounts) > 1:
         raise RecipeError(
@@ -267,7 +270,9 @@ def _source(doc: Any, name: str, index: int, base: str) -> Source:
     if "fraction" in doc:
         kw["fraction"] = _positive(doc["fraction"], at("fraction"), f"{prefix}.fraction")
     if "eval" in doc:
-        kw["eval"] = _check_type(doc["eval"], (bool,), at("eval"), f"{prefix}.eval", "true or false")
+        kw["eval"] = _check_type(
+            doc["eval"], (bool,), at("eval"), f"{prefix}.eval", "true or false"
+        )
         if kw["eval"] and "weight" in doc:
             raise RecipeError(at("weight"), f"{prefix}.weight",
                               "an eval source takes rows or fraction, not a weight", "bad-source")  # fmt: skip
@@ -297,12 +302,19 @@ def load_recipe(path: str) -> Recipe:
     if "rows" in doc:
         kw["rows"] = _positive(doc["rows"], at("rows"), "rows", integer=True)
     if "max_length" in doc:
-        kw["max_length"] = _positive(doc["max_length"], at("max_length"), "max_length", integer=True)
+        kw["max_length"] = _positive(
+            doc["max_length"], at("max_length"), "max_length", integer=True
+        )
     if "eval_fraction" in doc:
         value = _check_type(doc["eval_fraction"], (int, float), at("eval_fraction"), "eval_fraction",
                             "a number in [0, 1)")  # fmt: skip
         if not 0 <= value < 1:
-            raise RecipeError(at("eval_fraction"), "eval_fraction", f"expected a number in [0, 1), got {value!r}", "bad-value")
+            raise RecipeError(
+                at("eval_fraction"),
+                "eval_fraction",
+                f"expected a number in [0, 1), got {value!r}",
+                "bad-value",
+            )
         kw["eval_fraction"] = float(value)
     for key in ("dedup", "pack"):
         if key in doc:

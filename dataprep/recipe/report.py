@@ -56,7 +56,9 @@ class Report:
     @property
     def fails(self) -> bool:
         """True when something that changes training cannot be honoured."""
-        return any(u.changes_training and u.status in ("not-honoured", "refused") for u in self.uses)
+        return any(
+            u.changes_training and u.status in ("not-honoured", "refused") for u in self.uses
+        )
 
     def lines(self) -> list[str]:
         return [u.line() for u in self.uses]

@@ -16,7 +16,9 @@ def write(tmp_path, text, name="mix.yaml"):
 
 
 def test_a_full_recipe_reads_into_the_model(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 seed: 7
 rows: 100
 eval_fraction: 0.1
@@ -44,18 +46,39 @@ sources:
     fraction: 0.5
   - path: /abs/held.jsonl
     eval: true
-""")
+""",
+    )
     r = load_recipe(path)
-    assert (r.seed, r.rows, r.eval_fraction, r.dedup, r.kind, r.max_length) == (7, 100, 0.1, True, "sft", 512)
+    assert (r.seed, r.rows, r.eval_fraction, r.dedup, r.kind, r.max_length) == (
+        7,
+        100,
+        0.1,
+        True,
+        "sft",
+        512,
+    )
     assert (r.chat_template, r.pack, r.mask, r.system) == ("chatml", False, "last", "Be brief.")
     a, hub, other, held = r.sources
-    assert (a.path, a.is_hub, a.weight, a.where) == (str(tmp_path / "a.jsonl"), False, 2.0, f"{path}:12")
+    assert (a.path, a.is_hub, a.weight, a.where) == (
+        str(tmp_path / "a.jsonl"),
+        False,
+        2.0,
+        f"{path}:12",
+    )
     assert (hub.path, hub.is_hub, hub.split, hub.subset, hub.revision, hub.format) == (
-        "org/name", True, "train_sft", "default", "main", "messages")
+        "org/name",
+        True,
+        "train_sft",
+        "default",
+        "main",
+        "messages",
+    )
     assert hub.fields == (("messages", "dialog"), ("role", "speaker"))
     assert hub.roles == (("bot", "assistant"),)
     assert (hub.system, hub.mask, hub.rows) == ("Pirate.", "all", 50)
-    assert hub.mapping.apply({"dialog": [{"speaker": "bot"}]}) == {"messages": [{"role": "assistant"}]}
+    assert hub.mapping.apply({"dialog": [{"speaker": "bot"}]}) == {
+        "messages": [{"role": "assistant"}]
+    }
     assert (other.is_hub, other.fraction) == (True, 0.5)
     assert (held.path, held.eval) == ("/abs/held.jsonl", True)
 
@@ -65,15 +88,36 @@ sources:
     [
         ("sources:\n  - path: a\n    wieght: 1\n", ":3: sources[0].wieght: unknown key"),
         ("seeds: 1\nsources:\n  - path: a\n", ":1: seeds: unknown key"),
-        ("sources:\n  - path: a\n    hub: b/c\n", ":2: sources[0]: give exactly one of path and hub"),
-        ("sources:\n  - path: a\n    weight: 1\n    rows: 3\n", ":4: sources[0].rows: give at most one"),
-        ("sources:\n  - path: a\n    weight: 0\n", ":3: sources[0].weight: expected a positive number"),
-        ("sources:\n  - path: a\n    rows: true\n", ":3: sources[0].rows: expected a positive whole number"),
-        ("sources:\n  - path: a\n    format: json\n", ":3: sources[0].format: 'json' is not one of"),
+        (
+            "sources:\n  - path: a\n    hub: b/c\n",
+            ":2: sources[0]: give exactly one of path and hub",
+        ),
+        (
+            "sources:\n  - path: a\n    weight: 1\n    rows: 3\n",
+            ":4: sources[0].rows: give at most one",
+        ),
+        (
+            "sources:\n  - path: a\n    weight: 0\n",
+            ":3: sources[0].weight: expected a positive number",
+        ),
+        (
+            "sources:\n  - path: a\n    rows: true\n",
+            ":3: sources[0].rows: expected a positive whole number",
+        ),
+        (
+            "sources:\n  - path: a\n    format: json\n",
+            ":3: sources[0].format: 'json' is not one of",
+        ),
         ("sources:\n  - path: a\n    fields: {mesages: x}\n", ":3: sources[0].fields: bad --field"),
         ("sources:\n  - path: a\n    roles: {bot: robot}\n", ":3: sources[0].roles: bad --role"),
-        ("sources:\n  - path: a\n    eval: true\n    weight: 1\n", ":4: sources[0].weight: an eval source"),
-        ("eval_fraction: 1.5\nsources:\n  - path: a\n", ":1: eval_fraction: expected a number in [0, 1)"),
+        (
+            "sources:\n  - path: a\n    eval: true\n    weight: 1\n",
+            ":4: sources[0].weight: an eval source",
+        ),
+        (
+            "eval_fraction: 1.5\nsources:\n  - path: a\n",
+            ":1: eval_fraction: expected a number in [0, 1)",
+        ),
         ("mask: some\nsources:\n  - path: a\n", ":1: mask: 'some' is not one of"),
         ("sources: []\n", ":1: sources: expected a list of at least one source"),
         ("seed: 1\n", ":1: sources: expected a list"),
@@ -83,7 +127,9 @@ sources:
 )
 def test_a_wrong_recipe_names_file_and_line(tmp_path, text, message):
     path = write(tmp_path, text)
-    with pytest.raises(RecipeError if "twice" not in message and "YAML" not in message else Exception) as e:
+    with pytest.raises(
+        RecipeError if "twice" not in message and "YAML" not in message else Exception
+    ) as e:
         load_recipe(path)
     assert f"{path}{message}" in str(e.value)
     assert getattr(e.value, "exit_code", None) == 2
