@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "inspect",
         "Show a prepared row with its trained tokens highlighted.",
     ),
+    "recipe": ("dataprep.cli.recipe", "recipe", "Print and check the recipe a file amounts to."),
     "stats": (
         "dataprep.cli.stats",
         "stats",

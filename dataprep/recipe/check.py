@@ -1,0 +1,82 @@
+"""Checking a recipe's sources without preparing: can each be read, and mapped?
+
+A local source is read up to ``HEAD_ROWS`` rows with our own readers, its
+``--field``/``--role`` mapping applied, its format detected (or the declared one taken)
+and each row turned into the canonical model, as ``prepare`` would. Hub sources are
+listed, not checked: loading them belongs to the Hub reader (a later step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import islice
+
+from dataprep.detect import detect_rows
+from dataprep.errors import DataprepError, RowError
+from dataprep.formats import FORMATS
+from dataprep.recipe.model import Source
+
+HEAD_ROWS = 200
+PROBLEMS_SHOWN = 3
+
+
+@dataclass
+class SourceCheck:
+    """What reading the first rows of one source showed."""
+
+    source: Source
+    status: str  # "ok", "failed", "not-checked"
+    format: str | None = None
+    rows: int = 0  # rows read
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def check_source(source: Source, head: int = HEAD_ROWS) -> SourceCheck:
+    """Read the first ``head`` rows of a local source and map them; see the module doc."""
+    if source.is_hub:
+        return SourceCheck(source, "not-checked", source.format,
+                           problems=["a Hub dataset: not checked yet (reading the Hub is a later step)"])  # fmt: skip
+    if not source.path:
+        return SourceCheck(source, "failed", problems=["no path"])
+    from dataprep.reading import read_records
+
+    try:
+        records = list(islice(read_records(source.path), head))
+    except DataprepError as e:
+        return SourceCheck(source, "failed", problems=[str(e)])
+    mapping = source.mapping
+    detection = detect_rows(iter(records), source=source.path, mapping=mapping)
+    fmt = source.format
+    problems: list[str] = []
+    if fmt is None:
+        if detection.status != "ok":
+            hint = f" (try: {detection.hint})" if detection.hint else ""
+            return SourceCheck(source, "failed", None, len(records),
+                               [f"{detection.message}{hint}"])  # fmt: skip
+        fmt = detection.format
+    module = FORMATS[fmt]
+    bad = 0
+    for record in records:
+        if record.problem is not None:
+            bad += 1
+            if len(problems) < PROBLEMS_SHOWN:
+                problems.append(str(record.problem))
+            continue
+        try:
+            row = mapping.apply(record.value) if mapping is not None else record.value
+            if not module.detect(row):
+                raise RowError("", f"the row does not have the {fmt} shape", "wrong-format")
+            module.to_canonical(row)
+        except RowError as e:
+            bad += 1
+            if len(problems) < PROBLEMS_SHOWN:
+                problems.append(f"{record.source}:{record.line}: {e} [{e.code}]")
+    if not records:
+        return SourceCheck(source, "failed", fmt, 0, ["no rows"])
+    if bad:
+        problems.append(f"{bad} of the first {len(records)} rows cannot be read as {fmt}")
+    return SourceCheck(source, "failed" if bad else "ok", fmt, len(records), problems)
