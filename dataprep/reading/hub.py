@@ -197,10 +197,10 @@ def resolve_folder(
     """``(subset, split, files)`` of a local folder laid out like a Hub dataset repo, by the
     same rules as ``resolve_hub``.
 
-    >>> import tempfile, os
+    >>> import pathlib, tempfile
     >>> root = tempfile.mkdtemp()
     >>> for name in ("train.jsonl", "test.jsonl"):
-    ...     _ = open(os.path.join(root, name), "w").write('{"text": "a"}\\n')
+    ...     _ = (pathlib.Path(root) / name).write_text('{"text": "a"}\\n')
     >>> subset, split, files = resolve_folder(root, split="test")
     >>> subset, split, [os.path.basename(f) for f in files]
     (None, 'test', ['test.jsonl'])
