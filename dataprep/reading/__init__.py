@@ -26,7 +26,9 @@ cut by ``dataprep._fast.parallel.split_jsonl`` for reading in parallel).
 >>> [(r.line, r.value, r.problem and r.problem.code) for r in read_records(path)]
 [(1, {'text': 'a'}, None), (3, None, 'non-object-row'), (4, {'text': 'b'}, None)]
 
-Inputs: ``.jsonl``/``.ndjson``; ``.json`` (a top-level array; a ``.json`` file that is
+Inputs: ``.jsonl``/``.ndjson``; ``.txt`` (plain text, a document a line: each non-blank
+line is the row ``{"text": line}``, as LLaMA-Factory and ``datasets`` read it); ``.json``
+(a top-level array; a ``.json`` file that is
 really JSON Lines is read as such, and one holding other top-level values one after
 another reads each as a row); ``.csv``/``.tsv``; ``.parquet``; ``.arrow``; any of the text
 kinds compressed with gzip or zstd (found from the magic bytes, whatever the name says);
@@ -96,7 +98,14 @@ from typing import Any, BinaryIO
 from dataprep.errors import InputError, UsageError
 from dataprep.reading.json_array import json_rows
 from dataprep.reading.records import InputInfo, Record, Records
-from dataprep.reading.rows import arrow_rows, csv_rows, jsonl_rows, jsonl_rows_lazy, parquet_rows
+from dataprep.reading.rows import (
+    arrow_rows,
+    csv_rows,
+    jsonl_rows,
+    jsonl_rows_lazy,
+    parquet_rows,
+    text_rows,
+)
 from dataprep.reading.sniffing import (
     ARROW_FILE,
     ARROW_STREAM,
@@ -228,6 +237,8 @@ def _rows(info: InputInfo, open_stream: Callable[[], Any]) -> Iterator[Record]:
         return arrow_rows(info.path, info.files)
     if info.kind == "csv":
         return csv_rows(open_stream, info.path, info.delimiter)
+    if info.kind == "text":
+        return text_rows(open_stream, info.path)
     if info.kind in ("json", "json-values"):
         return json_rows(open_stream, info.path, info.kind == "json")
     return jsonl_rows_lazy(open_stream, info.path)

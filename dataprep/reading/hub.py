@@ -40,8 +40,8 @@ from urllib.parse import unquote
 from dataprep.errors import InputError, UsageError
 
 # The data files our readers read (see dataprep.reading), with an optional compression
-# suffix. Plain-text .txt (one document a line) is not read yet, so it is refused here.
-READABLE_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+# suffix.
+READABLE_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".txt")
 _COMPRESSION_SUFFIXES = ("", ".gz", ".zst")
 _DATA_SUFFIX = re.compile(
     r"\.(jsonl|ndjson|json|csv|tsv|parquet|pq|arrow|txt|gz|zst|zstd|gzip)$", re.IGNORECASE

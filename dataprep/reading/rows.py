@@ -228,6 +228,50 @@ def _iter_lines(stream: Any, limit: int, too_large: dict[int, int]) -> Iterator[
         yield carry
 
 
+def text_rows(open_stream: Callable[[], Any], source: str) -> Iterator[Record]:
+    """Plain text, a document a line: ``{"text": line}`` without its line ending; blank
+    lines are not rows (as in JSON Lines). A line over the row limit, holding a NUL byte or
+    invalid UTF-8 is a problem at its line, like a JSON Lines row.
+
+    >>> import io
+    >>> data = b"first doc\\n\\n  second doc \\r\\n"
+    >>> [(r.line, r.value) for r in text_rows(lambda: io.BytesIO(data), "wiki.txt")]
+    [(1, {'text': 'first doc'}), (3, {'text': '  second doc '})]
+    """
+    limit = max_row_bytes()
+    stream = open_stream()
+    too_large: dict[int, int] = {}
+    seen = False
+    n = 0
+    try:
+        for n, raw in enumerate(_iter_lines(stream, limit, too_large), 1):
+            line = raw.rstrip(b"\n").removesuffix(b"\r")
+            if n in too_large:
+                seen = True
+                yield _too_large(source, n, too_large.pop(n), limit)
+                continue
+            if not line.strip():
+                continue
+            seen = True
+            nul = line.find(b"\x00")
+            if nul >= 0:
+                yield problem(source, n, "nul-byte", f"NUL byte at byte {nul} of line {n}", line)
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                message = f"invalid UTF-8 at byte {e.start} of line {n} ({e.reason})"
+                yield problem(source, n, "invalid-utf8", message, line)
+                continue
+            yield Record(source, n, {"text": text}, line, None)
+        if not seen:
+            yield empty(source)
+    except StreamError as e:
+        yield problem(source, n + 1, e.code, f"{e.message}; reading stopped after line {n}")
+    finally:
+        stream.close()
+
+
 def csv_rows(open_stream: Callable[[], Any], source: str, delimiter: str) -> Iterator[Record]:
     limit = max_row_bytes()
     # Messages cells easily pass the default 128 KiB cell limit; a row's limit bounds them.

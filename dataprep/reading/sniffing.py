@@ -17,7 +17,8 @@ from dataprep.errors import InputError
 from dataprep.reading.records import InputInfo
 
 SUPPORTED = (
-    ".jsonl/.ndjson, .json (array), .csv/.tsv, .parquet, .arrow, any of the text kinds "
+    ".jsonl/.ndjson, .json (array), .csv/.tsv, .txt (a document a line), .parquet, .arrow, "
+    "any of the text kinds "
     "compressed as .gz or .zst, a folder written by datasets' save_to_disk, or - for stdin"
 )
 
@@ -40,6 +41,7 @@ _EXT_KIND = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".arrow": "arrow",
+    ".txt": "text",
 }
 ARROW_FILE = b"ARROW1"
 ARROW_STREAM = b"\xff\xff\xff\xff"
@@ -147,6 +149,19 @@ def decide(path: str, head: bytes, compression: str | None) -> InputInfo:
         info.notes.append(f"read as UTF-16 ({endian}-endian)")
     first = text.lstrip()[:1]
 
+    if by_name == "text":
+        # LLaMA-Factory's (and datasets') plain text: a document a line. A .txt file that
+        # holds JSON Lines is read as rows, with a note: its lines are objects, not prose.
+        if (
+            first == b"{"
+            and json_kind(text, prefer_lines=True) == "jsonl"
+            and _first_line_is_json(text)
+        ):
+            info.kind = "jsonl"
+            info.notes.append("a .txt file holding JSON Lines: read as JSON Lines")
+        else:
+            info.kind = "text"
+        return info
     if by_name == "csv":
         info.kind = "csv"
         info.delimiter = "\t" if ext == ".tsv" else _csv_delimiter(text)
@@ -180,6 +195,7 @@ def decide(path: str, head: bytes, compression: str | None) -> InputInfo:
 
 _KIND_WORDS = {
     "jsonl": "JSON Lines",
+    "text": "plain text, a document a line",
     "json": "a JSON array",
     "json-values": "JSON values one after another",
     "csv": "CSV",

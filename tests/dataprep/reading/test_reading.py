@@ -417,7 +417,7 @@ def _gz(data):
             "json",
             "a .jsonl file holding a JSON array",
         ),
-        ("rows.txt", b'{"a": 1}\n{"a": 2}\n', "jsonl", "unknown extension .txt"),
+        ("rows.txt", b'{"a": 1}\n{"a": 2}\n', "jsonl", "a .txt file holding JSON Lines"),
         ("rows", b'[{"a": 1}, {"a": 2}]', "json", "unknown extension (none)"),
         ("rows.dat", b"a,b\n1,2\n", "csv", "read as CSV"),
         ("rows.jsonl", _gz(b'{"a": 1}\n{"a": 2}\n'), "jsonl", "compressed with gzip"),
@@ -620,3 +620,55 @@ def test_import_stays_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ}
     )
     assert out.stdout.strip() == "[]"
+
+
+# .txt: plain text, a document a line (LLaMA-Factory's and datasets' "text" reading).
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("wiki.txt", b"first doc\nsecond doc\n", [(1, {"text": "first doc"}), (2, {"text": "second doc"})]),
+        ("wiki.txt", b"a\n\n   \nb", [(1, {"text": "a"}), (4, {"text": "b"})]),  # blank lines are not rows
+        ("wiki.txt", b"  edged  \r\nnext\r\n", [(1, {"text": "  edged  "}), (2, {"text": "next"})]),
+        ("wiki.txt", b'{"not": "json lines"} said the author\n', [(1, {"text": '{"not": "json lines"} said the author'})]),
+        ("wiki.txt", "caf\u00e9 \u4e2d\u6587\n".encode(), [(1, {"text": "caf\u00e9 \u4e2d\u6587"})]),
+        ("wiki.txt", b"bad \xff byte\nok\n", [(1, "invalid-utf8"), (2, {"text": "ok"})]),
+        ("wiki.txt", b"nul \x00 here\nok\n", [(1, "nul-byte"), (2, {"text": "ok"})]),
+        ("wiki.txt", b"", [(0, "empty-file")]),
+        ("wiki.txt", b"\n\n", [(0, "empty-file")]),
+        ("wiki.txt.gz", gzip.compress(b"zipped doc\n"), [(1, {"text": "zipped doc"})]),
+        # a .txt holding JSON Lines is read as rows (its sniffing note says so)
+        ("rows.txt", b'{"text": "a"}\n{"text": "b"}\n', [(1, {"text": "a"}), (2, {"text": "b"})]),
+    ],
+)  # fmt: skip
+def test_txt_is_a_document_a_line(tmp_path, name, data, expected):
+    path = tmp_path / name
+    path.write_bytes(data)
+    got = [
+        (r.line, r.value if r.problem is None else r.problem.code) for r in read_records(str(path))
+    ]
+    assert got == expected
+
+
+def test_txt_line_over_the_row_limit_is_reported_not_held(tmp_path):
+    from dataprep.reading import limits
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"short\n" + b"x" * 5000 + b"\nafter\n")
+    limits.set_max_row_bytes(1024)
+    try:
+        got = [
+            (r.line, r.value if r.problem is None else r.problem.code)
+            for r in read_records(str(path))
+        ]
+    finally:
+        limits.set_max_row_bytes(None)
+    assert got == [(1, {"text": "short"}), (2, "row-too-large"), (3, {"text": "after"})]
+
+
+def test_txt_sniffing_says_what_it_decided(tmp_path):
+    path = tmp_path / "rows.txt"
+    path.write_bytes(b'{"text": "a"}\n')
+    assert sniff_input(str(path)).notes == ["a .txt file holding JSON Lines: read as JSON Lines"]
+    path.write_bytes(b"prose\n")
+    info = sniff_input(str(path))
+    assert (info.kind, info.notes) == ("text", [])
