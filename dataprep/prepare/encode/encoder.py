@@ -15,11 +15,13 @@ Plain (non-chat) conversations are not templated: the text is the contents joine
 they are, tokenized like any text (with the tokenizer's BOS if it adds one), and EOS is
 appended so the model learns to stop.
 
->>> from dataprep.canonical import Conversation, Message     # doctest: +SKIP
->>> enc = Encoder(tokenizer, resolve_template(tokenizer, "chatml"))   # doctest: +SKIP
->>> [row] = enc.encode_sft([Conversation([Message("user", "Hi"),
-...                                       Message("assistant", "Hello!")])])  # doctest: +SKIP
->>> tokenizer.decode(row.input_ids[row.labels != -100])      # doctest: +SKIP
+>>> from dataprep.canonical import Conversation, Message
+>>> from dataprep.prepare.template.choice import load_tokenizer, resolve_template
+>>> tokenizer = load_tokenizer("samples/tiny-tokenizer")
+>>> enc = Encoder(tokenizer, resolve_template(tokenizer, "chatml"))
+>>> [row] = enc.encode_sft([Conversation([Message(role="user", content="Hi"),
+...                                       Message(role="assistant", content="Hello!")])])
+>>> tokenizer.decode(row.input_ids[row.labels != -100])
 'Hello!<|im_end|>\\n'
 """
 
