@@ -8,6 +8,11 @@ in one place (``dataprep.cli``); nothing else prints or exits.
     ├── PrepareError         prepare cannot proceed (template, tokenizer, ...)
     ├── TrainError           train cannot proceed (mismatched tokenizer, NaN loss, ...)
     └── UsageError           exit 2: the command was used wrongly
+    InternalError            exit 3: a check of our own work failed (a bug, not the data)
+
+``InternalError`` is not a ``DataprepError``: the CLI reports it as an internal error (one
+line, the traceback in a log file). It replaces ``assert`` for invariants that guard data
+or an output's correctness, which ``python -O`` would strip.
 """
 
 from __future__ import annotations
@@ -62,3 +67,7 @@ class TrainError(DataprepError):
 
 class UsageError(DataprepError):
     exit_code = 2
+
+
+class InternalError(Exception):
+    """An invariant of our own code broke; the message says which and with what values."""

@@ -579,14 +579,6 @@ def write_config(run: RunConfig, path: str | Path, command: str, effective: Any 
     Path(path).write_text(f"# {command}\n{body}", encoding="utf-8")
 
 
-def last_checkpoint(output_dir: str | Path) -> Path | None:
-    """The ``checkpoint-N`` folder with the largest N in ``output_dir``, if any."""
-    from train.checkpoints import checkpoint_folders
-
-    found = checkpoint_folders(output_dir)
-    return found[0] if found else None
-
-
 def resume_checkpoint(output_dir: str | Path, resume: bool) -> str | None:
     """The checkpoint to resume from (the newest complete one); refuse to start over a
     run without ``--resume``, or to write where nothing can be written.

@@ -79,14 +79,6 @@ class PreparedData:
         return (self.manifest.get("tokenizer") or {}).get("name_or_path")
 
     @property
-    def tokenizer_hash(self) -> str | None:
-        return (self.manifest.get("tokenizer") or {}).get("sha256")
-
-    @property
-    def chat_template_hash(self) -> str | None:
-        return (self.manifest.get("chat_template") or {}).get("sha256")
-
-    @property
     def added_tokens(self) -> list[dict[str, Any]]:
         """The special tokens prepare added to the tokenizer for its chat template
         (``[{"content", "id"}]``): train adds them again and grows the embeddings."""

@@ -1,5 +1,6 @@
 """The chat-template options ``prepare`` and ``check-template`` share, declared once:
-``--chat-template``, ``--thinking`` and ``--template-kwarg`` (parsed to a dict here)."""
+``--chat-template``, ``--thinking`` and ``--template-kwarg`` (parsed to a dict here).
+``stats`` takes ``--chat-template`` alone."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def template_options(f: F) -> F:
         help="Reasoning of assistant turns: kept in every turn, in the last only (as Qwen3 and "
         "DeepSeek-R1 templates render history), or removed. The template may drop more.",
     )(f)
+    return chat_template_option(f)
+
+
+def chat_template_option(f: F) -> F:
+    """``--chat-template``; the command receives ``chat_template`` (None: the tokenizer's)."""
     return click.option(
         "--chat-template",
         help="A .jinja file or a builtin name (chatml, ...) [default: the tokenizer's].",

@@ -8,17 +8,14 @@ from typing import Any
 
 import click
 
+from dataprep.cli._options import system_option, tokenizer_option
 from dataprep.cli._template import template_options
 
 
 @click.command("check-template")
-@click.option(
-    "--tokenizer",
-    required=True,
-    help="Tokenizer folder, or a name in the local Hugging Face cache.",
-)
+@tokenizer_option(required=True)
 @template_options
-@click.option("--system", help="A default system prompt, as prepare --system would add.")
+@system_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def check_template(ctx: click.Context, tokenizer: str, chat_template: str | None,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from dataprep.cli._options import format_option, jobs_option, mapping_options
 from dataprep.cli._output import echo_json, plural, table
 from dataprep.cli._rows import max_row_bytes_option
-from dataprep.cli.detect import FIELD_HELP, ROLE_HELP, mapping_from
+from dataprep.cli.detect import mapping_from
 from dataprep.convert import Conversion, convert_file
 from dataprep.formats import FORMATS
 
@@ -36,21 +37,10 @@ from dataprep.formats import FORMATS
     help="Where rows that cannot be converted go (default: OUT.rejects.jsonl; for stdout, "
     "IN's name + .rejects.jsonl here). Written only when a row is rejected.",
 )
-@click.option(
-    "--from",
-    "from_format",
-    type=click.Choice(list(FORMATS)),
-    help="Read every row as this format (default: each row as the format its shape shows).",
-)
-@click.option("--field", "fields", multiple=True, metavar="OURS=YOURS", help=FIELD_HELP)
-@click.option("--role", "roles", multiple=True, metavar="YOURS=OURS", help=ROLE_HELP)
+@format_option("--from", "from_format")
+@mapping_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (on stderr).")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes for a large plain JSONL input (default: as many as the load allows).",
-)
+@jobs_option
 @max_row_bytes_option
 @click.pass_context
 def convert(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from dataprep.cli._options import mapping_options
 from dataprep.cli._output import echo_json, lines_text, plural, table
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.detect import Detection, detect_rows
@@ -15,9 +16,6 @@ if TYPE_CHECKING:
     from dataprep.formats.mapping import Mapping
 
 KEYS_SHOWN = 12
-
-FIELD_HELP = "Read YOUR_KEY as our field OURS (repeatable), e.g. --field messages=dialog."
-ROLE_HELP = "Read the role YOURS as OURS (repeatable), e.g. --role bot=assistant."
 
 
 def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]) -> Mapping | None:
@@ -34,8 +32,7 @@ def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]) -> Mapping | N
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON document with every file's evidence."
 )
-@click.option("--field", "fields", multiple=True, metavar="OURS=YOURS", help=FIELD_HELP)
-@click.option("--role", "roles", multiple=True, metavar="YOURS=OURS", help=ROLE_HELP)
+@mapping_options
 @max_row_bytes_option
 @click.pass_context
 def detect(

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from dataprep.cli._options import tokenizer_option
 from dataprep.errors import UsageError
 
 IGNORE = -100
@@ -153,7 +154,7 @@ def highlighted(tokens: list[dict[str, Any]], text: TokenText, color: bool) -> s
     help="Row to show (negative counts from the end).",
 )
 @click.option("--split", type=click.Choice(["train", "eval"]), default="train", show_default=True)
-@click.option("--tokenizer", help="Tokenizer to decode with [default: the one in dataprep.json].")
+@tokenizer_option("Decode with this tokenizer", default="the one in dataprep.json")
 @click.option(
     "--tokens",
     "per_token",

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
+from dataprep.cli._options import format_option, mapping_options, system_option, tokenizer_option
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import template_options
-from dataprep.formats import FORMATS
 
 KINDS = ("sft", "dpo", "kto")
 MASKS = ("assistant", "last", "all", "completion")
@@ -18,11 +18,7 @@ OVERLONG = ("drop", "truncate", "split")
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
-@click.option(
-    "--tokenizer",
-    required=True,
-    help="Tokenizer folder, or a name in the local Hugging Face cache.",
-)
+@tokenizer_option(required=True)
 @click.option("--max-length", type=click.IntRange(min=2), required=True, help="Tokens per row.")
 @click.option(
     "-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder."
@@ -50,7 +46,7 @@ OVERLONG = ("drop", "truncate", "split")
     help="What to do with an example longer than --max-length.",
 )
 @template_options
-@click.option("--system", help="System prompt for conversations that have none.")
+@system_option
 @click.option(
     "--eval-fraction",
     type=click.FloatRange(0.0, 1.0, max_open=True),
@@ -65,22 +61,8 @@ OVERLONG = ("drop", "truncate", "split")
     "--num-proc", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the eval split.")
-@click.option(
-    "--field",
-    "fields",
-    multiple=True,
-    metavar="OURS=YOURS",
-    help="Read the key YOURS as our field OURS.",
-)
-@click.option(
-    "--role", "roles", multiple=True, metavar="YOURS=OURS", help="Read the role YOURS as OURS."
-)
-@click.option(
-    "--format",
-    "format_",
-    type=click.Choice(list(FORMATS)),
-    help="Input format [default: detected].",
-)
+@mapping_options
+@format_option()
 @click.option(
     "--accept",
     "accept",

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
+from dataprep.cli._options import format_option, mapping_options, tokenizer_option
 from dataprep.cli._rows import max_row_bytes_option
+from dataprep.cli._template import chat_template_option
 
 BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
 IGNORE = -100
@@ -389,22 +391,10 @@ def plot(lengths: Any, path: str, title: str, unit: str, max_length: int | None)
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, allow_dash=False), metavar="FILE|DIR")
-@click.option("--tokenizer", help="Count tokens (and the trainable share) with this tokenizer.")
-@click.option(
-    "--chat-template",
-    help="With --tokenizer: a .jinja file or builtin name [default: the tokenizer's].",
-)
-@click.option(
-    "--field",
-    "fields",
-    multiple=True,
-    metavar="OURS=YOURS",
-    help="Read the key YOURS as our field OURS.",
-)
-@click.option(
-    "--role", "roles", multiple=True, metavar="YOURS=OURS", help="Read the role YOURS as OURS."
-)
-@click.option("--format", "format_", help="Input format [default: detected].")
+@tokenizer_option("Count tokens, and the trainable share, with this tokenizer")
+@chat_template_option
+@mapping_options
+@format_option()
 @click.option(
     "--plot",
     "plot_path",

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import click
 
+from dataprep.cli._options import format_option, jobs_option, mapping_options
 from dataprep.cli._output import echo_json, plural, table
 from dataprep.cli._rows import max_row_bytes_option
-from dataprep.cli.detect import FIELD_HELP, ROLE_HELP, mapping_from
-from dataprep.formats import FORMATS
+from dataprep.cli.detect import mapping_from
 from dataprep.validate import FileResult, Validation, validate_files
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(FORMATS)),
-    help="Check every row as this format (default: each row as the format its shape shows).",
-)
+@format_option("--format", "fmt")
 @click.option(
     "--strict",
     is_flag=True,
@@ -34,14 +29,8 @@ from dataprep.validate import FileResult, Validation, validate_files
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON document: problems, counts, rows, formats."
 )
-@click.option("--field", "fields", multiple=True, metavar="OURS=YOURS", help=FIELD_HELP)
-@click.option("--role", "roles", multiple=True, metavar="YOURS=OURS", help=ROLE_HELP)
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes for a large plain JSONL file (default: as many as the load allows).",
-)
+@mapping_options
+@jobs_option
 @max_row_bytes_option
 @click.pass_context
 def validate(

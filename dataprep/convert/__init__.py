@@ -73,10 +73,6 @@ class Conversion:
         """0 when every row was converted, 1 when some were rejected."""
         return 1 if self.rejected else 0
 
-    @property
-    def rejects_written(self) -> bool:
-        return self.rejected > 0
-
     def summary_line(self) -> str:
         """``rows in = rows out + rows rejected``, with the numbers."""
         return f"{_rows(self.rows_in)} in = {_rows(self.rows_out)} out + {self.rejected} rejected"

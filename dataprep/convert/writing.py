@@ -19,7 +19,8 @@ normally. On an exception or Ctrl-C the temporary file is removed and nothing ap
 >>> with open_writer(path) as w:
 ...     w.write({"text": "héllo"})
 ...     w.write({"text": "wörld"})
->>> open(path, encoding="utf-8").read()
+>>> from pathlib import Path
+>>> Path(path).read_text(encoding="utf-8")
 '{"text":"héllo"}\\n{"text":"wörld"}\\n'
 
 Parquet infers its schema from the rows. A later batch with new keys or wider types

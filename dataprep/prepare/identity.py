@@ -2,7 +2,11 @@
 chat template. Their fingerprint decides whether an existing output is up to date, and
 ``train`` compares tokenizers by the same hashes.
 
-    >>> tokenizer_identity("samples/tiny-tokenizer")["sha256"]   # doctest: +SKIP
+    >>> identity = tokenizer_identity("samples/tiny-tokenizer")
+    >>> sorted(identity["files"])
+    ['chat_template.jinja', 'tokenizer.json', 'tokenizer_config.json']
+    >>> identity["sha256"] == fingerprint_of(identity["files"])
+    True
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import orjson
 import pyarrow as pa
 
 from dataprep import atomic, failures
-from dataprep.errors import InputError, PrepareError, UsageError
+from dataprep.errors import InputError, InternalError, PrepareError, UsageError
 from dataprep.prepare.packing import PackPlan
 
 MANIFEST = "dataprep.json"
@@ -153,7 +153,7 @@ class AtomicFolder:
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        assert self.tmp is not None
+        assert self.tmp is not None  # for the type checker: __enter__ set it or raised
         try:
             if exc_type is not None:
                 shutil.rmtree(self.tmp, ignore_errors=True)
@@ -178,7 +178,7 @@ class AtomicFolder:
             self._lock = None
 
     def _commit(self) -> None:
-        assert self.tmp is not None
+        assert self.tmp is not None  # for the type checker: only __exit__ calls this
         os.chmod(self.tmp, 0o755)  # made 0o700; a dataset folder is shared
         check_replaceable(self.target)
         if not (self.target.exists() and any(self.target.iterdir())):
@@ -497,7 +497,8 @@ class DocumentSpill:
         ``values_per_batch`` values of the first column: packed rows of 32k tokens must not
         make a batch of 32 million.
         """
-        assert self.lengths is not None, "finish() first"
+        if self.lengths is None:
+            raise InternalError("write_rows() before finish(): the documents' lengths are unknown")
         lengths = {c: v.astype(np.int64) for c, v in self.lengths.items()}
         starts = {}
         for c, v in lengths.items():

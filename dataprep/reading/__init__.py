@@ -21,8 +21,9 @@ Also here: ``sniff_input(path) -> InputInfo`` (what a file is, without reading r
 cut by ``dataprep._fast.parallel.split_jsonl`` for reading in parallel).
 
 >>> import tempfile, os
+>>> from pathlib import Path
 >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
->>> _ = open(path, "wb").write(b'{"text": "a"}\\n\\n[1]\\n{"text": "b"}\\n')
+>>> _ = Path(path).write_bytes(b'{"text": "a"}\\n\\n[1]\\n{"text": "b"}\\n')
 >>> [(r.line, r.value, r.problem and r.problem.code) for r in read_records(path)]
 [(1, {'text': 'a'}, None), (3, None, 'non-object-row'), (4, {'text': 'b'}, None)]
 
@@ -151,8 +152,9 @@ def sniff_input(path: str) -> InputInfo:
     """Find out what ``path`` is (kind, compression, encoding) without reading rows.
 
     >>> import tempfile, os
+    >>> from pathlib import Path
     >>> path = os.path.join(tempfile.mkdtemp(), "rows.json")
-    >>> _ = open(path, "wb").write('{"text": "a"}\\n'.encode("utf-16"))
+    >>> _ = Path(path).write_bytes('{"text": "a"}\\n'.encode("utf-16"))
     >>> info = sniff_input(path)
     >>> info.kind, info.encoding, info.notes
     ('jsonl', 'utf-16-le', ['read as UTF-16 (little-endian)', 'a .json file holding JSON Lines: read as JSON Lines'])

@@ -229,7 +229,6 @@ class FileChecker:
         self.last_line = 0  # the line of the last record checked
         self._errors0 = log.errors
         self._warnings0 = log.warnings
-        self._kept0 = len(log.kept)
 
     def add(
         self, line: int, path: str, message: str, code: str, severity: Severity = "error"

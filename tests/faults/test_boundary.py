@@ -17,7 +17,7 @@ import pytest
 
 from dataprep import atomic, failures
 from dataprep.cli import run_group
-from dataprep.errors import InputError, UsageError
+from dataprep.errors import InputError, InternalError, UsageError
 
 
 def group_raising(error: BaseException) -> click.Group:
@@ -61,6 +61,11 @@ def group_raising(error: BaseException) -> click.Group:
         (KeyboardInterrupt(), 130, "Interrupted."),
         (RecursionError("deep"), 3, "internal error"),
         (RuntimeError("a bug"), 3, "internal error (a bug in prog): RuntimeError: a bug"),
+        (
+            InternalError("rows in 3 != 1 + 1"),
+            3,
+            "(a bug in prog): InternalError: rows in 3 != 1 + 1",
+        ),
     ],
 )
 def test_each_failure_has_its_message_and_exit_code(

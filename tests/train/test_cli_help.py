@@ -1,10 +1,11 @@
-"""`train --help` is instant and light; every command explains itself."""
+"""`train --help` is light (imports nothing heavy); every command explains itself.
+
+How long it takes is measured by ``benchmarks/bench_timings.py``, not here."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -25,7 +26,7 @@ HEAVY = ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "bits
         ["check", "--help"],
     ],
 )
-def test_help_imports_nothing_heavy_and_answers_within_a_second(argv):
+def test_help_imports_nothing_heavy(argv):
     code = (
         "import sys\n"
         "from train.cli import main\n"
@@ -35,11 +36,8 @@ def test_help_imports_nothing_heavy_and_answers_within_a_second(argv):
         "    assert e.code == 0, e.code\n"
         f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    elapsed = time.perf_counter() - start
     assert out.stdout.splitlines()[-1] == "HEAVY=", out.stdout
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
 
 
 def test_python_dash_m_train_runs_the_same_cli():

@@ -19,7 +19,7 @@ This reads the tokenizer's JSON description (``tokenizers`` 0.2x layout: ``model
 ``normalizer``, ``pre_tokenizer``, ``added_tokens``).
 
 >>> from tokenizers import Tokenizer
->>> max_token_chars(Tokenizer.from_file("samples/tiny-tokenizer/tokenizer.json"))  # doctest: +SKIP
+>>> max_token_chars(Tokenizer.from_file("samples/tiny-tokenizer/tokenizer.json"))
 31
 """
 

@@ -15,19 +15,20 @@ Plain (non-chat) conversations are not templated: the text is the contents joine
 they are, tokenized like any text (with the tokenizer's BOS if it adds one), and EOS is
 appended so the model learns to stop.
 
->>> from dataprep.canonical import Conversation, Message     # doctest: +SKIP
->>> enc = Encoder(tokenizer, resolve_template(tokenizer, "chatml"))   # doctest: +SKIP
->>> [row] = enc.encode_sft([Conversation([Message("user", "Hi"),
-...                                       Message("assistant", "Hello!")])])  # doctest: +SKIP
->>> tokenizer.decode(row.input_ids[row.labels != -100])      # doctest: +SKIP
+>>> from dataprep.canonical import Conversation, Message
+>>> from dataprep.prepare.template.choice import load_tokenizer, resolve_template
+>>> tokenizer = load_tokenizer("samples/tiny-tokenizer")
+>>> enc = Encoder(tokenizer, resolve_template(tokenizer, "chatml"))
+>>> [row] = enc.encode_sft([Conversation([Message(role="user", content="Hi"),
+...                                       Message(role="assistant", content="Hello!")])])
+>>> tokenizer.decode(row.input_ids[row.labels != -100])
 'Hello!<|im_end|>\\n'
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,17 +98,6 @@ class KTOEncoded:
 
 
 @dataclass
-class Timings:
-    """Seconds spent in each stage, summed over calls (for the benchmark)."""
-
-    render: float = 0.0
-    tokenize: float = 0.0
-    masks: float = 0.0
-    rows: int = 0
-    tokens: int = 0
-
-
-@dataclass
 class _Rendered:
     """One chat conversation rendered, before tokenization."""
 
@@ -174,7 +164,6 @@ class Encoder:
         self.system = system
         self.thinking = thinking
         self.notes: list[str] = []
-        self.timings = Timings()
         self._backend = _untruncated(tokenizer.backend_tokenizer)
         self._eos = tokenizer.eos_token
         self._eos_id = tokenizer.eos_token_id
@@ -492,7 +481,6 @@ class Encoder:
 
     def encode_sft(self, examples: list[Conversation]) -> list[SFTEncoded | RowError]:
         """Encode a batch of conversations; a row that cannot be encoded is its RowError."""
-        t0 = time.perf_counter()
         results: list[SFTEncoded | RowError | None] = [None] * len(examples)
         texts: list[str] = []
         jobs: list[tuple[int, Any, bool]] = []  # (row, rendered or plain spans, is_plain)
@@ -510,29 +498,19 @@ class Encoder:
                 texts.append(text)
             except RowError as e:
                 results[i] = e
-        t1 = time.perf_counter()
         plain_texts = [t for t, (_, _, p) in zip(texts, jobs, strict=True) if p]
         chat_texts = [t for t, (_, _, p) in zip(texts, jobs, strict=True) if not p]
         chat_enc = iter(self._encode_chat(chat_texts))
         plain_enc = iter(self._backend.encode_batch(plain_texts, add_special_tokens=True))
-        t2 = time.perf_counter()
-        tokens = 0
         for i, job, is_plain in jobs:
             try:
                 if is_plain:
                     row = self._plain_row(next(plain_enc), *job)
                 else:
                     row = self._chat_row(next(chat_enc), job, examples[i])
-                tokens += len(row.input_ids)
                 results[i] = row
             except RowError as e:
                 results[i] = e
-        t3 = time.perf_counter()
-        self.timings.render += t1 - t0
-        self.timings.tokenize += t2 - t1
-        self.timings.masks += t3 - t2
-        self.timings.rows += len(examples)
-        self.timings.tokens += tokens
         return results  # type: ignore[return-value]
 
     def _chat_row(self, encoding: Any, rendered: _Rendered, conv: Conversation) -> SFTEncoded:
@@ -821,30 +799,3 @@ def _untruncated(backend: Any) -> Any:
     copy.no_truncation()
     copy.no_padding()
     return copy
-
-
-def measure_turn_scaling(
-    encoder: Encoder, make_conversation: Callable[[int, int], Conversation], rows: int = 50
-) -> dict[str, float]:
-    """Seconds per token of encoding 4-turn and 80-turn conversations, the same number of
-    turns of each (``rows`` long ones, 20x as many short ones), best of three.
-
-    ``make_conversation(turns, seed)`` builds one conversation. Returns both costs and
-    their ratio (long / short) in CPU seconds, which the issue wants at most 1.2: spans come from one
-    render, so a turn costs the same wherever it is.
-    """
-    out = {}
-    for turns in (4, 80):
-        convs = [make_conversation(turns, seed) for seed in range(rows * 80 // turns)]
-        encoder.encode_sft(convs[:2])  # warm caches
-        best = float("inf")
-        for _ in range(3):
-            # CPU time of the process (all tokenizer threads): other processes sharing the
-            # machine do not count against it, as they would against wall time.
-            t = time.process_time()
-            encoded = encoder.encode_sft(convs)
-            best = min(best, time.process_time() - t)
-        n_tokens = sum(len(e.input_ids) for e in encoded if isinstance(e, SFTEncoded))
-        out[f"s_per_token_{turns}"] = best / max(n_tokens, 1)
-    out["ratio"] = out["s_per_token_80"] / out["s_per_token_4"]
-    return out

@@ -14,9 +14,17 @@ before. As a guard against tokenizers that behave otherwise anyway, the
 first few cut texts are also tokenized whole and compared; a difference turns cutting off
 for the run and says so.
 
->>> pieces = PieceTokenizer(backend, ["<|im_start|>"], piece_chars=4096)  # doctest: +SKIP
->>> [enc] = pieces.encode_batch([long_rendering])                      # doctest: +SKIP
->>> enc.ids, enc.token_to_chars(0)                                     # doctest: +SKIP
+>>> from tokenizers import Tokenizer
+>>> backend = Tokenizer.from_file("samples/tiny-tokenizer/tokenizer.json")
+>>> long_rendering = "<|im_start|>user\\nHi there<|im_end|>\\n" * 300   # 10.8k characters
+>>> pieces = PieceTokenizer(backend, ["<|im_start|>"], piece_chars=4096)
+>>> len(pieces.cut_points(long_rendering))   # three pieces
+2
+>>> [enc] = pieces.encode_batch([long_rendering])
+>>> enc.ids == backend.encode(long_rendering, add_special_tokens=False).ids
+True
+>>> enc.token_to_chars(0)   # offsets are into the whole text
+(0, 12)
 """
 
 from __future__ import annotations

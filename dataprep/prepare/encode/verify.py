@@ -300,11 +300,6 @@ def _user_message() -> Any:
     return Message(role="user", content="Probe question")
 
 
-def reference_labels(encoder: Any, conversation: Any) -> np.ndarray:
-    """Render-diff labels (-100 where not trained) of ``conversation`` for ``encoder``."""
-    return reference_row(encoder, conversation).labels
-
-
 @dataclass
 class TemplateCheck:
     """What ``check_encoder`` found: which span method agrees with render-diff."""

@@ -390,7 +390,7 @@ def _init_worker(job: Job, parent: int) -> None:
 
 
 def _run_in_worker(input_index: int, rows: list[Any]) -> BatchResult:
-    assert _WORKER is not None
+    assert _WORKER is not None  # for the type checker: the pool's initializer set it
     return _WORKER.run(input_index, rows)
 
 

@@ -3,10 +3,10 @@ tokenizer: how turns open and close, BOS handling, thinking blocks, tool calls, 
 method finds the trained tokens and whether it agrees with render-diff (``verify``), and
 one conversation with its trained tokens. ``dataprep check-template`` prints it.
 
->>> from dataprep.prepare.template.choice import load_tokenizer, resolve_template  # doctest: +SKIP
->>> tok = load_tokenizer("samples/tiny-tokenizer")                          # doctest: +SKIP
->>> report = check_template(tok, resolve_template(tok, None))               # doctest: +SKIP
->>> report["ok"], report["masks"]["method"]                                 # doctest: +SKIP
+>>> from dataprep.prepare.template.choice import load_tokenizer, resolve_template
+>>> tok = load_tokenizer("samples/tiny-tokenizer")
+>>> report = check_template(tok, resolve_template(tok, None))
+>>> report["ok"], report["masks"]["method"]
 (True, 'walk')
 """
 

@@ -1,13 +1,12 @@
 """The light core stays light: detect, validate and convert never import the heavy
-stack, and ``dataprep --help`` answers in well under a second."""
+stack, and ``dataprep --help`` imports no command's libraries (so it answers in well
+under a second: ``benchmarks/bench_timings.py`` measures that)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -15,6 +14,9 @@ SAMPLE = os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", "..", "samples", "messages.jsonl")
 )
 HEAVY = ("torch", "transformers", "datasets", "trl", "peft", "accelerate", "tokenizers")
+# The help only lists the commands: each command imports what it needs when it runs, so
+# not even the light core's own big libraries are loaded for it.
+NOT_FOR_HELP = (*HEAVY, "pyarrow", "jsonschema", "numpy", "jinja2", "orjson")
 
 # Runs the command as the console script does, then reports what got imported on stderr.
 WRAPPER = """
@@ -50,13 +52,13 @@ def test_light_commands_import_nothing_heavy(tmp_path, args):
     assert done.stderr.splitlines()[-1] == "HEAVY=", done.stderr
 
 
-def test_help_answers_in_well_under_a_second():
-    exe = shutil.which("dataprep")
-    command = [exe, "--help"] if exe else [sys.executable, "-m", "dataprep", "--help"]
-    timings = []
-    for _ in range(3):  # the best of three: a busy machine must not fail the test
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        timings.append(time.perf_counter() - start)
+def test_help_lists_the_commands_and_imports_no_command_library(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER.format(heavy=NOT_FOR_HELP), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
     assert "validate" in done.stdout
-    assert min(timings) < 1.0, timings
+    assert done.stderr.splitlines()[-1] == "HEAVY=", done.stderr

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from dataprep.errors import UsageError
+from dataprep.errors import InternalError, UsageError
 from dataprep.prepare.output import (
     DPO_COLUMNS,
     MANIFEST,
@@ -158,6 +158,16 @@ def test_spill_columns_with_their_own_lengths(tmp_path):
     spill.write_rows(unpacked_plan(2), writer)
     writer.close()
     assert read_split(tmp_path / "ds").to_pydict() == rows
+
+
+def test_spill_refuses_to_write_rows_before_finish(tmp_path):
+    # An explicit check (not an assert, which python -O strips): exit 3 with what broke.
+    spill = DocumentSpill(tmp_path / "spill", "train", SFT_COLUMNS)
+    writer = SplitWriter(tmp_path / "ds", SFT_COLUMNS, "0" * 64)
+    with pytest.raises(InternalError, match=r"write_rows\(\) before finish\(\)"):
+        spill.write_rows(unpacked_plan(0), writer)
+    spill.close()
+    writer.close()
 
 
 def test_rejects_writer_keeps_every_row_even_unusual_values(tmp_path):

