@@ -74,8 +74,8 @@ def _split_name(path: str) -> tuple[str, str | None]:
 def kind_suffix(name: str) -> str:
     """The extension(s) of ``name`` that say its kind, or "" (for a copy of a pipe).
 
-    >>> kind_suffix("data.json.gz"), kind_suffix("63"), kind_suffix("x.txt")
-    ('.json.gz', '', '')
+    >>> kind_suffix("data.json.gz"), kind_suffix("63"), kind_suffix("x.txt"), kind_suffix("x.doc")
+    ('.json.gz', '', '.txt', '')
     """
     ext, compressed = _split_name(name)
     if ext not in _EXT_KIND:
