@@ -101,8 +101,23 @@ class ManifestDamaged(DataprepError):
 # prepare leaves them out today.
 
 
+class Record:
+    """``from_json`` and ``to_json`` for the manifest's dataclasses."""
+
+    @classmethod
+    def from_json(cls, value: Any) -> Any:
+        """The record of a parsed JSON value. Unknown keys are ignored (a newer prepare
+        may add some); a missing required entry or a value of the wrong JSON type is a
+        ``ManifestDamaged`` that names the entry."""
+        return _decode(cls, value, "")
+
+    def to_json(self) -> dict[str, Any]:
+        """The dict ``prepare`` writes, keys in field order."""
+        return _encode(self)
+
+
 @dataclass(frozen=True)
-class InputRecord:
+class InputRecord(Record):
     path: str
     sha256: str | None = None
     bytes: int | None = None
@@ -113,13 +128,13 @@ class InputRecord:
 
 
 @dataclass(frozen=True)
-class AddedToken:
+class AddedToken(Record):
     content: str
     id: int
 
 
 @dataclass(frozen=True)
-class TokenizerRecord:
+class TokenizerRecord(Record):
     name_or_path: str | None = None
     folder: str | None = None
     files: dict[str, str] = field(default_factory=dict)
@@ -132,7 +147,7 @@ class TokenizerRecord:
 
 
 @dataclass(frozen=True)
-class MaskCheck:
+class MaskCheck(Record):
     """How the trained spans are found, and how they were verified."""
 
     method: str | None = None
@@ -142,7 +157,7 @@ class MaskCheck:
 
 
 @dataclass(frozen=True)
-class ChatTemplateRecord:
+class ChatTemplateRecord(Record):
     name: str | None = None
     sha256: str | None = None
     has_generation: bool | None = None
@@ -152,7 +167,7 @@ class ChatTemplateRecord:
 
 
 @dataclass(frozen=True)
-class SplitRecord:
+class SplitRecord(Record):
     rows: int
     documents: int | None = None
     tokens: int | None = None
@@ -165,13 +180,13 @@ class SplitRecord:
 
 
 @dataclass(frozen=True)
-class LabelCounts:
+class LabelCounts(Record):
     desirable: int
     undesirable: int
 
 
 @dataclass(frozen=True)
-class Counts:
+class Counts(Record):
     rows_in: int
     rows_out: int
     rejected: dict[str, int] = field(default_factory=dict)
@@ -187,7 +202,7 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class LengthStats:
+class LengthStats(Record):
     """Percentiles of lengths; only ``count`` when there are none."""
 
     count: int
@@ -203,7 +218,7 @@ class LengthStats:
 
 
 @dataclass(frozen=True)
-class TokenCounts:
+class TokenCounts(Record):
     total: int
     trainable: int
     document_length: LengthStats | None = None
@@ -211,7 +226,7 @@ class TokenCounts:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Manifest:
+class Manifest(Record):
     """``dataprep.json``: what was prepared, from what, with what. Only ``tokenizer`` is
     required: without it train cannot check the model's tokenizer against the data."""
 
@@ -245,14 +260,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, value: Any) -> Manifest:
-        """The manifest of a parsed ``dataprep.json``. Unknown keys are ignored (a newer
-        prepare may add some); a missing required entry or a value of the wrong JSON type
-        is a ``ManifestDamaged`` that names the entry."""
         return _decode(cls, value, "")
-
-    def to_json(self) -> dict[str, Any]:
-        """The dict ``prepare`` writes as ``dataprep.json``, keys in field order."""
-        return _encode(self)
 
 
 # Why a required entry matters, said when it is missing.

@@ -8,6 +8,7 @@ in one place (``dataprep.cli``); nothing else prints or exits.
     ├── PrepareError         prepare cannot proceed (template, tokenizer, ...)
     ├── TrainError           train cannot proceed (mismatched tokenizer, NaN loss, ...)
     └── UsageError           exit 2: the command was used wrongly
+    InternalError            exit 3: a broken invariant of our own (a bug, never the data)
 """
 
 from __future__ import annotations
@@ -62,3 +63,9 @@ class TrainError(DataprepError):
 
 class UsageError(DataprepError):
     exit_code = 2
+
+
+class InternalError(Exception):
+    """A check of our own invariants failed: a bug, whatever the data. Deliberately not a
+    DataprepError, so the boundary reports it as an internal error (exit 3, the traceback
+    in a log file). Unlike ``assert``, ``python -O`` does not remove the check."""

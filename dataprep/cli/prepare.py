@@ -11,9 +11,9 @@ from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import template_options
 from dataprep.formats import FORMATS
 
-KINDS = ("sft", "dpo", "kto")
-MASKS = ("assistant", "last", "all", "completion")
-OVERLONG = ("drop", "truncate", "split")
+from dataprep.contract import KINDS
+from dataprep.contract import MASK_POLICIES as MASKS
+from dataprep.contract import OVERLONG_POLICIES as OVERLONG
 
 
 @click.command()

@@ -36,6 +36,7 @@ import numpy as np
 
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import PrepareError, RowError
+from dataprep.contract import MASK_POLICIES
 from dataprep.prepare.encode.masks import (
     Located,
     Span,
@@ -53,7 +54,6 @@ from dataprep.prepare.encode.pieces import PIECE_CHARS, PieceTokenizer
 from dataprep.prepare.template.choice import ChatTemplate
 from dataprep.prepare.template.rendering import compile_template, render, to_template_messages
 
-MASK_POLICIES = ("assistant", "last", "all", "completion")
 # Reasoning of assistant turns: kept in every turn, in the last only, or removed (before
 # the template sees it; the template may drop more, as Qwen3's drops it from history).
 THINKING_POLICIES = ("keep", "last", "drop")
