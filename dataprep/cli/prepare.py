@@ -9,11 +9,10 @@ import click
 
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import template_options
-from dataprep.formats import FORMATS
-
 from dataprep.contract import KINDS
 from dataprep.contract import MASK_POLICIES as MASKS
 from dataprep.contract import OVERLONG_POLICIES as OVERLONG
+from dataprep.formats import FORMATS
 
 
 @click.command()

@@ -1,7 +1,9 @@
-"""The whole ``prepare`` run, top to bottom.
+"""The whole ``prepare`` run, top to bottom: ``prepare()`` calls one function a stage.
 
     fingerprint the inputs and options      (cheap: file hashes; a match is a cache hit)
-    read every input, row by row            (any format the core reads)
+    plan_inputs                             tokenizer, template, each input's format,
+                                            the kind, packing, masks (verified)
+    encode: read every input, row by row    (any format the core reads)
       -> map fields/roles -> to_canonical   (bad rows become rejects, with file:line)
       -> validate's row checks              (errors reject, unless --accept; warnings counted)
       -> eval split by content hash         (duplicates always land in the same split)
@@ -9,15 +11,16 @@
       -> encode in batches                  (the chat template, masks; in --num-proc workers)
       -> length policy                      (drop / truncate / split)
       -> reject rows with no trained token
-    pack (best-fit-decreasing, whole dataset)
-    write Arrow shards, dataprep.json, rejects.jsonl into a temporary folder; rename it
+    pack_and_write                          best-fit-decreasing packing, Arrow shards
+    build_manifest, check_counts            dataprep.json (``dataprep.contract.Manifest``)
+    all of it into a temporary folder, renamed when complete
 
 Memory does not grow with the input: encoded documents are spilled to flat files inside
 the temporary folder until packing has placed them (see ``output.DocumentSpill``).
 
 Beside this module: ``options`` (what a run takes), ``identity`` (the hashes behind the
 fingerprint), ``workers`` (the per-row work, in-process or in worker processes),
-``encoding`` (template, tokens, masks), ``lengths``, ``packing`` and ``output``.
+``encode/`` (template, tokens, masks, lengths), ``packing`` and ``output``.
 
     from dataprep.prepare.pipeline import PrepareOptions, prepare
     result = prepare(PrepareOptions(inputs=["data.jsonl"], tokenizer="./tok",

@@ -35,8 +35,8 @@ import jinja2
 import numpy as np
 
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
-from dataprep.errors import PrepareError, RowError
 from dataprep.contract import MASK_POLICIES
+from dataprep.errors import PrepareError, RowError
 from dataprep.prepare.encode.masks import (
     Located,
     Span,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dataprep.contract import IGNORE_INDEX as IGNORE
-from dataprep.contract import OVERLONG_POLICIES  # noqa: F401  (where callers look)
+from dataprep.contract import OVERLONG_POLICIES
 from dataprep.errors import RowError
 
 
