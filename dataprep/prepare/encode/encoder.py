@@ -35,7 +35,7 @@ import jinja2
 import numpy as np
 
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
-from dataprep.contract import MASK_POLICIES
+from dataprep.contract import IGNORE_INDEX, MASK_POLICIES
 from dataprep.errors import PrepareError, RowError
 from dataprep.prepare.encode.masks import (
     Located,
@@ -662,7 +662,7 @@ class Encoder:
         if self._eos_id is not None and (len(ids) == 0 or ids[-1] != self._eos_id):
             ids = np.append(ids, np.int32(self._eos_id))
             # EOS is trained when the text before it is: the model learns to stop there.
-            eos_label = self._eos_id if spans and spans[-1][1] >= length else -100
+            eos_label = self._eos_id if spans and spans[-1][1] >= length else IGNORE_INDEX
             labels = np.append(labels, np.int32(eos_label))
         return SFTEncoded(ids.astype(np.int32), labels.astype(np.int32))
 
