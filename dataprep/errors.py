@@ -1,5 +1,5 @@
 """The library's error types, in one tree. The CLI turns them into messages and exit codes
-in one place (``dataprep.cli``); nothing else prints or exits.
+in one place (``dataprep.boundary``, for both CLIs); nothing else prints or exits.
 
     DataprepError            exit 1: the data has problems
     ├── InputError           a whole file cannot be read (encoding, not a dataset, ...)
