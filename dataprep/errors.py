@@ -1,5 +1,5 @@
 """The library's error types, in one tree. The CLI turns them into messages and exit codes
-in one place (``dataprep.cli``); nothing else prints or exits.
+in one place (``dataprep.boundary``, for both CLIs); nothing else prints or exits.
 
     DataprepError            exit 1: the data has problems
     ├── InputError           a whole file cannot be read (encoding, not a dataset, ...)
@@ -70,4 +70,6 @@ class UsageError(DataprepError):
 
 
 class InternalError(Exception):
-    """An invariant of our own code broke; the message says which and with what values."""
+    """A check of our own invariants failed: a bug, whatever the data. Deliberately not a
+    DataprepError, so the boundary reports it as an internal error (exit 3, the traceback
+    in a log file). Unlike ``assert``, ``python -O`` does not remove the check."""

@@ -1,7 +1,7 @@
 """What goes wrong around the data, in words: full disks, read-only folders, closed pipes,
 files that cannot be loaded, and our own bugs.
 
-``dataprep.cli.run_group`` turns every exception into a message and an exit code; the
+``dataprep.boundary.run_group`` turns every exception into a message and an exit code; the
 library's own errors carry theirs, and this module says what the others mean:
 
     OSError on a path the user named     exit 2  (permissions, read-only, missing, ...)

@@ -28,13 +28,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from dataprep.contract import MANIFEST
 from dataprep.errors import UsageError
 from train import say
 
 PREFIX = "checkpoint-"
 STATE = "trainer_state.json"
 # What the final save needs besides its weights (written by train.run.train_and_save).
-FINAL_FILES = ("train_config.yaml", "dataprep.json")
+FINAL_FILES = ("train_config.yaml", MANIFEST)
 # Files of a checkpoint that only resuming needs: not part of the final save.
 RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", STATE)
 

@@ -3,7 +3,7 @@
 
 Nothing heavy is imported until a command runs, so ``train --help`` answers at once and
 without torch. Library errors become messages and exit codes in ``main``, by the same
-function as in ``dataprep`` (``dataprep.cli.run_group``): 0 all good, 1 the data (or the
+function as in ``dataprep`` (``dataprep.boundary.run_group``): 0 all good, 1 the data (or the
 run) has a problem, 2 the command was used wrongly. ``accelerate launch -m train sft ...``
 runs the same commands on every process.
 """
@@ -331,7 +331,7 @@ def check(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from dataprep.cli import run_group
+    from dataprep.boundary import run_group
 
     argv = sys.argv[1:] if argv is None else argv
     run_group(

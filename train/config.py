@@ -37,10 +37,10 @@ from typing import Any
 
 import yaml
 
+from dataprep.contract import KINDS
 from dataprep.errors import UsageError
 from train.limits import check_numbers, check_shape
 
-KINDS = ("sft", "dpo", "kto")
 # TRL's config class for each kind, by name (trl is imported only when a run needs it).
 CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig"}
 MODES = ("lora", "qlora", "full")
@@ -432,7 +432,7 @@ def check_config(
     if data is not None:
         from train.data import load_prepared, read_manifest
 
-        stated = read_manifest(data).get("kind")
+        stated = read_manifest(data).kind
         if kind and stated and kind != stated:
             raise UsageError(f"--kind {kind}: {data} holds {stated} data")
         # Opened as `train` will open it, so a damaged folder fails here and not at the run.

@@ -19,39 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataprep.errors import TrainError, UsageError
+from dataprep import contract
+from dataprep.contract import (
+    COLUMNS,
+    DATASET_DICT,
+    KIND_COLUMN,
+    MANIFEST,
+    Manifest,
+    tokenizer_sha256,
+    vocab_sha256,
+)
+from dataprep.errors import PrepareError, TrainError, UsageError
 
-MANIFEST = "dataprep.json"
-COLUMNS = {
-    "sft": ("input_ids", "labels"),
-    "dpo": ("prompt_ids", "chosen_ids", "rejected_ids"),
-    "kto": ("prompt_ids", "completion_ids", "label"),
-}
-# The column that tells each kind's data apart (DPO and KTO both have prompt_ids).
-KIND_COLUMN = {"sft": "input_ids", "dpo": "chosen_ids", "kto": "completion_ids"}
 COMMAND_FOR = {"sft": "train sft", "dpo": "train dpo", "kto": "train kto"}
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
-
-
-def tokenizer_sha256(directory: str | Path) -> str | None:
-    """The sha256 ``dataprep prepare`` records for a tokenizer: over the name and sha256 of
-    each file that decides its behaviour (tokenizer*.json, *.model, *.tiktoken, the chat
-    template, ...). One definition, ``dataprep.prepare.identity.tokenizer_identity``;
-    None when the folder has no tokenizer files."""
-    from dataprep.prepare.identity import tokenizer_identity
-
-    return tokenizer_identity(str(directory))["sha256"]
-
-
-def vocab_sha256(tokenizer: Any) -> str:
-    """The sha256 of the vocabulary itself (token -> id pairs, by id, as compact JSON), as
-    ``dataprep prepare`` records it: equal for two folders that give every token the same
-    id, whichever library version saved them."""
-    import orjson
-
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    return hashlib.sha256(orjson.dumps(vocab)).hexdigest()
 
 
 def has_tokenizer(directory: str | Path) -> bool:
@@ -68,7 +50,7 @@ class PreparedData:
     """A prepared folder, opened: the splits and what the manifest says about them."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     kind: str  # "sft", "dpo" or "kto"
     train: Any  # datasets.Dataset
     eval: Any | None  # datasets.Dataset, when prepare made an eval split
@@ -76,64 +58,39 @@ class PreparedData:
 
     @property
     def tokenizer_name(self) -> str | None:
-        return (self.manifest.get("tokenizer") or {}).get("name_or_path")
+        return self.manifest.tokenizer.name_or_path
 
     @property
     def added_tokens(self) -> list[dict[str, Any]]:
         """The special tokens prepare added to the tokenizer for its chat template
         (``[{"content", "id"}]``): train adds them again and grows the embeddings."""
-        return list((self.manifest.get("tokenizer") or {}).get("added_tokens") or [])
+        return [{"content": t.content, "id": t.id} for t in self.manifest.tokenizer.added_tokens]
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """``dataprep.json`` of a prepared folder."""
+def read_manifest(path: str | Path) -> Manifest:
+    """``dataprep.json`` of a prepared folder (``dataprep.contract.read_manifest``), its
+    problems said as train says them: a damaged or hand-edited manifest is refused here,
+    not met later as an AttributeError."""
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such folder")
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+    try:
+        return contract.read_manifest(path)
+    except contract.ManifestMissing:
         raise TrainError(
             f"{path}: not a prepared folder (no {MANIFEST}); make one with `dataprep prepare`"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_bytes())
-    except (OSError, ValueError, RecursionError) as e:
-        raise TrainError(f"{manifest_path}: unreadable manifest: {e}") from None
-    if not isinstance(manifest, dict):
-        raise TrainError(f"{manifest_path}: the manifest is not a JSON object")
-    if problem := manifest_problem(manifest):
-        raise TrainError(f"{manifest_path}: {problem}; the folder is damaged: prepare it again")
-    return manifest
-
-
-# The manifest entries train reads, and the JSON type each must have: a damaged or
-# hand-edited manifest is refused here, not met later as an AttributeError.
-MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
-    "kind": (str,),
-    "tokenizer": (dict,),
-    "chat_template": (dict,),
-    "packing": (bool,),
-}
-JSON_NAMES = {str: "a string", dict: "an object", bool: "true or false"}
-
-
-def manifest_problem(manifest: dict[str, Any]) -> str | None:
-    """What is wrong with the entries of ``manifest`` that train reads, or None."""
-    if "tokenizer" not in manifest:
-        return "no tokenizer entry, so the model's tokenizer cannot be checked against the data"
-    for key, types in MANIFEST_TYPES.items():
-        value = manifest.get(key)
-        if value is not None and not isinstance(value, types):
-            expected = " or ".join(JSON_NAMES[t] for t in types)
-            return f"{key}: expected {expected}, got {json.dumps(value)[:60]}"
-    return None
+        ) from None
+    except contract.ManifestDamaged as e:
+        if e.key is None:  # the file as a whole
+            raise TrainError(str(e)) from None
+        raise TrainError(f"{e}; the folder is damaged: prepare it again") from None
 
 
 def split_problem(path: Path) -> str | None:
     """What is wrong with ``dataset_dict.json`` (a split dataset's index) and the split
     folders it names, or None. ``datasets.load_from_disk`` meets the same damage as a
     KeyError or TypeError."""
-    index = path / "dataset_dict.json"
+    index = path / DATASET_DICT
     if not index.is_file():
         return None
     try:
@@ -202,7 +159,7 @@ def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
                 )
         if len(split) == 0:
             raise TrainError(f"{path}: the {name} split is empty")
-    packed = bool(manifest.get("packing")) or "seq_lengths" in train.column_names
+    packed = manifest.packing or "seq_lengths" in train.column_names
     if kind == "sft" and packed and "seq_lengths" not in train.column_names:
         raise TrainError(
             f"{path}: the manifest says the data is packed but there is no seq_lengths column; "
@@ -217,9 +174,9 @@ def _is_token_list(feature: Any) -> bool:
     return isinstance(dtype, str) and dtype.startswith(("int", "uint"))
 
 
-def _kind_of(path: Path, manifest: dict[str, Any], columns: list[str]) -> str:
+def _kind_of(path: Path, manifest: Manifest, columns: list[str]) -> str:
     from_columns = next((k for k, column in KIND_COLUMN.items() if column in columns), None)
-    stated = manifest.get("kind")
+    stated = manifest.kind
     if stated is not None and stated not in COLUMNS:
         raise TrainError(f"{path / MANIFEST}: kind {stated!r} is not one of {', '.join(COLUMNS)}")
     if stated and from_columns and stated != from_columns:
@@ -237,11 +194,8 @@ def restore_tokens(data: PreparedData, tokenizer: Any) -> int:
     (``tokenizer.added_tokens`` in the manifest), with the same ids; returns how many
     were added. A tokenizer that would give them other ids is not the data's: TrainError.
     """
-    from dataprep.errors import PrepareError
-    from dataprep.prepare.template.special_tokens import restore_added_tokens
-
     try:
-        return restore_added_tokens(tokenizer, data.added_tokens)
+        return contract.restore_added_tokens(tokenizer, data.manifest.tokenizer.added_tokens)
     except PrepareError as e:
         raise TrainError(f"{data.path}: {e}") from None
 
@@ -253,8 +207,8 @@ def check_tokenizer(data: PreparedData, tokenizer_dir: str | Path, tokenizer: An
     (``tokenizer.vocab_sha256``: the folder was saved again, by another library version,
     with other settings) is the same tokenizer; anything else is not.
     """
-    recorded = data.manifest.get("tokenizer") or {}
-    files, vocab = recorded.get("sha256"), recorded.get("vocab_sha256")
+    recorded = data.manifest.tokenizer
+    files, vocab = recorded.sha256, recorded.vocab_sha256
     if not files and not vocab:
         raise TrainError(
             f"{data.path / MANIFEST}: no tokenizer hash, so the model's tokenizer cannot be "
@@ -276,14 +230,14 @@ def template_note(data: PreparedData, tokenizer: Any) -> str | None:
     """A note when the tokenizer's chat template is not the one the data was rendered
     with: training is unaffected (the data is tokens), but prompts at inference should be
     rendered the way the data was."""
-    recorded = data.manifest.get("chat_template") or {}
+    recorded = data.manifest.chat_template
     own = getattr(tokenizer, "chat_template", None)
-    if not recorded.get("sha256") or not isinstance(own, str):
+    if recorded is None or not recorded.sha256 or not isinstance(own, str):
         return None
-    if hashlib.sha256(own.encode("utf-8")).hexdigest() == recorded["sha256"]:
+    if hashlib.sha256(own.encode("utf-8")).hexdigest() == recorded.sha256:
         return None
     return (
-        f"note: the data was rendered with the chat template {recorded.get('name', '?')!r}, "
+        f"note: the data was rendered with the chat template {recorded.name or '?'!r}, "
         "not the tokenizer's own; render prompts the same way at inference"
     )
 

@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from dataprep.cli._options import tokenizer_option
+from dataprep.contract import IGNORE_INDEX as IGNORE
+from dataprep.contract import Manifest
 from dataprep.errors import UsageError
 
-IGNORE = -100
 # Colours in a terminal; markers that survive a pipe, a log file or a bug report otherwise.
 TRAINED_OPEN, TRAINED_CLOSE = "«", "»"
 
@@ -24,11 +25,11 @@ class TokenText:
         self,
         name_or_path: str,
         fallback: str | None = None,
-        added: list[dict[str, Any]] | None = None,
+        added: Any = None,
     ):
         # ``added``: the special tokens prepare added for its chat template (the manifest's
         # tokenizer.added_tokens), added here again so that their ids read back.
-        from dataprep.prepare.template.special_tokens import restore_added_tokens
+        from dataprep.contract import restore_added_tokens
 
         for candidate in (name_or_path, fallback):
             if candidate and (Path(candidate) / "tokenizer.json").is_file():
@@ -48,21 +49,21 @@ class TokenText:
         return self._decode(list(ids)) if ids else ""
 
 
-def load_row(
-    folder: str, split: str, index: int
-) -> tuple[dict[str, Any], dict[str, list[int]], int]:
+def load_row(folder: str, split: str, index: int) -> tuple[Manifest, dict[str, list[int]], int]:
     """The manifest, row ``index`` of ``split`` as lists, and the split's row count."""
-    from dataprep.prepare.output import read_manifest, read_split, split_folders
+    from dataprep.contract import ManifestDamaged, ManifestMissing, read_manifest
+    from dataprep.prepare.output import read_split, split_folders
 
-    manifest = read_manifest(folder)
-    if manifest is None and (Path(folder) / "dataprep.json").exists():
-        raise UsageError(
-            f"{folder}/dataprep.json is damaged (not a JSON object); run dataprep prepare again"
-        )
-    if manifest is None:
+    try:
+        manifest = read_manifest(folder)
+    except ManifestMissing:
         raise UsageError(
             f"{folder} is not a prepared folder (no dataprep.json); run dataprep prepare first"
-        )
+        ) from None
+    except ManifestDamaged as e:
+        raise UsageError(
+            f"{folder}/dataprep.json is damaged ({e.problem}); run dataprep prepare again"
+        ) from None
     splits = split_folders(folder)
     if split not in splits:
         raise UsageError(f"{folder} has no {split} split (it has: {', '.join(splits)})")
@@ -185,18 +186,13 @@ def inspect(ctx: click.Context, folder: str, index: int, split: str, tokenizer: 
       dataprep inspect prepared/ --row 3 --json | jq '.[0].tokens[:5]'
     """
     manifest, row, count = load_row(folder, split, index)
-    tok = manifest.get("tokenizer")
-    # A damaged manifest may hold anything here: only strings name a tokenizer.
-    added = tok.get("added_tokens") if isinstance(tok, dict) else None
-    tok = {k: v for k, v in tok.items() if isinstance(v, str)} if isinstance(tok, dict) else {}
-    if isinstance(added, list) and all(isinstance(a, dict) for a in added):
-        tok["added_tokens"] = added  # type: ignore[assignment]
-    if not (tokenizer or tok.get("name_or_path")):
+    tok = manifest.tokenizer
+    if not (tokenizer or tok.name_or_path):
         raise UsageError(f"{folder}/dataprep.json names no tokenizer: pass --tokenizer")
     text = TokenText(
-        tokenizer or tok.get("name_or_path") or "",
-        None if tokenizer else tok.get("folder"),
-        tok.get("added_tokens"),
+        tokenizer or tok.name_or_path or "",
+        None if tokenizer else tok.folder,
+        tok.added_tokens,
     )
     docs = documents(row, text)
     if as_json:

@@ -10,10 +10,10 @@ import click
 from dataprep.cli._options import format_option, mapping_options, system_option, tokenizer_option
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import template_options
-
-KINDS = ("sft", "dpo", "kto")
-MASKS = ("assistant", "last", "all", "completion")
-OVERLONG = ("drop", "truncate", "split")
+from dataprep.contract import KINDS
+from dataprep.contract import MASK_POLICIES as MASKS
+from dataprep.contract import OVERLONG_POLICIES as OVERLONG
+from dataprep.formats import FORMATS
 
 
 @click.command()

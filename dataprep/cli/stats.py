@@ -11,9 +11,9 @@ import click
 from dataprep.cli._options import format_option, mapping_options, tokenizer_option
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import chat_template_option
+from dataprep.contract import IGNORE_INDEX as IGNORE
 
 BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
-IGNORE = -100
 
 
 def percentiles(values: list[int] | Any) -> dict[str, Any]:
@@ -72,17 +72,21 @@ def folder_stats(folder: str) -> dict[str, Any]:
 
     import numpy as np
 
-    from dataprep.prepare.output import read_manifest, read_split, split_folders
+    from dataprep.contract import ManifestDamaged, ManifestMissing, read_manifest
+    from dataprep.prepare.output import read_split, split_folders
 
-    manifest = read_manifest(folder) or {}
+    try:
+        manifest = read_manifest(folder)
+    except (ManifestMissing, ManifestDamaged):
+        manifest = None  # the rows are still counted; what the manifest said is unknown
     out: dict[str, Any] = {
         "source": folder,
         "prepared": True,
-        "kind": manifest.get("kind"),
-        "max_length": manifest.get("max_length"),
-        "packing": manifest.get("packing"),
-        "counts": manifest.get("counts"),
-        "packing_efficiency": manifest.get("packing_efficiency"),
+        "kind": manifest and manifest.kind,
+        "max_length": manifest and manifest.max_length,
+        "packing": manifest and manifest.packing,
+        "counts": manifest and manifest.counts and manifest.counts.to_json(),
+        "packing_efficiency": manifest and manifest.packing_efficiency,
         "splits": {},
     }
     for name, path in split_folders(folder).items():

@@ -20,24 +20,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import dataprep
+from dataprep.contract import fingerprint_of, tokenizer_files
 from dataprep.prepare.options import PrepareOptions, option_record
-from dataprep.prepare.output import fingerprint_of
 from dataprep.reading.records import shown_path
 from dataprep.validate.rows import ROW_ERROR_CODES, ROW_WARNING_CODES
-
-# Files in a tokenizer folder that decide its behaviour (weights are left out: a model
-# folder can hold gigabytes of them and they change no token).
-_TOKENIZER_FILE_PREFIXES = (
-    "tokenizer",
-    "special_tokens_map",
-    "added_tokens",
-    "chat_template",
-    "vocab",
-    "merges",
-    "spiece",
-    "config.json",
-)
-_TOKENIZER_FILE_SUFFIXES = (".tiktoken", ".model", ".jinja")
 
 
 @dataclass
@@ -137,36 +123,13 @@ def _suffix_of_head(head: bytes) -> str:
     return ".jsonl"
 
 
-def _tokenizer_files(name_or_path: str) -> tuple[Path | None, dict[str, str]]:
-    """The tokenizer's folder and the sha256 of each file that decides its behaviour."""
-    folder = Path(name_or_path)
-    if not folder.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(name_or_path, local_files_only=True))
-        except Exception:  # not in the local cache: load_tokenizer will say so properly
-            return None, {}
-    from dataprep.prepare.output import sha256_file
-
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        name = path.name
-        if not path.is_file() or rel.startswith("."):
-            continue
-        if name.startswith(_TOKENIZER_FILE_PREFIXES) or name.endswith(_TOKENIZER_FILE_SUFFIXES):
-            files[rel] = sha256_file(path)
-    return folder, files
-
-
 def tokenizer_identity(name_or_path: str) -> dict[str, Any]:
     """What the manifest says about a tokenizer: where, and the sha256 of its files.
 
     ``sha256`` is over the (file name, file sha256) pairs, so ``train`` can compare the
     tokenizer it is given with the one the data was prepared with.
     """
-    folder, files = _tokenizer_files(name_or_path)
+    folder, files = tokenizer_files(name_or_path)
     return {
         "name_or_path": name_or_path,
         "folder": str(folder.resolve()) if folder is not None else None,
@@ -181,7 +144,7 @@ def _template_identity(chat_template: str | None) -> dict[str, Any]:
         return {"from": "tokenizer"}  # its files are in the tokenizer's hash
     path = Path(chat_template)
     if path.is_file():
-        from dataprep.prepare.output import sha256_file
+        from dataprep.contract import sha256_file
 
         return {"file": chat_template, "sha256": sha256_file(path)}
     return {"builtin": chat_template, "trl": _trl_version()}

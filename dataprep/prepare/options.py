@@ -7,17 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataprep.contract import KINDS, OVERLONG_POLICIES
+from dataprep.contract import MASK_POLICIES as MASKS
 from dataprep.errors import PrepareError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
 from dataprep.prepare.encode.gate import check_accept
-from dataprep.prepare.encode.lengths import OVERLONG_POLICIES
 from dataprep.prepare.output import check_replaceable
 
-KINDS = ("sft", "dpo", "kto")
 # The kinds whose rows are never packed or split, and what one of their rows is.
 UNSPLIT = {"dpo": "a preference pair", "kto": "a KTO example"}
-MASKS = ("assistant", "last", "all", "completion")
 THINKING = ("keep", "last", "drop")
 
 

@@ -29,19 +29,24 @@ import orjson
 import pyarrow as pa
 
 from dataprep import atomic, failures
+
+# The file names, the columns and the hashes are the contract's (train reads them too).
+from dataprep.contract import (  # noqa: F401  (re-exported for the writer's callers)
+    COLUMNS,
+    DATASET_DICT,
+    DATASET_INFO,
+    DPO_COLUMNS,
+    KTO_COLUMNS,
+    MANIFEST,
+    PACKED_COLUMNS,
+    REJECTS,
+    SFT_COLUMNS,
+    fingerprint_of,
+    sha256_file,
+)
 from dataprep.errors import InputError, InternalError, PrepareError, UsageError
 from dataprep.prepare.packing import PackPlan
 
-MANIFEST = "dataprep.json"
-REJECTS = "rejects.jsonl"
-DATASET_DICT = "dataset_dict.json"
-SFT_COLUMNS = ("input_ids", "labels")
-PACKED_COLUMNS = ("input_ids", "labels", "seq_lengths")
-DPO_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
-# TRL's KTOTrainer reads prompt_ids, completion_ids (without the prompt) and a boolean
-# label per row (trl 1.16, DataCollatorForUnpairedPreference).
-KTO_COLUMNS = ("prompt_ids", "completion_ids", "label")
-COLUMNS = {"sft": SFT_COLUMNS, "dpo": DPO_COLUMNS, "kto": KTO_COLUMNS}
 # Columns of one boolean per row rather than a list of ids. Spilled and handed to the
 # writer like the others, as documents of one value (0 or 1).
 BOOL_COLUMNS = frozenset({"label"})
@@ -51,42 +56,11 @@ VALUES_PER_BATCH = 1 << 18
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 
 
-# --- fingerprints ------------------------------------------------------------------------
-
-
-def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    """The sha256 of a file, read in 1 MiB chunks (disk speed, constant memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fingerprint_of(value: Any) -> str:
-    """sha256 of a JSON-able value, independent of dict order.
-
-    >>> fingerprint_of({"a": 1, "b": [2]}) == fingerprint_of({"b": [2], "a": 1})
-    True
-    """
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 # --- the folder --------------------------------------------------------------------------
 
 
 def is_prepared_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / MANIFEST).is_file()
-
-
-def read_manifest(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest of a prepared folder, or None when there is none, or it is unreadable
-    or not a JSON object."""
-    try:
-        manifest = orjson.loads((Path(path) / MANIFEST).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
 
 
 def check_replaceable(target: str | os.PathLike) -> None:
@@ -320,7 +294,7 @@ class SplitWriter:
             "license": "",
         }
         (self.folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
-        (self.folder / "dataset_info.json").write_text(json.dumps(info, indent=2))
+        (self.folder / DATASET_INFO).write_text(json.dumps(info, indent=2))
         return self.rows
 
 

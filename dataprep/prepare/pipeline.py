@@ -1,7 +1,9 @@
-"""The whole ``prepare`` run, top to bottom.
+"""The whole ``prepare`` run, top to bottom: ``prepare()`` calls one function a stage.
 
     fingerprint the inputs and options      (cheap: file hashes; a match is a cache hit)
-    read every input, row by row            (any format the core reads)
+    plan_inputs                             tokenizer, template, each input's format,
+                                            the kind, packing, masks (verified)
+    encode: read every input, row by row    (any format the core reads)
       -> map fields/roles -> to_canonical   (bad rows become rejects, with file:line)
       -> validate's row checks              (errors reject, unless --accept; warnings counted)
       -> eval split by content hash         (duplicates always land in the same split)
@@ -9,15 +11,16 @@
       -> encode in batches                  (the chat template, masks; in --num-proc workers)
       -> length policy                      (drop / truncate / split)
       -> reject rows with no trained token
-    pack (best-fit-decreasing, whole dataset)
-    write Arrow shards, dataprep.json, rejects.jsonl into a temporary folder; rename it
+    pack_and_write                          best-fit-decreasing packing, Arrow shards
+    build_manifest, check_counts            dataprep.json (``dataprep.contract.Manifest``)
+    all of it into a temporary folder, renamed when complete
 
 Memory does not grow with the input: encoded documents are spilled to flat files inside
 the temporary folder until packing has placed them (see ``output.DocumentSpill``).
 
 Beside this module: ``options`` (what a run takes), ``identity`` (the hashes behind the
 fingerprint), ``workers`` (the per-row work, in-process or in worker processes),
-``encoding`` (template, tokens, masks), ``lengths``, ``packing`` and ``output``.
+``encode/`` (template, tokens, masks, lengths), ``packing`` and ``output``.
 
     from dataprep.prepare.pipeline import PrepareOptions, prepare
     result = prepare(PrepareOptions(inputs=["data.jsonl"], tokenizer="./tok",
@@ -27,11 +30,11 @@ fingerprint), ``workers`` (the per-row work, in-process or in worker processes),
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,27 @@ import orjson
 
 import dataprep
 from dataprep import atomic
-from dataprep.errors import RowError, UsageError
+from dataprep.contract import (
+    COLUMNS,
+    MANIFEST,
+    PACKED_COLUMNS,
+    REJECTS,
+    ChatTemplateRecord,
+    Counts,
+    InputRecord,
+    LabelCounts,
+    LengthStats,
+    Manifest,
+    ManifestDamaged,
+    ManifestMissing,
+    MaskCheck,
+    SplitRecord,
+    TokenCounts,
+    TokenizerRecord,
+    read_manifest,
+    vocab_sha256,
+)
+from dataprep.errors import InternalError, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
 from dataprep.prepare.encode.workers import BatchResult, InputPlan, Job, Worker, batches, run_pool
@@ -60,16 +83,11 @@ from dataprep.prepare.options import (
     option_record,
 )
 from dataprep.prepare.output import (
-    COLUMNS,
-    MANIFEST,
-    PACKED_COLUMNS,
-    REJECTS,
     AtomicFolder,
     DocumentSpill,
     RejectsWriter,
     SplitWriter,
     fingerprint_of,
-    read_manifest,
     write_dataset_dict,
 )
 from dataprep.prepare.packing import (
@@ -173,33 +191,78 @@ def prepare(
     with atomic.scratch_folder(output, "stdin") as spool:
         inputs = [hash_input(p, spool_input(p, Path(spool))) for p in options.inputs]
         tokenizer_id = tokenizer_identity(options.tokenizer)
-        fingerprint_input = fingerprint_inputs(options, inputs, tokenizer_id)
-        fingerprint = fingerprint_of(fingerprint_input)
-        previous = read_manifest(output)
-        if (
-            previous is not None
-            and previous.get("fingerprint") == fingerprint
-            and not options.force
-        ):
-            return PrepareResult(manifest=previous, cached=True, output=output)
-        return _run(options, inputs, tokenizer_id, fingerprint, started, on_start, on_rows)
+        fingerprint = fingerprint_of(fingerprint_inputs(options, inputs, tokenizer_id))
+        previous = _previous_manifest(output)
+        if previous is not None and previous.fingerprint == fingerprint and not options.force:
+            return PrepareResult(manifest=previous.to_json(), cached=True, output=output)
+
+        plan = plan_inputs(options, inputs, tokenizer_id)
+        if on_start is not None:
+            on_start(_total_lines(inputs))
+        with AtomicFolder(options.output) as tmp:
+            encoded = encode(options, inputs, plan, tmp, on_rows)
+            written = pack_and_write(options, plan, encoded, tmp, fingerprint)
+            manifest = build_manifest(options, inputs, plan, encoded, written, fingerprint, started)
+            check_counts(manifest.counts)
+            result = PrepareResult(
+                manifest=manifest.to_json(),
+                cached=False,
+                output=Path(options.output),
+                rejects_shown=encoded.shown,
+            )
+            if manifest.counts.rows_out == 0:
+                raise NothingLeft(_nothing_left(manifest.counts), result)
+            (tmp / MANIFEST).write_bytes(
+                orjson.dumps(result.manifest, option=orjson.OPT_INDENT_2) + b"\n"
+            )
+        return result
 
 
-def _run(
-    options: PrepareOptions,
-    inputs: list[Input],
-    tokenizer_id: dict[str, Any],
-    fingerprint: str,
-    started: float,
-    on_start: Callable[[int | None], None] | None,
-    on_rows: Callable[[int], None] | None,
-) -> PrepareResult:
+def _previous_manifest(output: Path) -> Manifest | None:
+    """The manifest a previous run left in ``output``; None when there is none or it is
+    damaged (the run then rebuilds the folder)."""
+    try:
+        return read_manifest(output)
+    except (ManifestMissing, ManifestDamaged):
+        return None
+
+
+def _total_lines(inputs: list[Input]) -> int | None:
+    return sum(i.lines for i in inputs) if all(i.lines is not None for i in inputs) else None
+
+
+# --- 1. plan the inputs ------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What the run was decided to be before any row is encoded: the tokenizer and
+    template, each input's format and mask, the kind, packing, and the workers' job."""
+
+    tokenizer: Any
+    template: Any  # ChatTemplate or None (plain text needs none)
+    tokenizer_id: dict[str, Any]  # the manifest's tokenizer record
+    added: list[dict[str, Any]]  # special tokens added for the template
+    peeked: list[tuple[str | None, str]]  # per input: format, the decision in words
+    kind: str
+    pack: bool
+    inputs: list[InputPlan]
+    job: Job
+    splits: list[str]
+    columns: tuple[str, ...]
+    worker: Worker  # in this process; its masks verified for the tokenizer and template
+    span_checks: list[Any]
+
+
+def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict[str, Any]) -> Plan:
+    """Load the tokenizer and template, peek at each input's format, decide the kind,
+    packing and masks, and verify the masks; no row is encoded yet."""
     from dataprep.prepare.template.choice import (
         load_tokenizer,
         needs_chat_template,
         resolve_template,
     )
-    from dataprep.prepare.template.special_tokens import add_template_tokens, added_note
+    from dataprep.prepare.template.special_tokens import add_template_tokens
 
     mapping = Mapping.from_specs(options.fields, options.roles)
     tokenizer = load_tokenizer(options.tokenizer)
@@ -219,7 +282,7 @@ def _run(
     tokenizer_id = {
         **tokenizer_id,
         "vocab_size": len(tokenizer),
-        "vocab_sha256": _vocab_sha256(tokenizer),
+        "vocab_sha256": vocab_sha256(tokenizer),
         "added_tokens": added,
     }
     kind = options.kind or _default_kind(
@@ -255,275 +318,357 @@ def _run(
         template_kwargs=options.template_kwargs,
         accept=tuple(sorted(set(options.accept))),
     )
-    splits = ["train", "eval"] if options.eval_fraction > 0 else ["train"]
-    columns = COLUMNS[kind]
-
     # The masks are verified for this tokenizer and template here, before any output and
     # before workers fork (they inherit the result): a template whose masks cannot be
     # trusted is refused up front.
-    main_worker = Worker(job, tokenizer, template)
-    span_checks = [main_worker.encoder(plan.mask).span_check for plan in plans]
-    total = sum(i.lines for i in inputs) if all(i.lines is not None for i in inputs) else None
-    if on_start is not None:
-        on_start(total)
+    worker = Worker(job, tokenizer, template)
+    span_checks = [worker.encoder(plan.mask).span_check for plan in plans]
+    return Plan(
+        tokenizer=tokenizer,
+        template=template,
+        tokenizer_id=tokenizer_id,
+        added=added,
+        peeked=peeked,
+        kind=kind,
+        pack=pack,
+        inputs=plans,
+        job=job,
+        splits=["train", "eval"] if options.eval_fraction > 0 else ["train"],
+        columns=COLUMNS[kind],
+        worker=worker,
+        span_checks=span_checks,
+    )
 
-    with AtomicFolder(options.output) as tmp:
-        spill_dir = tmp / ".spill"
-        spills = {s: DocumentSpill(spill_dir, s, columns) for s in splits}
-        trained = {s: [] for s in splits}
-        rejects = RejectsWriter(tmp / REJECTS)
-        counts: Counter[str] = Counter()
-        reasons: Counter[str] = Counter()
-        accepted: Counter[str] = Counter()  # code -> rows kept with that error (--accept)
-        warned: Counter[str] = Counter()  # code -> rows kept with that warning
-        formats = [Counter() for _ in inputs]
-        desirable: Counter[str] = Counter()  # KTO: rows labelled true, per split
-        shown: list[dict[str, Any]] = []
-        notes: dict[str, None] = {}
-        if added:
-            notes[added_note(added, template, options.tokenizer)] = None
-        seen: dict[bytes, tuple[int, int]] = {}
 
-        def reject(item: Input, line: int, code: str, message: str, row: Any) -> None:
-            reasons[code] += 1
-            rejects.add(item.path, line, code, message, row)
-            if len(shown) < 10:
-                shown.append({"source": item.path, "line": line, "code": code, "message": message})
+# --- 2. encode ---------------------------------------------------------------------------
 
-        def collect(index: int, records: list[Any], result: BatchResult) -> None:
-            item = inputs[index]
-            counts["rows_in"] += len(records)
-            keep = np.zeros(len(records), dtype=bool)
-            for pos, record in enumerate(records):
-                if record.problem is not None:
-                    raw = record.raw.decode("utf-8", "replace") if record.raw is not None else None
-                    reject(item, record.line, record.problem.code, record.problem.message, raw)
+
+@dataclass
+class Encoded:
+    """What the encode stage leaves: the documents of each split spilled to disk (closed),
+    the trained-token count of each, the rejects written, and the counts."""
+
+    spills: dict[str, DocumentSpill]
+    trained: dict[str, list[np.ndarray]]
+    counts: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)  # code -> rows rejected
+    accepted: Counter[str] = field(default_factory=Counter)  # code -> rows kept (--accept)
+    warned: Counter[str] = field(default_factory=Counter)  # code -> rows kept with a warning
+    formats: list[Counter[str]] = field(default_factory=list)  # per input
+    desirable: Counter[str] = field(default_factory=Counter)  # KTO: rows labelled true
+    shown: list[dict[str, Any]] = field(default_factory=list)  # the first rejects
+    notes: dict[str, None] = field(default_factory=dict)  # ordered, without repeats
+
+
+def encode(
+    options: PrepareOptions,
+    inputs: list[Input],
+    plan: Plan,
+    folder: Path,
+    on_rows: Callable[[int], None] | None = None,
+) -> Encoded:
+    """Read every row of every input, turn it canonical, check, split, dedup, encode and
+    apply the length policy (in ``options.num_proc`` workers); the rows are rejected into
+    ``folder/rejects.jsonl``, the documents spilled into ``folder/.spill``."""
+    from dataprep.prepare.template.special_tokens import added_note
+
+    kind, splits = plan.kind, plan.splits
+    out = Encoded(
+        spills={s: DocumentSpill(folder / ".spill", s, plan.columns) for s in splits},
+        trained={s: [] for s in splits},
+        formats=[Counter() for _ in inputs],
+    )
+    counts, formats = out.counts, out.formats
+    rejects = RejectsWriter(folder / REJECTS)
+    if plan.added:
+        out.notes[added_note(plan.added, plan.template, options.tokenizer)] = None
+    seen: dict[bytes, tuple[int, int]] = {}
+
+    def reject(item: Input, line: int, code: str, message: str, row: Any) -> None:
+        out.reasons[code] += 1
+        rejects.add(item.path, line, code, message, row)
+        if len(out.shown) < 10:
+            out.shown.append({"source": item.path, "line": line, "code": code, "message": message})
+
+    def collect(index: int, records: list[Any], result: BatchResult) -> None:
+        item = inputs[index]
+        counts["rows_in"] += len(records)
+        keep = np.zeros(len(records), dtype=bool)
+        for pos, record in enumerate(records):
+            if record.problem is not None:
+                raw = record.raw.decode("utf-8", "replace") if record.raw is not None else None
+                reject(item, record.line, record.problem.code, record.problem.message, raw)
+                continue
+            if result.formats[pos]:
+                formats[index][result.formats[pos]] += 1
+            error = result.errors.get(pos)
+            if error is not None:
+                reject(item, record.line, error[0], error[1], record.value)
+                continue
+            if result.keys is not None:
+                first = seen.setdefault(result.keys[pos], (index, record.line))
+                if first != (index, record.line):
+                    where = f"{inputs[first[0]].path}:{first[1]}"
+                    reject(
+                        item,
+                        record.line,
+                        "duplicate",
+                        f"exact duplicate of {where}",
+                        record.value,
+                    )
+                    counts["deduplicated"] += 1
                     continue
-                if result.formats[pos]:
-                    formats[index][result.formats[pos]] += 1
-                error = result.errors.get(pos)
-                if error is not None:
-                    reject(item, record.line, error[0], error[1], record.value)
-                    continue
-                if result.keys is not None:
-                    first = seen.setdefault(result.keys[pos], (index, record.line))
-                    if first != (index, record.line):
-                        where = f"{inputs[first[0]].path}:{first[1]}"
-                        reject(
-                            item,
-                            record.line,
-                            "duplicate",
-                            f"exact duplicate of {where}",
-                            record.value,
-                        )
-                        counts["deduplicated"] += 1
-                        continue
-                keep[pos] = True
-                # Counted only for rows that are kept: what the prepared data holds.
-                codes = result.accepted.get(pos)
-                if codes:
-                    accepted.update(codes)
-                    counts["rows_accepted"] += 1
-                codes = result.warnings.get(pos)
-                if codes:
-                    warned.update(codes)
-                    counts["rows_warned"] += 1
-            counts["rows_out"] += int(keep.sum())
-            counts["truncated"] += int((result.truncated & keep).sum())
-            counts["split"] += int((result.split & keep).sum())
-            counts["pieces_dropped"] += int(result.dropped_pieces[keep].sum())
-            notes.update(dict.fromkeys(result.notes))
-            doc_keep = keep[result.doc_row]
-            doc_eval = result.is_eval[result.doc_row]
-            for name in splits:
-                chosen = doc_keep & (doc_eval if name == "eval" else ~doc_eval)
-                if not chosen.any():
-                    continue
-                part = {}
-                for column, (values, lengths) in result.columns.items():
-                    part[column] = (values[np.repeat(chosen, lengths)], lengths[chosen])
-                spills[name].add(part)
-                trained[name].append(result.trained[chosen])
-                if kind == "kto":
-                    desirable[name] += int(part["label"][0].sum())
-            if on_rows is not None:
-                on_rows(len(records))
-
-        def payload(records: list[Any]) -> list[Any]:
-            return [r.value if r.problem is None else None for r in records]
-
-        try:
-            if options.num_proc == 1:
-                worker = main_worker
-                for index, records in batches(inputs):
-                    collect(index, records, worker.run(index, payload(records)))
-            else:
-                run_pool(job, options.num_proc, inputs, payload, collect, (tokenizer, template))
-        finally:
-            # On Ctrl-C too: AtomicFolder then removes the folder, files closed first.
-            rejects.close()
-            for spill in spills.values():
-                spill.close()
-
-        result_splits: dict[str, Any] = {}
-        all_docs, all_rows, all_trained = [], [], []
+            keep[pos] = True
+            # Counted only for rows that are kept: what the prepared data holds.
+            codes = result.accepted.get(pos)
+            if codes:
+                out.accepted.update(codes)
+                counts["rows_accepted"] += 1
+            codes = result.warnings.get(pos)
+            if codes:
+                out.warned.update(codes)
+                counts["rows_warned"] += 1
+        counts["rows_out"] += int(keep.sum())
+        counts["truncated"] += int((result.truncated & keep).sum())
+        counts["split"] += int((result.split & keep).sum())
+        counts["pieces_dropped"] += int(result.dropped_pieces[keep].sum())
+        out.notes.update(dict.fromkeys(result.notes))
+        doc_keep = keep[result.doc_row]
+        doc_eval = result.is_eval[result.doc_row]
         for name in splits:
-            lengths_by_column = spills[name].finish()
-            doc_lengths = lengths_by_column[columns[0]]
-            if kind == "dpo":
-                doc_lengths = doc_lengths + np.maximum(
-                    lengths_by_column["chosen_ids"], lengths_by_column["rejected_ids"]
-                )
-            elif kind == "kto":
-                doc_lengths = doc_lengths + lengths_by_column["completion_ids"]
-            plan = (
-                pack_best_fit_decreasing(doc_lengths, options.max_length)
-                if pack
-                else unpacked_plan(len(doc_lengths))
-            )
-            folder = tmp / name if len(splits) > 1 else tmp
-            writer = SplitWriter(
-                folder, PACKED_COLUMNS if pack else columns, fingerprint, split=name
-            )
-            spills[name].write_rows(plan, writer, seq_lengths_of="input_ids" if pack else None)
-            writer.close()
-            spills[name].remove()
-            split_trained = (
-                np.concatenate(trained[name]) if trained[name] else np.zeros(0, np.int64)
-            )
-            packed_lengths = row_lengths(doc_lengths, plan)
-            # Every stored token: for DPO the prompt once, and both answers.
-            if kind in ("sft", "kto"):
-                stored = int(doc_lengths.sum())
-            else:
-                stored = sum(int(v.sum()) for v in lengths_by_column.values())
-            result_splits[name] = {
-                "rows": plan.num_rows,
-                "documents": len(doc_lengths),
-                "tokens": stored,
-                "trainable_tokens": int(split_trained.sum()),
-                "packing_efficiency": round(
-                    packing_efficiency(doc_lengths, plan, options.max_length), 6
-                ),
-            }
+            chosen = doc_keep & (doc_eval if name == "eval" else ~doc_eval)
+            if not chosen.any():
+                continue
+            part = {}
+            for column, (values, lengths) in result.columns.items():
+                part[column] = (values[np.repeat(chosen, lengths)], lengths[chosen])
+            out.spills[name].add(part)
+            out.trained[name].append(result.trained[chosen])
             if kind == "kto":
-                result_splits[name]["desirable"] = desirable[name]
-                result_splits[name]["undesirable"] = len(doc_lengths) - desirable[name]
-            all_docs.append(doc_lengths)
-            all_rows.append(packed_lengths)
-            all_trained.append(split_trained)
-        shutil.rmtree(spill_dir, ignore_errors=True)
-        if len(splits) > 1:
-            write_dataset_dict(tmp, splits)
+                out.desirable[name] += int(part["label"][0].sum())
+        if on_rows is not None:
+            on_rows(len(records))
 
-        docs = np.concatenate(all_docs)
-        rows = np.concatenate(all_rows)
-        total_tokens = sum(split["tokens"] for split in result_splits.values())
-        manifest = {
-            "dataprep_version": dataprep.__version__,
-            "fingerprint": fingerprint,
-            "kind": kind,
-            "inputs": [
-                {
-                    "path": item.path,
-                    "sha256": item.sha256,
-                    "bytes": item.size,
-                    "format": fmt,
-                    "detected": message,
-                    "formats": dict(formats[i].most_common()),
-                    "mask": plans[i].mask if kind == "sft" else None,
-                }
-                for i, (item, (fmt, message)) in enumerate(zip(inputs, peeked, strict=True))
-            ],
-            "tokenizer": tokenizer_id,
-            "chat_template": {
-                "name": template.name,
-                "sha256": template.sha256,
-                "has_generation": template.has_generation,
-                "masks": _span_summary(span_checks[0]),
-                "thinking": options.thinking,
-                "template_kwargs": options.template_kwargs,
-            }
-            if template is not None
-            else None,
-            "mask": _mask_summary(plans) if kind == "sft" else None,
-            "max_length": options.max_length,
-            "length_policy": options.overlong,
-            "packing": pack,
-            "eval_fraction": options.eval_fraction,
-            "seed": options.seed,
-            "dedup": options.dedup,
-            "accept": sorted(set(options.accept)),
-            "system": options.system,
-            "columns": list(PACKED_COLUMNS if pack else columns),
-            "splits": result_splits,
-            # KTO: how many answers are labelled desirable and undesirable (TRL weighs the
-            # two losses by desirable_weight / undesirable_weight to balance them).
-            "labels": {
-                "desirable": sum(s["desirable"] for s in result_splits.values()),
-                "undesirable": sum(s["undesirable"] for s in result_splits.values()),
-            }
-            if kind == "kto"
-            else None,
-            "counts": {
-                "rows_in": counts["rows_in"],
-                "rows_out": counts["rows_out"],
-                "rejected": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "rows_rejected": sum(reasons.values()),
-                "truncated": counts["truncated"],
-                "split": counts["split"],
-                "pieces_dropped": counts["pieces_dropped"],
-                "deduplicated": counts["deduplicated"],
-                # Kept rows that a row check flagged: with an --accept code, or with
-                # warnings; per code, the rows that have it (a row may have several).
-                "rows_accepted": counts["rows_accepted"],
-                "accepted": _by_count(accepted),
-                "rows_warned": counts["rows_warned"],
-                "warnings": _by_count(warned),
-            },
-            "tokens": {
-                "total": total_tokens,
-                "trainable": int(sum(int(t.sum()) for t in all_trained)),
-                "document_length": _percentiles(docs),
-                "row_length": _percentiles(rows),
-            },
-            # Tokens a row of max_length holds / max_length (for DPO: prompt + longer answer).
-            "packing_efficiency": round(int(docs.sum()) / (len(rows) * options.max_length), 6)
-            if len(rows)
-            else 0.0,
-            "notes": list(notes),
-            "options": option_record(options),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        assert (
-            manifest["counts"]["rows_in"]
-            == manifest["counts"]["rows_out"] + manifest["counts"]["rows_rejected"]
-        )
-        result = PrepareResult(
-            manifest=manifest, cached=False, output=Path(options.output), rejects_shown=shown
-        )
-        if counts["rows_out"] == 0:
-            reasons_text = ", ".join(
-                f"{n} {code}" for code, n in manifest["counts"]["rejected"].items()
+    def payload(records: list[Any]) -> list[Any]:
+        return [r.value if r.problem is None else None for r in records]
+
+    try:
+        if options.num_proc == 1:
+            worker = plan.worker
+            for index, records in batches(inputs):
+                collect(index, records, worker.run(index, payload(records)))
+        else:
+            run_pool(
+                plan.job,
+                options.num_proc,
+                inputs,
+                payload,
+                collect,
+                (plan.tokenizer, plan.template),
             )
-            raise NothingLeft(
-                f"nothing left to write: all {counts['rows_in']} rows were rejected ({reasons_text or 'no rows'})",
-                result,
+    finally:
+        # On Ctrl-C too: AtomicFolder then removes the folder, files closed first.
+        rejects.close()
+        for spill in out.spills.values():
+            spill.close()
+    return out
+
+
+# --- 3. pack and write -------------------------------------------------------------------
+
+
+@dataclass
+class Written:
+    """What was written for each split, and the lengths the manifest summarises."""
+
+    splits: dict[str, SplitRecord]
+    documents: np.ndarray  # every document's length, all splits
+    rows: np.ndarray  # every written row's length
+    trainable: int  # trained tokens, all splits
+
+
+def pack_and_write(
+    options: PrepareOptions, plan: Plan, encoded: Encoded, folder: Path, fingerprint: str
+) -> Written:
+    """Plan the rows of each split (best-fit-decreasing packing, or one document a row),
+    write them as Arrow shards into ``folder`` (``folder/train``, ``folder/eval`` with an
+    eval split) and remove the spilled documents."""
+    kind, splits, pack, columns = plan.kind, plan.splits, plan.pack, plan.columns
+    records: dict[str, SplitRecord] = {}
+    all_docs, all_rows, all_trained = [], [], []
+    for name in splits:
+        spill = encoded.spills[name]
+        lengths_by_column = spill.finish()
+        doc_lengths = lengths_by_column[columns[0]]
+        if kind == "dpo":
+            doc_lengths = doc_lengths + np.maximum(
+                lengths_by_column["chosen_ids"], lengths_by_column["rejected_ids"]
             )
-        (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-    return result
+        elif kind == "kto":
+            doc_lengths = doc_lengths + lengths_by_column["completion_ids"]
+        rows_plan = (
+            pack_best_fit_decreasing(doc_lengths, options.max_length)
+            if pack
+            else unpacked_plan(len(doc_lengths))
+        )
+        split_folder = folder / name if len(splits) > 1 else folder
+        writer = SplitWriter(
+            split_folder, PACKED_COLUMNS if pack else columns, fingerprint, split=name
+        )
+        spill.write_rows(rows_plan, writer, seq_lengths_of="input_ids" if pack else None)
+        writer.close()
+        spill.remove()
+        trained = encoded.trained[name]
+        split_trained = np.concatenate(trained) if trained else np.zeros(0, np.int64)
+        # Every stored token: for DPO the prompt once, and both answers.
+        if kind in ("sft", "kto"):
+            stored = int(doc_lengths.sum())
+        else:
+            stored = sum(int(v.sum()) for v in lengths_by_column.values())
+        desirable = encoded.desirable[name]
+        records[name] = SplitRecord(
+            rows=rows_plan.num_rows,
+            documents=len(doc_lengths),
+            tokens=stored,
+            trainable_tokens=int(split_trained.sum()),
+            packing_efficiency=round(
+                packing_efficiency(doc_lengths, rows_plan, options.max_length), 6
+            ),
+            desirable=desirable if kind == "kto" else None,
+            undesirable=len(doc_lengths) - desirable if kind == "kto" else None,
+        )
+        all_docs.append(doc_lengths)
+        all_rows.append(row_lengths(doc_lengths, rows_plan))
+        all_trained.append(split_trained)
+    shutil.rmtree(folder / ".spill", ignore_errors=True)
+    if len(splits) > 1:
+        write_dataset_dict(folder, splits)
+    return Written(
+        splits=records,
+        documents=np.concatenate(all_docs),
+        rows=np.concatenate(all_rows),
+        trainable=int(sum(int(t.sum()) for t in all_trained)),
+    )
 
 
-def _span_summary(check: Any) -> dict[str, Any] | None:
+# --- 4. the manifest ---------------------------------------------------------------------
+
+
+def build_manifest(
+    options: PrepareOptions,
+    inputs: list[Input],
+    plan: Plan,
+    encoded: Encoded,
+    written: Written,
+    fingerprint: str,
+    started: float,
+) -> Manifest:
+    """The manifest of the run (``dataprep.json``): what was done, to what, with what."""
+    kind, template, splits = plan.kind, plan.template, written.splits
+    docs, rows = written.documents, written.rows
+    counts, reasons = encoded.counts, encoded.reasons
+    return Manifest(
+        dataprep_version=dataprep.__version__,
+        fingerprint=fingerprint,
+        kind=kind,
+        inputs=tuple(
+            InputRecord(
+                path=item.path,
+                sha256=item.sha256,
+                bytes=item.size,
+                format=fmt,
+                detected=message,
+                formats=dict(encoded.formats[i].most_common()),
+                mask=plan.inputs[i].mask if kind == "sft" else None,
+            )
+            for i, (item, (fmt, message)) in enumerate(zip(inputs, plan.peeked, strict=True))
+        ),
+        tokenizer=TokenizerRecord.from_json(plan.tokenizer_id),
+        chat_template=ChatTemplateRecord(
+            name=template.name,
+            sha256=template.sha256,
+            has_generation=template.has_generation,
+            masks=_span_summary(plan.span_checks[0]),
+            thinking=options.thinking,
+            template_kwargs=options.template_kwargs,
+        )
+        if template is not None
+        else None,
+        mask=_mask_summary(plan.inputs) if kind == "sft" else None,
+        max_length=options.max_length,
+        length_policy=options.overlong,
+        packing=plan.pack,
+        eval_fraction=options.eval_fraction,
+        seed=options.seed,
+        dedup=options.dedup,
+        accept=tuple(sorted(set(options.accept))),
+        system=options.system,
+        columns=PACKED_COLUMNS if plan.pack else plan.columns,
+        splits=splits,
+        labels=LabelCounts(
+            desirable=sum(s.desirable or 0 for s in splits.values()),
+            undesirable=sum(s.undesirable or 0 for s in splits.values()),
+        )
+        if kind == "kto"
+        else None,
+        counts=Counts(
+            rows_in=counts["rows_in"],
+            rows_out=counts["rows_out"],
+            rejected=_by_count(reasons),
+            rows_rejected=sum(reasons.values()),
+            truncated=counts["truncated"],
+            split=counts["split"],
+            pieces_dropped=counts["pieces_dropped"],
+            deduplicated=counts["deduplicated"],
+            # Kept rows that a row check flagged: with an --accept code, or with
+            # warnings; per code, the rows that have it (a row may have several).
+            rows_accepted=counts["rows_accepted"],
+            accepted=_by_count(encoded.accepted),
+            rows_warned=counts["rows_warned"],
+            warnings=_by_count(encoded.warned),
+        ),
+        tokens=TokenCounts(
+            total=sum(split.tokens or 0 for split in splits.values()),
+            trainable=written.trainable,
+            document_length=LengthStats(**_percentiles(docs)),
+            row_length=LengthStats(**_percentiles(rows)),
+        ),
+        packing_efficiency=round(int(docs.sum()) / (len(rows) * options.max_length), 6)
+        if len(rows)
+        else 0.0,
+        notes=tuple(encoded.notes),
+        options=option_record(options),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def check_counts(counts: Counts) -> None:
+    """Every row read is either written or rejected: a run that lost or invented rows is
+    a bug, never a data problem, and must not leave a folder behind."""
+    if counts.rows_in != counts.rows_out + counts.rows_rejected:
+        raise InternalError(
+            f"rows do not add up: {counts.rows_in} read, {counts.rows_out} written, "
+            f"{counts.rows_rejected} rejected"
+        )
+
+
+def _nothing_left(counts: Counts) -> str:
+    reasons = ", ".join(f"{n} {code}" for code, n in counts.rejected.items())
+    return (
+        f"nothing left to write: all {counts.rows_in} rows were rejected ({reasons or 'no rows'})"
+    )
+
+
+def _span_summary(check: Any) -> MaskCheck | None:
     """How the trained spans are found, and how they were verified (``verify``)."""
     if check is None:
         return None
-    return {
-        "method": check.method,
-        "verified_against": "render-diff",
-        "probes": check.probes,
-        "agreeing": dict(check.agreeing),
-    }
+    return MaskCheck(
+        method=check.method,
+        verified_against="render-diff",
+        probes=check.probes,
+        agreeing=dict(check.agreeing),
+    )
 
 
 def _by_count(counter: Counter[str]) -> dict[str, int]:
@@ -534,10 +679,3 @@ def _by_count(counter: Counter[str]) -> dict[str, int]:
 def _mask_summary(plans: list[InputPlan]) -> str:
     masks = {p.mask for p in plans}
     return masks.pop() if len(masks) == 1 else "mixed"
-
-
-def _vocab_sha256(tokenizer: Any) -> str:
-    """A hash of the vocabulary itself (token -> id, special or not): two tokenizer folders
-    saved by different library versions still compare equal when they tokenize alike."""
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    return hashlib.sha256(orjson.dumps(vocab)).hexdigest()

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from faultrun import TALLY, TOKENIZER, counted
 
-from dataprep.prepare.output import read_manifest, read_split, split_folders
+from dataprep.contract import read_manifest
+from dataprep.prepare.output import read_split, split_folders
 
 SEED = int(os.environ.get("DATAPREP_FAULTS_SEED", "1234"))
 CONVERT_KILLS = 8
@@ -154,11 +155,10 @@ def chats(path: Path, rows: int) -> Path:
 
 def whole(folder: Path) -> dict:
     """The manifest of a prepared folder that reads back whole (every split, every row)."""
-    manifest = read_manifest(folder)
-    assert manifest is not None, f"{folder}: no manifest"
+    manifest = read_manifest(folder)  # raises when there is none
     for name, split in split_folders(folder).items():
-        assert read_split(split).num_rows == manifest["splits"][name]["rows"]
-    return manifest
+        assert read_split(split).num_rows == manifest.splits[name].rows
+    return manifest.to_json()
 
 
 def test_prepare_killed_at_random_points(run, start, tmp_path):

@@ -34,7 +34,9 @@ import tokenizer_factory
 
 from dataprep.canonical import Conversation, Message, ToolCall
 
-CORPUS_DIR = Path(__file__).resolve().parents[1] / "dataprep" / "prepare" / "template" / "template_corpus"
+CORPUS_DIR = (
+    Path(__file__).resolve().parents[1] / "dataprep" / "prepare" / "template" / "template_corpus"
+)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import jinja2
 import numpy as np
 
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
+from dataprep.contract import IGNORE_INDEX, MASK_POLICIES
 from dataprep.errors import PrepareError, RowError
 from dataprep.prepare.encode.masks import (
     Located,
@@ -54,7 +55,6 @@ from dataprep.prepare.encode.pieces import PIECE_CHARS, PieceTokenizer
 from dataprep.prepare.template.choice import ChatTemplate
 from dataprep.prepare.template.rendering import compile_template, render, to_template_messages
 
-MASK_POLICIES = ("assistant", "last", "all", "completion")
 # Reasoning of assistant turns: kept in every turn, in the last only, or removed (before
 # the template sees it; the template may drop more, as Qwen3's drops it from history).
 THINKING_POLICIES = ("keep", "last", "drop")
@@ -640,7 +640,7 @@ class Encoder:
         if self._eos_id is not None and (len(ids) == 0 or ids[-1] != self._eos_id):
             ids = np.append(ids, np.int32(self._eos_id))
             # EOS is trained when the text before it is: the model learns to stop there.
-            eos_label = self._eos_id if spans and spans[-1][1] >= length else -100
+            eos_label = self._eos_id if spans and spans[-1][1] >= length else IGNORE_INDEX
             labels = np.append(labels, np.int32(eos_label))
         return SFTEncoded(ids.astype(np.int32), labels.astype(np.int32))
 

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dataprep.contract import IGNORE_INDEX as IGNORE
+from dataprep.contract import OVERLONG_POLICIES
 from dataprep.errors import RowError
-
-IGNORE = -100
-OVERLONG_POLICIES = ("drop", "truncate", "split")
 
 
 def count_trained(labels: np.ndarray) -> int:

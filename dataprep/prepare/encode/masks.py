@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dataprep.contract import IGNORE_INDEX
 from dataprep.errors import RowError
 
 Span = tuple[int, int]
@@ -645,7 +646,7 @@ def _bisect(n: int, pred: Callable[[int], bool]) -> int:
 
 def labels_from_ranges(ids: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
     """Labels: the id where trained, -100 elsewhere."""
-    labels = np.full(ids.shape, -100, dtype=np.int32)
+    labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
     for t0, t1 in ranges:
         labels[t0:t1] = ids[t0:t1]
     return labels

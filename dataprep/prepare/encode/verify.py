@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from dataprep.contract import IGNORE_INDEX
 from dataprep.prepare.encode.masks import (
     Span,
     common_prefix_len,
@@ -313,13 +314,13 @@ class TemplateCheck:
 
 def first_difference(tokenizer: Any, ids: Sequence[int], ours: np.ndarray, ref: np.ndarray) -> str:
     """The first token where two label arrays differ, said for a person."""
-    diff = np.flatnonzero((np.asarray(ours) != -100) != (np.asarray(ref) != -100))
+    diff = np.flatnonzero((np.asarray(ours) != IGNORE_INDEX) != (np.asarray(ref) != IGNORE_INDEX))
     if not len(diff):
         return "labels agree"
     t = int(diff[0])
     token = tokenizer.convert_ids_to_tokens([int(ids[t])])[0]
     context = tokenizer.decode([int(i) for i in ids[max(0, t - 4) : t + 4]])
-    trained = "trains" if ours[t] != -100 else "does not train"
+    trained = "trains" if ours[t] != IGNORE_INDEX else "does not train"
     return f"token {t} {token!r} (in {context!r}): the method {trained} it, render-diff does the opposite"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataprep.canonical import Conversation, Message
+from dataprep.contract import IGNORE_INDEX
 from dataprep.errors import RowError
 from dataprep.prepare.template.choice import ChatTemplate
 
@@ -162,7 +163,7 @@ def _example(encoder: Any) -> dict[str, Any] | None:
     tok = encoder.tokenizer
     return {
         "tokens": [
-            {"id": int(i), "text": tok.decode([int(i)]), "trained": bool(label != -100)}
+            {"id": int(i), "text": tok.decode([int(i)]), "trained": bool(label != IGNORE_INDEX)}
             for i, label in zip(row.input_ids, row.labels, strict=True)
         ]
     }

@@ -32,7 +32,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dataprep.errors import PrepareError
+# Adding them again is the contract's (train does it, and must not import prepare).
+from dataprep.contract import _add_special as _add
+from dataprep.contract import restore_added_tokens  # noqa: F401  (where callers look)
 from dataprep.prepare.template.choice import ChatTemplate
 
 # Barred markers (always special) first, then plain tags (special where rendered). A tag
@@ -78,31 +80,6 @@ def add_template_tokens(tokenizer: Any, template: ChatTemplate | None) -> list[d
     return [{"content": m, "id": tokenizer.convert_tokens_to_ids(m)} for m in missing]
 
 
-def restore_added_tokens(tokenizer: Any, recorded: list[dict[str, Any]] | None) -> int:
-    """Add the tokens a manifest records (``tokenizer.added_tokens``) to ``tokenizer`` (a
-    transformers tokenizer or a ``tokenizers.Tokenizer``), in order; returns how many were
-    added. A token the tokenizer already has must have the
-    recorded id; one added must get it: otherwise the data's ids mean other tokens here,
-    which is a PrepareError.
-    """
-    if not recorded:
-        return 0
-    # A transformers tokenizer, or a bare ``tokenizers.Tokenizer`` (inspect's).
-    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-    to_add = [t["content"] for t in recorded if backend.token_to_id(t["content"]) is None]
-    if to_add:
-        _add(tokenizer, to_add)
-    for token in recorded:
-        got = backend.token_to_id(token["content"])
-        if got != token["id"]:
-            raise PrepareError(
-                f"the data was prepared with {token['content']!r} added as token "
-                f"{token['id']}, but this tokenizer gives it id {got}: it is not the "
-                "tokenizer the data was prepared with"
-            )
-    return len(to_add)
-
-
 def added_note(added: list[dict[str, Any]], template: ChatTemplate, tokenizer_name: str) -> str:
     """The manifest's note for tokens added."""
     listed = ", ".join(f"{t['content']} ({t['id']})" for t in added)
@@ -110,16 +87,6 @@ def added_note(added: list[dict[str, Any]], template: ChatTemplate, tokenizer_na
         f"chat template {template.name} writes special tokens that {tokenizer_name} lacks: "
         f"added {listed}; train adds them to the model's tokenizer and grows its embeddings"
     )
-
-
-def _add(tokenizer: Any, contents: list[str]) -> None:
-    from tokenizers import AddedToken
-
-    tokens = [AddedToken(c, special=True, normalized=False) for c in contents]
-    if hasattr(tokenizer, "backend_tokenizer"):
-        tokenizer.add_tokens(tokens, special_tokens=True)  # keeps transformers' view in step
-    else:
-        tokenizer.add_special_tokens(tokens)
 
 
 def _probe_rendering(tokenizer: Any, template: ChatTemplate) -> str:
