@@ -13,7 +13,6 @@ from dataprep.cli._template import template_options
 from dataprep.contract import KINDS
 from dataprep.contract import MASK_POLICIES as MASKS
 from dataprep.contract import OVERLONG_POLICIES as OVERLONG
-from dataprep.formats import FORMATS
 
 
 @click.command()
