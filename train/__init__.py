@@ -9,7 +9,8 @@
 The modules read in pipeline order: ``config`` (YAML -> our fields -> TRL's config),
 ``data`` (the prepared folder and its manifest), ``models`` (model, tokenizer, LoRA,
 precision), then the recipes ``sft``, ``dpo`` and ``kto`` (the steps they take alike in
-``run``), ``merge``, and ``callbacks``. Below them: ``machine`` (device, bf16, the local
+``run``), ``merge``, ``callbacks``, and ``check`` (``train check``, above ``config``,
+``data`` and ``reporting``). Below them: ``machine`` (device, bf16, the local
 model cache) and ``_upstream`` (every reliance on another project's internals, each with
 the version it was written against).
 Importing this package imports nothing heavy: ``train --help`` answers without torch.

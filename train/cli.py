@@ -324,7 +324,7 @@ def check(
       train check my.yaml --kind dpo --data prepared-dpo/
     """
     quiet_libraries()
-    from train.config import check_config
+    from train.check import check_config
 
     click.echo(check_config(config_file, kind=kind, data=data, sets=sets))
     ctx.exit(0)

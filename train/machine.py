@@ -2,7 +2,7 @@
 is on, and which models are already on its disk.
 
 Light (torch is imported inside the functions that need it) and below both
-``train.config`` and ``train.models``: ``config``'s ``check_config`` asks these questions
+``train.config`` and ``train.models``: ``check``'s ``check_config`` asks these questions
 without loading the model layer, and ``models`` uses ``config``'s ``LoraSettings``, so
 neither has to import the other's module.
 """

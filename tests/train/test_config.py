@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from dataprep.errors import UsageError
+from train.check import check_config
 from train.cli import main
 from train.config import (
     RunConfig,
-    check_config,
     load_run_config,
     parse_run_config,
     parse_set,
