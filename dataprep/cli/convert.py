@@ -38,6 +38,7 @@ from dataprep.formats import FORMATS
 )
 @click.option(
     "--from",
+    "--format",  # the name validate, prepare and stats give it (and their messages say)
     "from_format",
     type=click.Choice(list(FORMATS)),
     help="Read every row as this format (default: each row as the format its shape shows).",
