@@ -1,7 +1,9 @@
 """The one model every format converts to and from.
 
 Templating, masking, packing and writing only ever see these types; each format in
-``dataprep.formats`` is a small adapter between its rows and them.
+``dataprep.formats`` is a small adapter between its rows and them. Past the fields that
+say what an example is (a message's role and content, a conversation's messages, ...),
+fields are keyword-only: no call depends on their order.
 
 >>> from dataprep.canonical import Conversation, Message
 >>> conv = Conversation([Message("user", "Hi"), Message("assistant", "Hello!")])
@@ -11,7 +13,7 @@ Templating, masking, packing and writing only ever see these types; each format 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -28,6 +30,7 @@ class ToolCall:
 
     name: str
     arguments: str | dict[str, Any]
+    _: KW_ONLY
     id: str | None = None
 
 
@@ -36,6 +39,8 @@ class Message:
     role: str
     # None only for an assistant turn that carries tool calls and no text.
     content: str | None
+    # The rest by name only: field order is not part of the model.
+    _: KW_ONLY
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
@@ -46,8 +51,7 @@ class Message:
     # Where this message came from in its row, e.g. "conversations[3]"; used in messages.
     origin: str | None = field(default=None, compare=False, repr=False)
     # Keys of the message no canonical field claims ("id", "timestamp", "metadata"):
-    # data, carried through conversions like ``Conversation.extra`` (last, so that the
-    # fields before it keep their positions).
+    # data, carried through conversions like ``Conversation.extra``.
     extra: dict[str, Any] | None = None
 
 
@@ -60,6 +64,7 @@ class Conversation:
     """
 
     messages: list[Message]
+    _: KW_ONLY
     tools: list[dict[str, Any]] | None = None
     plain: bool = False
     # Row-level fields no format field claims (ids, metadata): carried through conversions.
@@ -77,6 +82,7 @@ class Preference:
     prompt: list[Message]
     chosen: list[Message]
     rejected: list[Message]
+    _: KW_ONLY
     tools: list[dict[str, Any]] | None = None
     plain: bool = False
     extra: dict[str, Any] | None = None
@@ -89,6 +95,7 @@ class Unpaired:
     prompt: list[Message]
     completion: list[Message]
     label: bool
+    _: KW_ONLY
     tools: list[dict[str, Any]] | None = None
     plain: bool = False
     extra: dict[str, Any] | None = None

@@ -39,10 +39,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dataprep import atomic, failures
-from dataprep.detect import row_formats
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
-from dataprep.formats.media import refuse_media
+from dataprep.validate.canonical_row import to_canonical
 from dataprep.validate.rows import FAST_CLEAN, check_row
 
 if TYPE_CHECKING:
@@ -122,7 +121,7 @@ class _Converter:
         self.target = to
         self.clean = FAST_CLEAN.get(to)  # rows it vouches for skip the full check
         self.allow_lossy = allow_lossy
-        self.apply = mapping.apply if mapping is not None and not mapping.is_identity else None
+        self.mapping = mapping if mapping is not None and not mapping.is_identity else None
         self.from_format = from_format
         self.formats: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
@@ -133,25 +132,12 @@ class _Converter:
         if record.problem is not None:
             p = record.problem
             return None, _reject(record, p.code, p.message, _raw_text(record.raw))
-        row = record.value
         try:
-            if self.apply is not None:
-                row = self.apply(row)
-            fmt = self.from_format
-            if fmt is None:
-                names = row_formats(row)
-                if not names:
-                    raise RowError(
-                        "",
-                        f"row fits no format (keys: {', '.join(list(row)[:8]) or 'none'}); "
-                        "map its fields with --field, or pass --from",
-                        "unknown-format",
-                    )
-                fmt = names[0]
-                if len(names) > 1:
-                    self.ambiguous["|".join(names)] += 1
-            example = FORMATS[fmt].to_canonical(row)
-            refuse_media(row, example)
+            example, fmt, _, claimed = to_canonical(
+                record.value, self.from_format, self.mapping, forced=self.from_format is not None
+            )
+            if len(claimed) > 1:
+                self.ambiguous["|".join(claimed)] += 1
             out_row, dropped = self.write_as(example, allow_lossy=self.allow_lossy)
         except LossyConversion as e:
             return None, _reject(record, e.code, e.message, record.value)

@@ -12,6 +12,7 @@ that a summary can count them across rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -273,7 +274,9 @@ def read_tool_call(value: Any, path: str) -> ToolCall:
         raise RowError(
             join(path, "id"), f"id must be a string, got {type_name(call_id)}", "bad-tool-call"
         )
-    return ToolCall(name, read_arguments(body["arguments"], join(body_path, "arguments")), call_id)
+    return ToolCall(
+        name, read_arguments(body["arguments"], join(body_path, "arguments")), id=call_id
+    )
 
 
 def read_tool_calls(value: Any, path: str) -> list[ToolCall] | None:
@@ -326,8 +329,7 @@ def read_message(value: Any, path: str) -> Message:
         role, content = value.get("role"), value.get("content")
         if type(content) is str and role in ROLES:
             # The common message, {role, content}: convert reads millions of them. The
-            # fields by position (origin is the 8th): keywords cost a third more here.
-            return Message(role, content, None, None, None, None, None, path)
+            return Message(role, content, origin=path)
     return _read_full_message(value, path)
 
 
@@ -340,7 +342,7 @@ def _read_full_message(value: Any, path: str) -> Message:
     if type(content) is str and role in ROLES and len(value.keys() & MESSAGE_KEYS) == 2:
         # The next most common message: role, content and keys no field claims ("id").
         extra = split_message_extra(value, MESSAGE_KEYS)
-        return Message(role, content, None, None, None, None, None, path, extra)
+        return Message(role, content, origin=path, extra=extra)
     if role not in ROLES:
         role = read_role(require(value, "role", path), join(path, "role"))
     if content is not None and type(content) is not str:
@@ -377,8 +379,8 @@ def read_messages(value: Any, path: str) -> list[Message]:
         if type(item) is dict and len(item) == 2:
             role, content = item.get("role"), item.get("content")
             if type(content) is str and role in roles:
-                append(Message(role, content, None, None, None, None, None, f"{path}[{i}]"))
-                continue  # (fields by position, as in read_message)
+                append(Message(role, content, origin=f"{path}[{i}]"))
+                continue
         append(_read_full_message(item, f"{path}[{i}]"))
     return out
 
@@ -492,7 +494,10 @@ def as_conversation(example: Example, target: str, dropped: list[str]) -> Conver
     if isinstance(example, Preference):
         add(dropped, DROP_REJECTED)
         return Conversation(
-            example.prompt + example.chosen, example.tools, example.plain, example.extra
+            example.prompt + example.chosen,
+            tools=example.tools,
+            plain=example.plain,
+            extra=example.extra,
         )
     if not example.label:
         raise not_convertible(
@@ -500,7 +505,10 @@ def as_conversation(example: Example, target: str, dropped: list[str]) -> Conver
         )
     add(dropped, DROP_LABEL)
     return Conversation(
-        example.prompt + example.completion, example.tools, example.plain, example.extra
+        example.prompt + example.completion,
+        tools=example.tools,
+        plain=example.plain,
+        extra=example.extra,
     )
 
 
@@ -516,17 +524,7 @@ def strip_tool_use(messages: list[Message], dropped: list[str]) -> list[Message]
             add(dropped, DROP_TOOL_CALLS)
             if m.content is None:
                 continue
-            m = Message(
-                m.role,
-                m.content,
-                None,
-                m.tool_call_id,
-                m.name,
-                m.reasoning,
-                m.train,
-                m.origin,
-                m.extra,
-            )
+            m = dataclasses.replace(m, tool_calls=None)
         kept.append(m)
     return kept
 

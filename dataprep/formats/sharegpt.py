@@ -124,8 +124,7 @@ def read_turn(turn: Any, path: str) -> tuple[str, Message]:
             # The common turn, {from, value} with text: validate reads millions of them.
             role = ROLE_ALIASES.get(source)
             if role is not None and role != "function_call":
-                # fields by position, as in _shared.read_message
-                return role, Message(role, value, None, None, None, None, None, path)
+                return role, Message(role, value, origin=path)
     if not isinstance(turn, dict):
         raise _shared.wrong_type(path, "a turn object {from, value}", turn)
     source = _shared.require(turn, "from", path)

@@ -79,6 +79,7 @@ from dataprep._fast.parallel import Forked, forked_all, parallel_workers, split_
 from dataprep.detect import UNKNOWN, Detection, Detector
 from dataprep.errors import InputError, RowError, UsageError
 from dataprep.formats import FORMATS
+from dataprep.validate.canonical_row import unknown_format
 from dataprep.validate.problems import Problem, ProblemLog, Severity
 from dataprep.validate.rows import FAST_CLEAN, PATH_TOKEN, check_row
 from dataprep.validate.seen import SeenRows
@@ -288,7 +289,8 @@ class FileChecker:
             if detector is not None:
                 names = detector.add(row, line)
                 if not names:
-                    add(line, "", _unknown_message(row), "unknown-format")
+                    e = unknown_format(row)
+                    add(line, e.path, e.message, e.code)
                     continue
                 fmt = names[0]
             if hashes is None:
@@ -340,15 +342,6 @@ class FileChecker:
                 "each row was checked as its own format; pass --format to check all as one",
                 "mixed-formats",
             )
-
-
-def _unknown_message(row: Any) -> str:
-    keys = list(row)[:8] if type(row) is dict else []
-    shown = ", ".join(keys) if keys else "none"
-    return (
-        f"row fits no format (keys: {shown}); pass --format to check it as one, "
-        "or map its fields with --field"
-    )
 
 
 def validate_records(

@@ -27,7 +27,6 @@ from dataprep.validate.rows import (
     ROW_WARNING_CODES,
     Finding,
     check_converted,
-    check_row,
 )
 
 Verdict = tuple[tuple[str, ...], tuple[str, ...]]  # (accepted error codes, warning codes)
@@ -97,15 +96,6 @@ class RowGate:
             else:
                 raise self._error(f)
         return tuple(accepted), tuple(warnings)
-
-    def adapter_error(self, row: Any, fmt: str, error: RowError) -> RowError:
-        """The error to reject a row under when its adapter failed: ``validate``'s first
-        error for the row (a schema error comes before the adapter's), so both commands
-        give a row the same code. The failure path only: it costs nothing on clean rows."""
-        for f in check_row(row, fmt):
-            if f.severity == "error":
-                return self._error(f)
-        return error
 
     def _error(self, f: Finding) -> RowError:
         path = f.path

@@ -24,13 +24,12 @@ import orjson
 from dataprep._fast.parallel import die_with_parent
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
-from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
-from dataprep.formats.media import refuse_media
 from dataprep.prepare.encode.gate import RowGate, Verdict
 from dataprep.prepare.encode.lengths import count_trained, fit_dpo, fit_kto, fit_sft
 from dataprep.prepare.identity import Input
 from dataprep.prepare.output import COLUMNS
+from dataprep.validate.canonical_row import to_canonical
 
 # A batch handed to the encoder (and to a worker) holds at most this many rows or bytes:
 # the tokenizer's per-token objects for a batch are what bounds memory, so a batch of long
@@ -251,12 +250,7 @@ class Worker:
     def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, Verdict]:
         """The row's example, its format, and the gate's verdict on it (``RowGate.check``)."""
         job = self.job
-        row, name = row_format(row, plan.format, job.mapping, forced=plan.forced)
-        try:
-            example = FORMATS[name].to_canonical(row)
-            refuse_media(row, example)
-        except RowError as e:
-            raise self.gate.adapter_error(row, name, e) from None
+        example, name, row, _ = to_canonical(row, plan.format, job.mapping, forced=plan.forced)
         # A row of another kind is refused, never adapted: a KTO example prepared as SFT
         # would train its undesirable answers as good ones (or, keeping only desirable
         # ones, silently halve the data); a pair as KTO would need two rows. Who wants SFT
@@ -281,45 +275,6 @@ _KIND_OF_EXAMPLE = {
     Preference: ("a preference pair", "dpo"),
     Unpaired: ("a KTO example", "kto"),
 }
-
-
-def row_to_canonical(
-    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
-) -> tuple[Conversation | Preference | Unpaired, str]:
-    """One row to the canonical model, and the format it was read as.
-
-    The row is mapped (``--field``/``--role``), then read as the file's format when that
-    format claims it (or always, when ``forced``), else as the first format that claims it:
-    a mixed file still converts row by row. Raises RowError with the reason.
-    """
-    row, name = row_format(row, file_format, mapping, forced=forced)
-    example = FORMATS[name].to_canonical(row)
-    refuse_media(row, example)
-    return example, name
-
-
-def row_format(
-    row: Any, file_format: str | None, mapping: Mapping, *, forced: bool = False
-) -> tuple[dict[str, Any], str]:
-    """The mapped row and the format to read it as (see ``row_to_canonical``)."""
-    if not isinstance(row, dict):
-        raise RowError("", f"a row must be an object, not {type(row).__name__}", "not-an-object")
-    row = mapping.apply(row)
-    if forced or (file_format is not None and FORMATS[file_format].detect(row)):
-        name = file_format
-    else:
-        from dataprep.detect import row_formats
-
-        claimed = row_formats(row)
-        if not claimed:
-            keys = ", ".join(sorted(row)[:8]) or "no keys"
-            raise RowError(
-                "",
-                f"no format fits this row (keys: {keys}); see `dataprep detect`",
-                "unknown-format",
-            )
-        name = claimed[0]
-    return row, name
 
 
 def content_key(example: Conversation | Preference | Unpaired) -> bytes:

@@ -156,7 +156,8 @@ def test_nothing_left_exits_1_with_the_reasons(tmp_path, tok_dir, capsys):
     assert lines[-3].startswith(f"{src}:1: ") and lines[-3].endswith("[too-long]")
     assert (
         lines[-2]
-        == f"{src}:2: no format fits this row (keys: question); see `dataprep detect` [unknown-format]"
+        == f"{src}:2: row fits no format (keys: question); pass --format to read it as one, "
+        "or map its fields with --field [unknown-format]"
     )
     assert (
         lines[-1]

@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from dataprep.cli import main
-from dataprep.cli.stats import histogram
 from dataprep.prepare.output import read_split
 from dataprep.prepare.pipeline import PrepareOptions, prepare
+from dataprep.stats import histogram
 
 ROWS = [
     {

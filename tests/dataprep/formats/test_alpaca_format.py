@@ -150,7 +150,7 @@ LOSSY = [
         Conversation(
             [
                 Message(U, "Weather?"),
-                Message(A, None, tool_calls=[ToolCall("w", "{}", "c")]),
+                Message(A, None, tool_calls=[ToolCall("w", "{}", id="c")]),
                 Message("tool", "sunny", tool_call_id="c"),
                 Message(A, "Sunny."),
             ],

@@ -108,7 +108,7 @@ LOSSY = [
         Conversation(
             [
                 Message(U, "Weather?", name="ann"),
-                Message(A, None, tool_calls=[ToolCall("w", "{}", "c1")]),
+                Message(A, None, tool_calls=[ToolCall("w", "{}", id="c1")]),
                 Message("tool", "sunny", tool_call_id="c1"),
                 Message(A, "Sunny.", reasoning="easy", train=True),
             ],

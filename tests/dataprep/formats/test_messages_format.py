@@ -51,7 +51,7 @@ TO_CANONICAL = [
         },
         Conversation(
             [
-                Message(A, None, tool_calls=[ToolCall("f", '{"x": 1}', "c1")]),
+                Message(A, None, tool_calls=[ToolCall("f", '{"x": 1}', id="c1")]),
                 Message("tool", "2", tool_call_id="c1", name="f"),
             ],
             tools=[{"type": "function", "function": {"name": "f"}}],
@@ -279,7 +279,7 @@ FROM_CANONICAL = [
                 Message(
                     A,
                     None,
-                    tool_calls=[ToolCall("f", {"x": 1}), ToolCall("g", "{}", "c2")],
+                    tool_calls=[ToolCall("f", {"x": 1}), ToolCall("g", "{}", id="c2")],
                     reasoning="r",
                 ),
                 Message("tool", "ok", tool_call_id="c2", name="g"),

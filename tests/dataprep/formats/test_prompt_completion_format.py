@@ -108,7 +108,7 @@ FROM_CANONICAL = [
             [
                 Message(S, "S"),
                 Message(U, "q"),
-                Message(A, None, tool_calls=[ToolCall("f", "{}", "c")]),
+                Message(A, None, tool_calls=[ToolCall("f", "{}", id="c")]),
                 Message("tool", "1", tool_call_id="c"),
                 Message(A, "done"),
             ],

@@ -301,7 +301,7 @@ LOSSY = [
         Conversation(
             [
                 Message(U, "Q", name="ann"),
-                Message(A, None, tool_calls=[ToolCall("f", "{}", "c1")]),
+                Message(A, None, tool_calls=[ToolCall("f", "{}", id="c1")]),
                 Message("tool", "1", tool_call_id="c1"),
                 Message(A, "ok", reasoning="hmm"),
             ]
