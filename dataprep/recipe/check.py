@@ -13,8 +13,8 @@ from itertools import islice
 
 from dataprep.detect import detect_rows
 from dataprep.errors import DataprepError, RowError
-from dataprep.formats import FORMATS
 from dataprep.recipe.model import Source
+from dataprep.validate.canonical_row import to_canonical
 
 HEAD_ROWS = 200
 PROBLEMS_SHOWN = 3
@@ -58,7 +58,6 @@ def check_source(source: Source, head: int = HEAD_ROWS) -> SourceCheck:
             return SourceCheck(source, "failed", None, len(records),
                                [f"{detection.message}{hint}"])  # fmt: skip
         fmt = detection.format
-    module = FORMATS[fmt]
     bad = 0
     for record in records:
         if record.problem is not None:
@@ -67,10 +66,9 @@ def check_source(source: Source, head: int = HEAD_ROWS) -> SourceCheck:
                 problems.append(str(record.problem))
             continue
         try:
-            row = mapping.apply(record.value) if mapping is not None else record.value
-            if not module.detect(row):
-                raise RowError("", f"the row does not have the {fmt} shape", "wrong-format")
-            module.to_canonical(row)
+            # As prepare reads it: the source's format forced when it names one, else
+            # each row as the format its shape shows, the file's own first.
+            to_canonical(record.value, fmt, mapping, forced=source.format is not None)
         except RowError as e:
             bad += 1
             if len(problems) < PROBLEMS_SHOWN:

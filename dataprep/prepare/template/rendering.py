@@ -278,7 +278,7 @@ def to_template_messages(
     blocks (Idefics3, SmolVLM, LLaVA-NeXT).
 
     >>> from dataprep.canonical import Message, ToolCall
-    >>> to_template_messages([Message("assistant", None, [ToolCall("f", '{"x": 1}')])])
+    >>> to_template_messages([Message("assistant", None, tool_calls=[ToolCall("f", '{"x": 1}')])])
     [{'role': 'assistant', 'tool_calls': [{'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}]}]
     """
     out = []
