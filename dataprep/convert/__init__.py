@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dataprep import atomic, failures
+from dataprep._fast.clean import FAST_CLEAN
 from dataprep.detect import row_formats
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.media import refuse_media
-from dataprep.validate.rows import FAST_CLEAN, check_row
+from dataprep.validate.rows import check_row
 
 if TYPE_CHECKING:
     from dataprep.convert.writing import RowWriter

@@ -70,13 +70,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dataprep._fast.clean import FAST_CLEAN
 from dataprep._fast.parallel import Forked, forked_all, parallel_workers, split_jsonl
+from dataprep._fast.seen import SeenRows
 from dataprep.detect import UNKNOWN, Detection, Detector
 from dataprep.errors import InputError, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.validate.problems import Problem, ProblemLog, Severity
-from dataprep.validate.rows import FAST_CLEAN, PATH_TOKEN, check_row
-from dataprep.validate.seen import SeenRows
+from dataprep.validate.rows import PATH_TOKEN, check_row
 
 if TYPE_CHECKING:
     from dataprep.formats.mapping import Mapping

@@ -1,7 +1,8 @@
 """Prepare trains only rows that pass ``validate``'s row checks (``dataprep.validate.rows``).
 
-The checks run on the canonical example the worker has already built, behind the same
-fast path ``validate`` uses (``checks.check_converted``): nothing is converted twice. A
+The checks run on the canonical example the worker has already built
+(``dataprep.validate.rows.check_converted``), behind the same fast path ``validate`` uses
+(``dataprep._fast.clean.FAST_CLEAN``): nothing is converted twice. A
 row's errors reject it under the first one's code, as ``validate`` reports it; codes the
 user passed to ``--accept`` keep it, and are recorded. Warnings keep it and are counted.
 Duplicates across a file are ``--dedup``'s business, not the gate's.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from dataprep._fast.clean import FAST_CLEAN
 from dataprep.canonical import Example
 from dataprep.errors import RowError, UsageError
 from dataprep.formats.mapping import Mapping
@@ -84,6 +86,9 @@ class RowGate:
     def check(self, row: Any, fmt: str, example: Example) -> Verdict:
         """The codes a kept row was accepted with, and its warnings; raises ``RowError``
         (the first error not accepted) for a row that must not be trained."""
+        clean = FAST_CLEAN.get(fmt)
+        if clean is not None and clean(row):
+            return _CLEAN
         findings = check_converted(row, fmt, example)
         if not findings:
             return _CLEAN
