@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dataprep import atomic, failures
-from dataprep._fast.clean import FAST_CLEAN
 from dataprep.detect import row_formats
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
@@ -125,6 +124,9 @@ class _Converter:
         self.settings = (to, allow_lossy, mapping, from_format)
         self.write_as = FORMATS[to].from_canonical
         self.target = to
+        # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
+        from dataprep._fast.clean import FAST_CLEAN
+
         self.clean = FAST_CLEAN.get(to)  # rows it vouches for skip the full check
         self.allow_lossy = allow_lossy
         self.apply = mapping.apply if mapping is not None and not mapping.is_identity else None

@@ -70,7 +70,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dataprep._fast.clean import FAST_CLEAN
 from dataprep._fast.parallel import Forked, forked_all, parallel_workers, split_jsonl
 from dataprep._fast.seen import SeenRows
 from dataprep.detect import UNKNOWN, Detection, Detector
@@ -240,6 +239,9 @@ class FileChecker:
             self.result.warning_counts[code] += 1
 
     def check_records(self, records: Iterable[Record]) -> None:
+        # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
+        from dataprep._fast.clean import FAST_CLEAN
+
         # The hot loop: everything it touches per row is a local.
         add = self.add
         mapping = self.mapping

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dataprep._fast.clean import FAST_CLEAN
 from dataprep.canonical import Example
 from dataprep.errors import RowError, UsageError
 from dataprep.formats.mapping import Mapping
@@ -80,13 +79,17 @@ class RowGate:
     terms, as ``validate`` names them)."""
 
     def __init__(self, accept: Iterable[str], mapping: Mapping):
+        # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
+        from dataprep._fast.clean import FAST_CLEAN
+
         self.accept = frozenset(accept)
         self.mapping = mapping if not mapping.is_identity else None
+        self.clean = FAST_CLEAN  # rows it vouches for skip the full check
 
     def check(self, row: Any, fmt: str, example: Example) -> Verdict:
         """The codes a kept row was accepted with, and its warnings; raises ``RowError``
         (the first error not accepted) for a row that must not be trained."""
-        clean = FAST_CLEAN.get(fmt)
+        clean = self.clean.get(fmt)
         if clean is not None and clean(row):
             return _CLEAN
         findings = check_converted(row, fmt, example)
