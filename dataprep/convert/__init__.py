@@ -42,7 +42,7 @@ from dataprep import atomic, failures
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.validate.canonical_row import to_canonical
-from dataprep.validate.rows import FAST_CLEAN, check_row
+from dataprep.validate.rows import check_row
 
 if TYPE_CHECKING:
     from dataprep.convert.writing import RowWriter
@@ -119,6 +119,9 @@ class _Converter:
         self.settings = (to, allow_lossy, mapping, from_format)
         self.write_as = FORMATS[to].from_canonical
         self.target = to
+        # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
+        from dataprep._fast.clean import FAST_CLEAN
+
         self.clean = FAST_CLEAN.get(to)  # rows it vouches for skip the full check
         self.allow_lossy = allow_lossy
         self.mapping = mapping if mapping is not None and not mapping.is_identity else None

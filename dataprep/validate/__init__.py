@@ -50,18 +50,13 @@ a ``--field`` mapping that would overwrite a key is ``mapping-conflict``.
 Keys of a message that no format field claims (``id``, ``timestamp``, ...) are data
 (``Message.extra``): no check looks at them, and they raise no problem.
 
-Speed. Most rows of a real file are clean, so the common shapes (``messages`` rows of
-alternating turns, OpenAI tool calls included, and ``sharegpt`` rows of alternating
-turns, extra keys allowed) are first checked by a short function over the row's dicts
-that answers only "certainly clean"; any row it cannot vouch for takes the full path
-above, which finds and words the problems. It looks for control tokens in each text
-with a memchr for "<" (and one for "[" before the search for "INST]"), running the
-full token search only on texts that hold one. Duplicates are found by a 64-bit hash of
-the raw line bytes (16-32 bytes of memory per row). Large plain JSONL files are split
-into byte ranges checked by worker processes (``jobs``; by default as the load allows).
+Speed. The plain logic is here and in ``rows`` (one row: schema, adapter, meaning) and
+``seen`` (the duplicate table as a dict); the fast versions validate runs live in
+``dataprep._fast``, each held equal to its reference by a test: ``FAST_CLEAN`` vouches for
+the common clean shapes so that they skip the full path, ``SeenRows`` keeps the row
+hashes in 16-32 bytes a row, and large plain JSONL files are split into byte ranges
+checked by worker processes (``jobs``; by default as the load allows).
 
-Beside this module: ``checks`` (one row: schema, adapter, meaning, and the fast paths
-for clean rows) and ``seen`` (the compact set of row hashes behind ``duplicate-row``).
 ``prepare`` runs the same row checks on every row it trains (``dataprep.prepare.encode.gate``).
 """
 
@@ -76,13 +71,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dataprep._fast.parallel import Forked, forked_all, parallel_workers, split_jsonl
+from dataprep._fast.seen import SeenRows
 from dataprep.detect import UNKNOWN, Detection, Detector
 from dataprep.errors import InputError, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.validate.canonical_row import unknown_format
 from dataprep.validate.problems import Problem, ProblemLog, Severity
-from dataprep.validate.rows import FAST_CLEAN, PATH_TOKEN, check_row
-from dataprep.validate.seen import SeenRows
+from dataprep.validate.rows import PATH_TOKEN, check_row
 
 if TYPE_CHECKING:
     from dataprep.formats.mapping import Mapping
@@ -244,6 +239,9 @@ class FileChecker:
             self.result.warning_counts[code] += 1
 
     def check_records(self, records: Iterable[Record]) -> None:
+        # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
+        from dataprep._fast.clean import FAST_CLEAN
+
         # The hot loop: everything it touches per row is a local.
         add = self.add
         mapping = self.mapping

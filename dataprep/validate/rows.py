@@ -3,9 +3,9 @@ canonical example the adapter gives; every problem a ``Finding`` with a stable c
 codes are listed in ``dataprep.validate``).
 
 Apart from ``validate``, which runs these over whole files: nothing here knows of files,
-lines or logs, so one row can be checked alone (``check_row``), and the fast paths that
-vouch for certainly clean rows (``FAST_CLEAN``) sit beside the full checks they must
-agree with.
+lines or logs, so one row can be checked alone (``check_row``). These are the reference:
+the fast paths that vouch for certainly clean rows (``dataprep._fast.clean.FAST_CLEAN``)
+must never vouch for a row in which they find a problem.
 
 >>> from dataprep.canonical import Conversation, Message
 >>> conv = Conversation([Message("user", "Hi", origin="messages[0]"), Message("user", "", origin="messages[1]")])
@@ -16,7 +16,6 @@ agree with.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import orjson
@@ -25,7 +24,7 @@ from dataprep.canonical import ROLES, Conversation, Example, Message, Preference
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import suggest_role
-from dataprep.formats.media import MEDIA_COLUMNS, refuse_media
+from dataprep.formats.media import refuse_media
 from dataprep.validate.problems import Severity
 from dataprep.validate.tools import TOOL_CALL_CODES, Declared, call_problems, declared_tools
 
@@ -75,10 +74,6 @@ _LT_TOKEN_RE = re.compile(
     "<(?:" + "|".join(re.escape(t[1:]) for t in CONTROL_TOKENS if t[0] == "<") + ")"
 )
 _INST_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS if t[0] != "<"))
-# The fast paths' search: a control token or a media placeholder (``dataprep.formats.media``);
-# either sends the row down the full path, which words the problem.
-_LT_FAST_RE = re.compile(_LT_TOKEN_RE.pattern[:-1] + "|image>|video>|audio>)")
-
 # Formats whose readers refuse two user or two assistant turns in a row (LLaMA-Factory
 # and FastChat read ShareGPT strictly alternating; alpaca's pairs cannot repeat a role).
 # Elsewhere it is legal in the format but refused by many chat templates (Llama 2,
@@ -111,14 +106,6 @@ def find_control_token(text: str) -> str | None:
         if inst is not None and (found is None or inst.start() < found.start()):
             found = inst
     return found.group(0) if found else None
-
-
-def _holds_token(text: str) -> bool:
-    """For the fast paths: ``find_control_token(text) is not None`` (with no match object
-    to build), or a media placeholder."""
-    return ("<" in text and _LT_FAST_RE.search(text) is not None) or (
-        "[" in text and "INST]" in text and _INST_RE.search(text) is not None
-    )
 
 
 PATH_TOKEN = re.compile(r'\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
@@ -516,17 +503,14 @@ def check_converted(row: Any, fmt: str, example: Example) -> list[Finding]:
     """``check_row``'s findings for a row whose adapter already gave ``example``:
     ``prepare`` converts every row anyway, and converting it twice would double that cost.
 
-    The fast path first, as ``validate`` runs it. Schema errors come first, as in
-    ``check_row``; the meaning checks then run too (the example exists), so that a row
-    kept by ``prepare --accept`` for one code was still checked for all the others.
+    Schema errors come first, as in ``check_row``; the meaning checks then run too (the
+    example exists), so that a row kept by ``prepare --accept`` for one code was still
+    checked for all the others.
 
     >>> row = {"messages": [{"role": "user", "content": "Hi"}]}
     >>> [f.code for f in check_converted(row, "messages", FORMATS["messages"].to_canonical(row))]
     ['no-final-assistant']
     """
-    clean = FAST_CLEAN.get(fmt)
-    if clean is not None and clean(row):
-        return []
     schema_errors = _validator(fmt).check(row)
     if not schema_errors:
         return meaning_problems(example, row, fmt)
@@ -575,154 +559,3 @@ def _schema_finding(row: Any, path: str, message: str) -> Finding:
             path, f"content must be a string, not {type(value).__name__}", "non-string-content"
         )
     return Finding(path, message, "schema")
-
-
-# The keys the adapters read in a message / a ShareGPT turn: any other key is the
-# message's extra, which no check looks at.
-_MESSAGE_KEYS = frozenset(
-    {"role", "content", "tool_calls", "tool_call_id", "name", "reasoning_content", "reasoning",
-     "thinking", "train", "weight", "loss_weight"}
-)  # fmt: skip
-_TURN_KEYS = frozenset({"from", "value", "train", "weight", "loss_weight"})
-
-
-_MEDIA_COLUMNS = frozenset(MEDIA_COLUMNS)
-
-
-def _clean_messages_row(row: dict) -> bool:
-    """True only for a messages row that is certainly clean.
-
-    The shapes vouched for: an optional leading system message, then user and assistant
-    turns of non-empty text that alternate and end with the assistant; an assistant turn
-    may instead call tools (OpenAI shape, arguments a JSON object), answered by one tool
-    message per call, by id, before the assistant speaks again. Messages hold no other
-    known keys (extra keys are data, and allowed); ``tools`` is a list of objects, and a
-    row that declares tools makes no call (its calls are checked against them); no
-    text holds a control token. Anything else takes the full path.
-    """
-    messages = row.get("messages")
-    if type(messages) is not list or not messages or not _MEDIA_COLUMNS.isdisjoint(row):
-        return False
-    declares_tools = False
-    if "tools" in row:
-        tools = row["tools"]
-        if type(tools) is not list:
-            return False
-        for t in tools:
-            if type(t) is not dict:
-                return False
-        declares_tools = bool(tools)
-    lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
-    expect = "user"
-    first = True
-    ids: set[str] = set()
-    pending = 0
-    answered = False
-    for m in messages:
-        if type(m) is not dict:
-            return False
-        role = m.get("role")
-        content = m.get("content")
-        # How many of the keys the adapter reads the message holds (the rest are extras).
-        known = len(m)
-        if known > 2:
-            known = len(m.keys() & _MESSAGE_KEYS)
-        if known == 2 and (role == expect or (first and role == "system")):
-            if type(content) is not str or not content or content.isspace():
-                return False
-            # _holds_token, inlined: it runs for every message
-            if ("<" in content and lt_search(content)) or (
-                "[" in content and "INST]" in content and inst_search(content)
-            ):
-                return False
-            if role == expect:
-                answered = role == "assistant"
-                expect = "assistant" if expect == "user" else "user"
-        elif role == "tool" and expect == "tool":
-            call_id = m.get("tool_call_id")
-            if known != 3 or call_id not in ids:
-                return False
-            if type(content) is not str or not content or content.isspace():
-                return False
-            if _holds_token(content):
-                return False
-            pending -= 1
-            if not pending:
-                expect = "assistant"
-        elif role == "assistant" and expect == "assistant" and "tool_calls" in m:
-            if declares_tools:  # calls checked against the declared tools: the full path
-                return False
-            if known != 2 + ("content" in m) or not (
-                content is None or (type(content) is str and not _holds_token(content))
-            ):
-                return False
-            calls = m["tool_calls"]
-            if type(calls) is not list or not calls:
-                return False
-            for call in calls:
-                if not _clean_openai_call(call):
-                    return False
-                ids.add(call["id"])
-            pending = len(calls)
-            expect = "tool"
-        else:
-            return False
-        first = False
-    return expect == "user" and answered
-
-
-def _clean_openai_call(call: Any) -> bool:
-    """``{"id": str, "type": "function", "function": {"name": str, "arguments": "{...}"}}``."""
-    if type(call) is not dict or len(call) != 3 or call.get("type") != "function":
-        return False
-    body = call.get("function")
-    if type(call.get("id")) is not str or type(body) is not dict or len(body) != 2:
-        return False
-    name = body.get("name")
-    args = body.get("arguments")
-    if type(name) is not str or not name or type(args) is not str:
-        return False
-    try:
-        return type(orjson.loads(args)) is dict
-    except orjson.JSONDecodeError:
-        return False
-
-
-def _clean_sharegpt_row(row: dict) -> bool:
-    """As ``_clean_messages_row`` for ShareGPT: human/gpt turns, a leading system turn."""
-    turns = row.get("conversations")
-    if type(turns) is not list or not turns or "tools" in row or "system" in row:
-        return False
-    if not _MEDIA_COLUMNS.isdisjoint(row):
-        return False
-    lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
-    expect = "human"
-    first = True
-    for t in turns:
-        if type(t) is not dict:
-            return False
-        if len(t) != 2 and len(t.keys() & _TURN_KEYS) != 2:
-            return False
-        value = t.get("value")
-        if type(value) is not str or not value or value.isspace():
-            return False
-        if ("<" in value and lt_search(value)) or (
-            "[" in value and "INST]" in value and inst_search(value)
-        ):
-            return False
-        role = t.get("from")
-        if role == expect:
-            expect = "gpt" if expect == "human" else "human"
-        elif not (first and role == "system"):
-            return False
-        first = False
-    # Ends after a gpt turn, and had one (a lone system turn expects "human" too).
-    return expect == "human" and role == "gpt"
-
-
-# Per format: a check that answers True only for rows that are certainly clean (schema,
-# adapter and meaning). A test holds each to that promise against the full path.
-FAST_CLEAN: dict[str, Callable[[dict], bool]] = {
-    "messages": _clean_messages_row,
-    "sharegpt": _clean_sharegpt_row,
-}

@@ -1,7 +1,8 @@
 """Prepare trains only rows that pass ``validate``'s row checks (``dataprep.validate.rows``).
 
-The checks run on the canonical example the worker has already built, behind the same
-fast path ``validate`` uses (``checks.check_converted``): nothing is converted twice. A
+The checks run on the canonical example the worker has already built
+(``dataprep.validate.rows.check_converted``), behind the same fast path ``validate`` uses
+(``dataprep._fast.clean.FAST_CLEAN``): nothing is converted twice. A
 row's errors reject it under the first one's code, as ``validate`` reports it; codes the
 user passed to ``--accept`` keep it, and are recorded. Warnings keep it and are counted.
 Duplicates across a file are ``--dedup``'s business, not the gate's.
@@ -77,12 +78,19 @@ class RowGate:
     terms, as ``validate`` names them)."""
 
     def __init__(self, accept: Iterable[str], mapping: Mapping):
+        # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
+        from dataprep._fast.clean import FAST_CLEAN
+
         self.accept = frozenset(accept)
         self.mapping = mapping if not mapping.is_identity else None
+        self.clean = FAST_CLEAN  # rows it vouches for skip the full check
 
     def check(self, row: Any, fmt: str, example: Example) -> Verdict:
         """The codes a kept row was accepted with, and its warnings; raises ``RowError``
         (the first error not accepted) for a row that must not be trained."""
+        clean = self.clean.get(fmt)
+        if clean is not None and clean(row):
+            return _CLEAN
         findings = check_converted(row, fmt, example)
         if not findings:
             return _CLEAN

@@ -3,17 +3,16 @@ main process or in ``--num-proc`` worker processes.
 
 A ``Worker`` holds the tokenizer and one Encoder per mask policy; ``run`` turns a batch of
 rows into a ``BatchResult`` (flat arrays of documents, the rows' errors, their eval coin).
-``run_pool`` feeds batches to forked workers and hands the results back in input order.
+``run_pool`` feeds batches to one Worker in each of ``--num-proc`` processes and hands the
+results back in input order; the pool itself is ``dataprep._fast.pool.run_ordered``, and
+its reference is the plain loop ``collect(i, records, worker.run(i, payload(records)))``
+over ``batches``.
 """
 
 from __future__ import annotations
 
-import gc
+import functools
 import hashlib
-import multiprocessing
-import os
-import signal
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from dataprep._fast.parallel import die_with_parent
+from dataprep._fast.pool import run_ordered
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
 from dataprep.formats.mapping import Mapping
@@ -328,25 +327,15 @@ def _hash_unit(seed: bytes, key: bytes) -> float:
     return int.from_bytes(digest, "little") / 2.0**64
 
 
-# Worker processes: the job is set once per process, then batches flow through. Forked
-# workers find the tokenizer the main process loaded in _PRELOADED instead of loading it.
-_WORKER: Worker | None = None
+# Forked workers find the tokenizer the main process loaded in _PRELOADED instead of
+# loading it again (a spawned worker finds None, and loads it).
 _PRELOADED: tuple[Any, Any] | None = None
 
 
-def _init_worker(job: Job, parent: int) -> None:
-    global _WORKER
-    # Ctrl-C is the main process's business: it stops the pool and cleans up. A main
-    # process killed outright takes its workers with it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent)
+def _start_worker(job: Job) -> Callable[[int, list[Any]], BatchResult]:
+    """The work of one pool process: a Worker's ``run``, made once when the process starts."""
     tokenizer, template = _PRELOADED or (None, None)
-    _WORKER = Worker(job, tokenizer, template)
-
-
-def _run_in_worker(input_index: int, rows: list[Any]) -> BatchResult:
-    assert _WORKER is not None  # for the type checker: the pool's initializer set it
-    return _WORKER.run(input_index, rows)
+    return Worker(job, tokenizer, template).run
 
 
 def batches(inputs: list[Input]) -> Iterator[tuple[int, list[Any]]]:
@@ -375,31 +364,14 @@ def run_pool(
     collect: Callable[[int, list[Any], BatchResult], None],
     preloaded: tuple[Any, Any],
 ) -> None:
-    """Encode batches in ``num_proc`` worker processes, collecting results in input order.
-
-    At most four batches per worker are in flight (enough that a worker never waits for
-    the main process to read, few enough that memory stays flat whatever the input size).
-    """
-    methods = multiprocessing.get_all_start_methods()
-    # fork shares the imported modules (fast start); spawn where fork does not exist.
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pending: deque[tuple[int, list[Any], Any]] = deque()
+    """Encode batches in ``num_proc`` worker processes, collecting results in input order
+    (``dataprep._fast.pool.run_ordered``: at most four batches per worker in flight)."""
     global _PRELOADED
     _PRELOADED = preloaded
-    # Forked workers share the parent's objects copy-on-write; a garbage collection in a
-    # worker would touch (and so copy) all of them. Frozen objects are never traversed.
-    gc.freeze()
     try:
-        with context.Pool(num_proc, initializer=_init_worker, initargs=(job, os.getpid())) as pool:
-            for index, records in batches(inputs):
-                future = pool.apply_async(_run_in_worker, (index, payload(records)))
-                pending.append((index, records, future))
-                while len(pending) >= 4 * num_proc:
-                    index, records, future = pending.popleft()
-                    collect(index, records, future.get())
-            while pending:
-                index, records, future = pending.popleft()
-                collect(index, records, future.get())
+        run_ordered(
+            num_proc, functools.partial(_start_worker, job), batches(inputs), collect,
+            payload=payload,
+        )  # fmt: skip
     finally:
         _PRELOADED = None
-        gc.unfreeze()

@@ -10,6 +10,8 @@ import os
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonl_mix import lines_with_blanks
 
 import dataprep._fast.parallel
@@ -133,3 +135,42 @@ def test_forked_calls_are_stopped_when_the_parent_fails():
 
 def test_doctests():
     assert doctest.testmod(dataprep._fast.parallel).failed == 0
+
+
+# ------------------------------------------------------ ranges on generated files
+
+LINE = st.one_of(
+    st.just(b""), st.just(b"  "), st.just(b"\t \r"), st.just(b'{"i": 1}'),
+    st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+    st.integers(1, 3000).map(lambda n: b'{"long": "' + b"x" * n + b'"}'),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(LINE, max_size=40),
+    newline_at_end=st.booleans(),
+    bom=st.booleans(),
+    n=st.integers(1, 12),
+)
+def test_ranges_cover_the_file_once_at_line_ends(tmp_path_factory, lines, newline_at_end, bom, n):
+    """The reference: the file as one range. Ranges follow each other from the start
+    (after a BOM) to the end of the file, each but the last ends just after a newline
+    that ends a line that is not blank."""
+    content = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines)
+    if newline_at_end and content:
+        content += b"\n"
+    path = tmp_path_factory.mktemp("split") / "rows.jsonl"
+    path.write_bytes(content)
+    chunks = split_jsonl(str(path), n)
+    start = 3 if bom else 0
+    if len(content) <= start:
+        assert chunks == []
+        return
+    assert 1 <= len(chunks) <= n
+    assert chunks[0].start == start and chunks[-1].end == len(content)
+    assert all(a.end == b.start and a.start < a.end for a, b in itertools.pairwise(chunks))
+    for c in chunks[:-1]:
+        assert content[c.end - 1 : c.end] == b"\n"
+        last_line = content[c.start : c.end - 1].rsplit(b"\n", 1)[-1]
+        assert last_line.strip(), "a range ends with a blank line"

@@ -7,10 +7,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from dataprep._fast.clean import FAST_CLEAN
 from dataprep.convert import convert_file
 from dataprep.formats import FORMATS
 from dataprep.formats.media import refuse_media
-from dataprep.validate.rows import FAST_CLEAN, check_row
+from dataprep.validate.rows import check_row
 
 U = {"role": "user", "content": "What is it?"}
 A = {"role": "assistant", "content": "A cat."}

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 import dataprep.validate.schema
+from dataprep._fast.schema import compile_schema
 from dataprep.errors import UsageError
 from dataprep.formats import FORMATS
 from dataprep.validate.schema import (
     Validator,
-    compile_schema,
     format_path,
     load_schema,
     schema_errors,

@@ -19,6 +19,8 @@ import dataprep._fast.parallel
 import dataprep.validate
 import dataprep.validate.rows
 import dataprep.validate.seen
+from dataprep._fast.clean import FAST_CLEAN
+from dataprep._fast.seen import SeenRows
 from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
@@ -27,14 +29,12 @@ from dataprep.validate import validate_files, validate_records
 from dataprep.validate.problems import ProblemLog
 from dataprep.validate.rows import (
     CONTROL_TOKENS,
-    FAST_CLEAN,
     ROW_ERROR_CODES,
     ROW_WARNING_CODES,
     check_converted,
     check_row,
     find_control_token,
 )
-from dataprep.validate.seen import SeenRows
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "samples")
 
