@@ -221,7 +221,9 @@ def _with_config(
     from dataprep.recipe.report import NotHonoured
 
     if dataset_dir is not None and datasets is None:
-        raise click.UsageError("--dataset-dir goes with --dataset (a LLaMA-Factory dataset_info.json)")
+        raise click.UsageError(
+            "--dataset-dir goes with --dataset (a LLaMA-Factory dataset_info.json)"
+        )
     recipe, report, what = read_config(inputs[0], datasets, dataset_dir)
     if report is not None and report.fails:
         click.echo(f"{inputs[0]}: {what}: mapping report:", err=True)
@@ -298,35 +300,11 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         f"rows in = rows out + rows rejected: {counts['rows_in']} = {counts['rows_out']} + {counts['rows_rejected']}"
     )
     if manifest.get("sources"):
+        from dataprep.stats import source_table
+
         lines += source_table(manifest["sources"])
     for note in manifest.get("notes") or []:
         lines.append(f"note: {note}")
     if counts["rows_rejected"] and counts["rows_out"]:
         lines.append(f"rejects: {output.rstrip('/')}/rejects.jsonl")
     return "\n".join(lines)
-
-
-def source_table(sources: list[dict[str, Any]]) -> list[str]:
-    """Per source: rows read, selected by the mix, out, rejected; tokens; share of the
-    output (rows and tokens). The prepare summary and ``dataprep stats`` print it."""
-    head = ("source", "format", "amount", "read", "selected", "out", "rejected", "tokens",
-            "trainable", "share")  # fmt: skip
-    table = [head]
-    for s in sources:
-        name = s["name"] + (" [eval]" if s.get("eval") else "")
-        table.append((name, s.get("format") or "-", s.get("amount") or "-", _n(s["rows_read"]),
-                      _n(s["rows_selected"]), _n(s["rows_out"]), _n(s["rows_rejected"]),
-                      _n(s["tokens"]), _n(s["trainable_tokens"]),
-                      f"{s['share']:.1%} rows, {s['token_share']:.1%} tokens"))  # fmt: skip
-    widths = [max(len(row[c]) for row in table) for c in range(len(head))]
-    lines = ["sources:"]
-    for row in table:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2])]
-        cells += [row[c].rjust(widths[c]) for c in range(3, len(head) - 1)]
-        cells.append(row[-1])
-        lines.append("  " + "  ".join(cells))
-    for s in sources:
-        if s["rejected"]:
-            reasons = ", ".join(f"{code} {n}" for code, n in s["rejected"].items())
-            lines.append(f"  {s['name']}: rejected {reasons}")
-    return lines

@@ -71,7 +71,9 @@ class NotHonoured(DataprepError):
     stops before any work (exit 1). ``report`` is the whole mapping report."""
 
     def __init__(self, origin: str, report: Report):
-        failing = [u for u in report.uses if u.changes_training and u.status in ("not-honoured", "refused")]
+        failing = [
+            u for u in report.uses if u.changes_training and u.status in ("not-honoured", "refused")
+        ]
         super().__init__(
             f"{origin}: {len(failing)} key{'s' if len(failing) != 1 else ''} that change "
             "training cannot be honoured (see the mapping report above); nothing was prepared"
