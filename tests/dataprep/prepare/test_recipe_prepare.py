@@ -59,7 +59,9 @@ def sources_of(out):
         ("", 7, 7),  # no amount: every row once
     ],
 )
-def test_a_source_amount_selects_that_many_rows(tmp_path, tok_dir, capsys, amount, rows_in_file, expected):
+def test_a_source_amount_selects_that_many_rows(
+    tmp_path, tok_dir, capsys, amount, rows_in_file, expected
+):
     write_jsonl(tmp_path / "a.jsonl", [chat("a", i) for i in range(rows_in_file)])
     recipe = tmp_path / "mix.yaml"
     recipe.write_text(f"sources:\n  - path: a.jsonl\n    name: a\n    {amount}\n")
@@ -240,7 +242,9 @@ def write_dataset_info(tmp_path):
         ("kto", "kto", {"kto": 4}),
     ],
 )
-def test_a_dataset_info_with_dataset_prepares_its_stanzas(tmp_path, tok_dir, capsys, datasets, kind, rows):
+def test_a_dataset_info_with_dataset_prepares_its_stanzas(
+    tmp_path, tok_dir, capsys, datasets, kind, rows
+):
     info = write_dataset_info(tmp_path)
     code, stdout, err = prepare(capsys, info, tok_dir, tmp_path / "out", "--dataset", datasets)
     assert code == 0, stdout + err
@@ -250,10 +254,12 @@ def test_a_dataset_info_with_dataset_prepares_its_stanzas(tmp_path, tok_dir, cap
     assert "LLaMA-Factory dataset_info" in err
 
 
-def test_a_key_that_changes_training_and_cannot_be_honoured_stops_before_any_work(tmp_path, tok_dir, capsys):
+def test_a_key_that_changes_training_and_cannot_be_honoured_stops_before_any_work(
+    tmp_path, tok_dir, capsys
+):
     info = write_dataset_info(tmp_path)
-    code, stdout, err = prepare(capsys, info, tok_dir, tmp_path / "out", "--dataset",
-                                "tasks,talk,pairs,kto")  # fmt: skip
+    code, _, err = prepare(capsys, info, tok_dir, tmp_path / "out", "--dataset",
+                           "tasks,talk,pairs,kto")  # fmt: skip
     assert code == 1
     assert "not-honoured (changes training): the datasets are of different kinds" in err
     assert "nothing was prepared" in err
@@ -305,7 +311,9 @@ datasets:
         ("kto", "kto", {"datasets[0]": 4}),
     ],
 )
-def test_an_axolotl_config_prepares_with_its_own_options(tmp_path, tok_dir, capsys, which, kind, rows):
+def test_an_axolotl_config_prepares_with_its_own_options(
+    tmp_path, tok_dir, capsys, which, kind, rows
+):
     write_jsonl(tmp_path / "chats.jsonl", [
         {"dialog": [{"speaker": "human", "text": f"hi {i}"}, {"speaker": "bot", "text": f"yo {i}"}]}
         for i in range(3)
@@ -336,7 +344,9 @@ def test_the_command_line_wins_over_the_config_and_says_so(tmp_path, tok_dir, ca
     assert code == 0, stdout + err
     assert read_manifest(tmp_path / "out").max_length == 128
     assert not (tmp_path / "cfg-out").exists()
-    assert "note: --max-length 128 from the command line wins over the config (max_length 200)" in err
+    assert (
+        "note: --max-length 128 from the command line wins over the config (max_length 200)" in err
+    )
 
 
 @pytest.mark.parametrize(
