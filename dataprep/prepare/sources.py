@@ -54,8 +54,15 @@ def source_files(source: Source) -> list[str]:
     A file is itself; a folder saved with ``save_to_disk`` is read as one input; another
     folder gives its data files (sorted by name). A Hub source is not read by prepare yet.
 
-    >>> source_files(Source("data/a.jsonl"))
-    ['data/a.jsonl']
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for name in ("b.jsonl", "a.json", "notes.md"):
+    ...     open(os.path.join(d, name), "w").close()
+    >>> [os.path.basename(f) for f in source_files(Source(d))]
+    ['a.json', 'b.jsonl']
+    >>> source_files(Source("org/name", is_hub=True, where="mix.yaml:3"))
+    Traceback (most recent call last):
+    dataprep.errors.UsageError: mix.yaml:3: org/name: Hub dataset org/name: prepare does not read Hub sources of a recipe yet; download it and name the local files in the recipe [hub-not-yet]
     """
     if source.is_hub:
         raise UsageError(
@@ -88,10 +95,11 @@ def options_from_recipe(
     applies unless ``given`` has it: the command line wins, and a note says so. Per source
     ``--format``/``--field``/``--role`` belong in the config: given with one, a usage error.
 
-    >>> r = Recipe(sources=(Source("a.jsonl"),), max_length=512, seed=3)
-    >>> kw, notes = options_from_recipe(r, {"max_length": 128}, {"seed": 0})
-    >>> kw["max_length"], kw["seed"], notes
-    (128, 3, ['--max-length 128 from the command line wins over the config (max_length 512)'])
+    >>> r = Recipe(sources=(Source("README.md"),), max_length=512, seed=3, tokenizer="./tok")
+    >>> base = {"seed": 0, "tokenizer": None, "max_length": 128, "output": "out"}
+    >>> kw, notes = options_from_recipe(r, {"max_length": 128}, base)
+    >>> kw["max_length"], kw["seed"], kw["tokenizer"], kw["inputs"], notes
+    (128, 3, './tok', ['README.md'], ['--max-length 128 from the command line wins over the config (max_length 512)'])
     """
     for name, flag in (("format", "--format"), ("fields", "--field"), ("roles", "--role")):
         if given.get(name):
