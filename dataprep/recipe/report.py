@@ -75,7 +75,7 @@ class NotHonoured(DataprepError):
             u for u in report.uses if u.changes_training and u.status in ("not-honoured", "refused")
         ]
         super().__init__(
-            f"{origin}: {len(failing)} key{'s' if len(failing) != 1 else ''} that change "
-            "training cannot be honoured (see the mapping report above); nothing was prepared"
+            f"{origin}: {len(failing)} key{'s' if len(failing) != 1 else ''} that "
+            f"change{'s' if len(failing) == 1 else ''} training cannot be honoured (see the mapping report above); nothing was prepared"
         )
         self.report = report
