@@ -225,6 +225,33 @@ class TokenCounts(Record):
     row_length: LengthStats | None = None
 
 
+@dataclass(frozen=True)
+class SourceRecord(Record):
+    """One source of a recipe or a peer's config: what it gave the run (issue 10).
+
+    ``rows_read`` rows were read from it, the mix selected ``rows_selected`` of them (a
+    row taken twice counts twice), of which ``rows_out`` were written and
+    ``rows_rejected`` rejected (``rejected`` by reason): ``rows_selected = rows_out +
+    rows_rejected``. ``tokens``/``trainable_tokens`` are its written documents' tokens;
+    ``share`` and ``token_share`` its part of all rows and tokens written."""
+
+    name: str
+    path: str | None = None
+    format: str | None = None
+    amount: str | None = None  # weight 3 / 500 rows / fraction 0.25 / every row
+    eval: bool = False  # an eval-only source
+    mask: str | None = None
+    rows_read: int = 0
+    rows_selected: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
+    trainable_tokens: int = 0
+    share: float = 0.0
+    token_share: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Manifest(Record):
     """``dataprep.json``: what was prepared, from what, with what. Only ``tokenizer`` is
@@ -234,6 +261,8 @@ class Manifest(Record):
     fingerprint: str | None = None
     kind: str | None = None
     inputs: tuple[InputRecord, ...] = ()
+    # Per source, for a run of a recipe or a peer's config (None otherwise, and left out).
+    sources: tuple[SourceRecord, ...] | None = None
     tokenizer: TokenizerRecord
     chat_template: ChatTemplateRecord | None = None
     mask: str | None = None
@@ -257,6 +286,8 @@ class Manifest(Record):
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+
+    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources"})
 
     @classmethod
     def from_json(cls, value: Any) -> Manifest:

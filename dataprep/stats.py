@@ -88,6 +88,10 @@ def folder_stats(folder: str) -> dict[str, Any]:
         "packing": manifest and manifest.packing,
         "counts": manifest and manifest.counts and manifest.counts.to_json(),
         "packing_efficiency": manifest and manifest.packing_efficiency,
+        # A recipe's run: what each source gave (the manifest's accounting).
+        "sources": [s.to_json() for s in manifest.sources]
+        if manifest and manifest.sources
+        else None,
         "splits": {},
     }
     for name, path in split_folders(folder).items():
@@ -162,6 +166,36 @@ def folder_stats(folder: str) -> dict[str, Any]:
                 "_lengths": prompt + np.maximum(chosen, rejected),
             }
     return out
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def source_table(sources: list[dict[str, Any]]) -> list[str]:
+    """Per source: rows read, selected by the mix, out, rejected; tokens; share of the
+    output (rows and tokens). The prepare summary and ``dataprep stats`` print it."""
+    head = ("source", "format", "amount", "read", "selected", "out", "rejected", "tokens",
+            "trainable", "share")  # fmt: skip
+    table = [head]
+    for s in sources:
+        name = s["name"] + (" [eval]" if s.get("eval") else "")
+        table.append((name, s.get("format") or "-", s.get("amount") or "-", _count(s["rows_read"]),
+                      _count(s["rows_selected"]), _count(s["rows_out"]), _count(s["rows_rejected"]),
+                      _count(s["tokens"]), _count(s["trainable_tokens"]),
+                      f"{s['share']:.1%} rows, {s['token_share']:.1%} tokens"))  # fmt: skip
+    widths = [max(len(row[c]) for row in table) for c in range(len(head))]
+    lines = ["sources:"]
+    for row in table:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2])]
+        cells += [row[c].rjust(widths[c]) for c in range(3, len(head) - 1)]
+        cells.append(row[-1])
+        lines.append("  " + "  ".join(cells))
+    for s in sources:
+        if s["rejected"]:
+            reasons = ", ".join(f"{code} {n}" for code, n in s["rejected"].items())
+            lines.append(f"  {s['name']}: rejected {reasons}")
+    return lines
 
 
 # --- a dataset file ----------------------------------------------------------------------

@@ -95,3 +95,49 @@ def test_every_package_ships_in_the_wheel():
         for p in (ROOT / top).rglob("__init__.py")
     }
     assert found <= listed, sorted(found - listed)
+
+
+def _readme_block(first_line: str) -> str:
+    """The fenced block of the README whose first line is ``first_line``."""
+    import re
+
+    for block in re.findall(r"```(?:yaml|bash)?\n(.*?)```", README, flags=re.S):
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"no README block starting with {first_line!r}")
+
+
+def test_readme_recipe_and_axolotl_examples_read_as_the_readme_says(tmp_path):
+    from dataprep.recipe.axolotl import read_axolotl
+    from dataprep.recipe.model import load_recipe
+
+    (tmp_path / "mix.yaml").write_text(_readme_block("# mix.yaml"))
+    recipe = load_recipe(str(tmp_path / "mix.yaml"))
+    assert [s.amount for s in recipe.sources] == ["weight 3", "500 rows", "fraction 0.25"]
+    assert (recipe.seed, recipe.max_length, recipe.eval_fraction, recipe.dedup) == (
+        7,
+        2048,
+        0.05,
+        True,
+    )
+    (tmp_path / "axolotl.yaml").write_text(_readme_block("# axolotl.yaml"))
+    axo, report = read_axolotl(str(tmp_path / "axolotl.yaml"))
+    assert not report.fails, report.lines()
+    assert (axo.tokenizer, axo.max_length, axo.pack, axo.eval_fraction, axo.output) == (
+        "./tok",
+        2048,
+        True,
+        0.05,
+        "prepared/",
+    )
+    assert [s.format for s in axo.sources] == ["messages", "alpaca"]
+
+
+def test_readme_prepare_commands_use_only_flags_prepare_has():
+    import re
+
+    help_text = CliRunner().invoke(cli, ["prepare", "--help"]).output
+    commands = re.findall(r"dataprep prepare [^\n]*(?:\\\n[^\n]*)*", README)
+    flags = {f for c in commands for f in re.findall(r"(?<![\w-])--[a-z][a-z-]*", c.split("#")[0])}
+    assert {"--dataset", "--tokenizer", "--max-length"} <= flags
+    assert [f for f in sorted(flags) if f not in help_text] == []

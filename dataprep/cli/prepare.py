@@ -17,11 +17,9 @@ from dataprep.contract import OVERLONG_POLICIES as OVERLONG
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
-@tokenizer_option(required=True)
-@click.option("--max-length", type=click.IntRange(min=2), required=True, help="Tokens per row.")
-@click.option(
-    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder."
-)
+@tokenizer_option()
+@click.option("--max-length", type=click.IntRange(min=2), help="Tokens per row.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder.")
 @click.option(
     "--kind",
     type=click.Choice(KINDS),
@@ -70,19 +68,24 @@ from dataprep.contract import OVERLONG_POLICIES as OVERLONG
     help="Train rows that `dataprep validate` fails with this error code anyway "
     "(repeatable; counted in the manifest), e.g. --accept consecutive-roles.",
 )
+@click.option("--dataset", "datasets", metavar="NAMES",
+              help="LLaMA-Factory: the datasets of IN (a dataset_info.json) to prepare, NAME[,NAME...].")  # fmt: skip
+@click.option("--dataset-dir", metavar="DIR",
+              help="LLaMA-Factory: where file_name is looked for [default: IN's folder].")  # fmt: skip
 @click.option("--force", is_flag=True, help="Rebuild even when the output is up to date.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary."
 )
 @max_row_bytes_option
 @click.pass_context
-def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_length: int, output: str,
+def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
+            max_length: int | None, output: str | None,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
             chat_template: str | None, system: str | None, thinking: str,
             template_kwargs: dict[str, Any], eval_fraction: float, dedup: bool,
             num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
-            format_: str | None, accept: tuple[str, ...], force: bool,
-            as_json: bool) -> None:  # fmt: skip
+            format_: str | None, accept: tuple[str, ...], datasets: str | None,
+            dataset_dir: str | None, force: bool, as_json: bool) -> None:  # fmt: skip
     """Template, tokenize, mask and pack IN... for one tokenizer, into an Arrow folder.
 
     \b
@@ -102,12 +105,23 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
       dataprep prepare data.jsonl --tokenizer ./tok --max-length 2048 -o out/ \\
           --chat-template chatml --eval-fraction 0.05 --dedup --num-proc 4
 
-    Exit codes: 0 done (rejects are normal), 1 nothing left to write, 2 usage error.
+    \b
+    A single IN that is a recipe YAML, a LLaMA-Factory dataset_info.json (with
+    --dataset) or an Axolotl config prepares its sources in one run, each with its own
+    format, mapping, system prompt, mask and amount (mixed with --seed); the options
+    the config sets apply unless given here (the command line wins):
+      dataprep prepare mix.yaml --tokenizer ./tok --max-length 2048 -o prepared/
+      dataprep prepare data/dataset_info.json --dataset identity,alpaca_en_demo \\
+          --tokenizer ./tok --max-length 2048 -o prepared/
+      dataprep prepare axolotl.yaml --tokenizer ./tok
+
+    Exit codes: 0 done (rejects are normal), 1 nothing left to write or a config key that
+    changes training cannot be honoured, 2 usage error.
     """
     from dataprep.prepare.pipeline import NothingLeft, PrepareOptions
     from dataprep.prepare.pipeline import prepare as run_prepare
 
-    options = PrepareOptions(
+    base: dict[str, Any] = dict(
         inputs=list(inputs),
         tokenizer=tokenizer,
         max_length=max_length,
@@ -130,6 +144,8 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
         template_kwargs=template_kwargs,
         accept=list(accept),
     )
+    options = PrepareOptions(**_with_config(ctx, base, datasets, dataset_dir))
+    output = options.output
     bar: Any = None
 
     def on_start(total: int | None) -> None:
@@ -171,6 +187,60 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
     else:
         click.echo(summary(manifest, output))
     ctx.exit(0)
+
+
+# The command's parameters a config may also set, as PrepareOptions fields.
+_CONFIGURABLE = {
+    "tokenizer": "tokenizer", "max_length": "max_length", "output": "output", "kind": "kind",
+    "chat_template": "chat_template", "pack": "pack", "eval_fraction": "eval_fraction",
+    "dedup": "dedup", "seed": "seed", "mask": "mask", "system": "system",
+    "fields": "fields", "roles": "roles", "format_": "format",
+}  # fmt: skip
+
+
+def _with_config(
+    ctx: click.Context, base: dict[str, Any], datasets: str | None, dataset_dir: str | None
+) -> dict[str, Any]:
+    """The run's options: the command line's, or for a single IN that is a recipe or a
+    peer's config, the config's under the command line's (which wins, said on stderr)."""
+    from click.core import ParameterSource
+
+    from dataprep.recipe.reading import is_config
+
+    inputs = base["inputs"]
+    if not (len(inputs) == 1 and is_config(inputs[0], datasets)):
+        if datasets is not None or dataset_dir is not None:
+            raise click.UsageError("--dataset and --dataset-dir go with a dataset_info.json")
+        for name, flag in (("tokenizer", "--tokenizer"), ("max_length", "--max-length"),
+                           ("output", "-o")):  # fmt: skip
+            if base[name] is None:
+                raise click.UsageError(f"Missing option '{flag}'.")
+        return base
+    from dataprep.prepare.sources import options_from_recipe
+    from dataprep.recipe.reading import read_config
+    from dataprep.recipe.report import NotHonoured
+
+    if dataset_dir is not None and datasets is None:
+        raise click.UsageError(
+            "--dataset-dir goes with --dataset (a LLaMA-Factory dataset_info.json)"
+        )
+    recipe, report, what = read_config(inputs[0], datasets, dataset_dir)
+    if report is not None and report.fails:
+        click.echo(f"{inputs[0]}: {what}: mapping report:", err=True)
+        for line in report.lines():
+            click.echo(f"  {line}", err=True)
+        raise NotHonoured(inputs[0], report)
+    given = {
+        field: base[field]
+        for param, field in _CONFIGURABLE.items()
+        if ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE
+    }
+    kw, notes = options_from_recipe(recipe, given, base)
+    count = len(recipe.sources)
+    click.echo(f"{inputs[0]}: {what}, {count} source{'s' if count != 1 else ''}", err=True)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    return kw
 
 
 def _n(value: int) -> str:
@@ -229,6 +299,10 @@ def summary(manifest: dict[str, Any], output: str) -> str:
     lines.append(
         f"rows in = rows out + rows rejected: {counts['rows_in']} = {counts['rows_out']} + {counts['rows_rejected']}"
     )
+    if manifest.get("sources"):
+        from dataprep.stats import source_table
+
+        lines += source_table(manifest["sources"])
     for note in manifest.get("notes") or []:
         lines.append(f"note: {note}")
     if counts["rows_rejected"] and counts["rows_out"]:

@@ -3,8 +3,6 @@ Axolotl config amounts to, checked without preparing."""
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from dataprep.cli._rows import max_row_bytes_option
@@ -13,23 +11,9 @@ from dataprep.errors import UsageError
 
 def read_any(path: str, datasets: str | None, dataset_dir: str | None):
     """(recipe, report or None, what the file is) for ``path``, by its shape."""
-    from dataprep.recipe._yaml import read_located
+    from dataprep.recipe.reading import read_config
 
-    if os.path.basename(path) == "dataset_info.json" or datasets is not None:
-        from dataprep.recipe.llamafactory import read_dataset_info
-
-        names = [n.strip() for n in (datasets or "").split(",") if n.strip()]
-        recipe, report = read_dataset_info(path, names, dataset_dir)
-        return recipe, report, "LLaMA-Factory dataset_info"
-    doc = read_located(path)
-    if isinstance(doc, dict) and ("datasets" in doc or "test_datasets" in doc):
-        from dataprep.recipe.axolotl import read_axolotl
-
-        recipe, report = read_axolotl(path)
-        return recipe, report, "Axolotl config"
-    from dataprep.recipe.model import load_recipe
-
-    return load_recipe(path), None, "recipe"
+    return read_config(path, datasets, dataset_dir)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

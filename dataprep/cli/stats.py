@@ -90,7 +90,12 @@ def report(stats: dict[str, Any]) -> list[str]:
             lines.append(("trainable share", "- (give --tokenizer)"))
         lines.append(("duplicates", f"{stats['duplicates']:,} exact duplicate rows"))
     width = max(len(k) for k, _ in lines)
-    return [head, *(f"  {k.ljust(width)}  {v}" for k, v in lines)]
+    out = [head, *(f"  {k.ljust(width)}  {v}" for k, v in lines)]
+    if stats.get("sources"):
+        from dataprep.stats import source_table
+
+        out += source_table(stats["sources"])
+    return out
 
 
 def plot(lengths: Any, path: str, title: str, unit: str, max_length: int | None) -> None:

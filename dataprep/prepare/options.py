@@ -46,6 +46,9 @@ class PrepareOptions:
     thinking: str = "keep"  # reasoning kept in every assistant turn, the last only, or dropped
     template_kwargs: dict[str, Any] = field(default_factory=dict)  # extra template variables
     accept: list[str] = field(default_factory=list)  # row-check error codes to keep (--accept)
+    # A recipe or a peer's config (``dataprep.recipe.model.Recipe``): ``inputs`` are then
+    # its sources' files, each with the source's format, mapping, system, mask and amount.
+    recipe: Any = None
 
 
 @dataclass
@@ -104,7 +107,7 @@ def check_options(options: PrepareOptions) -> None:
 
 def option_record(options: PrepareOptions) -> dict[str, Any]:
     """The options that decide the output (the fingerprint's and the manifest's record)."""
-    return {
+    record: dict[str, Any] = {
         "kind": options.kind,
         "mask": options.mask,
         "pack": options.pack,
@@ -121,3 +124,9 @@ def option_record(options: PrepareOptions) -> dict[str, Any]:
         "template_kwargs": dict(sorted(options.template_kwargs.items())),
         "accept": sorted(set(options.accept)),
     }
+    if options.recipe is not None:
+        # Only with a recipe: the fingerprints of runs without one are unchanged.
+        from dataprep.prepare.sources import source_record_fields
+
+        record["sources"] = source_record_fields(options.recipe)
+    return record

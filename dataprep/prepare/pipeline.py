@@ -57,6 +57,7 @@ from dataprep.contract import (
     ManifestDamaged,
     ManifestMissing,
     MaskCheck,
+    SourceRecord,
     SplitRecord,
     TokenCounts,
     TokenizerRecord,
@@ -198,7 +199,8 @@ def prepare(
 
         plan = plan_inputs(options, inputs, tokenizer_id)
         if on_start is not None:
-            on_start(_total_lines(inputs))
+            selection = plan.selection
+            on_start(sum(selection.rows_selected) if selection else _total_lines(inputs))
         with AtomicFolder(options.output) as tmp:
             encoded = encode(options, inputs, plan, tmp, on_rows)
             written = pack_and_write(options, plan, encoded, tmp, fingerprint)
@@ -252,6 +254,7 @@ class Plan:
     columns: tuple[str, ...]
     worker: Worker  # in this process; its masks verified for the tokenizer and template
     span_checks: list[Any]
+    selection: Any = None  # a recipe's mix (``sources.Selection``); None: every row once
 
 
 def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict[str, Any]) -> Plan:
@@ -266,13 +269,17 @@ def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict
 
     mapping = Mapping.from_specs(options.fields, options.roles)
     tokenizer = load_tokenizer(options.tokenizer)
+    sources = _input_sources(options, len(inputs))
 
     peeked = []
-    for item in inputs:
+    for item, source in zip(inputs, sources, strict=True):
         if options.format is not None:
             peeked.append((options.format, f"{options.format} (--format)"))
+        elif source is not None and source.format is not None:
+            peeked.append((source.format, f"{source.format} (the recipe's format)"))
         else:
-            peeked.append(peek_format(item.read_from, mapping))
+            own = source.mapping if source is not None else None
+            peeked.append(peek_format(item.read_from, own or mapping))
     # Plain text documents need no chat template; anything else does.
     template_required = needs_chat_template(fmt for fmt, _ in peeked)
     template = resolve_template(tokenizer, options.chat_template, required=template_required)
@@ -285,8 +292,11 @@ def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict
         "vocab_sha256": vocab_sha256(tokenizer),
         "added_tokens": added,
     }
-    kind = options.kind or _default_kind(
-        [(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)]
+    recipe_kind = options.recipe.kind if options.recipe is not None else None
+    kind = (
+        options.kind
+        or recipe_kind
+        or _default_kind([(i.path, f) for i, (f, _) in zip(inputs, peeked, strict=True)])
     )
     if kind != "sft" and options.overlong == "split":
         raise UsageError(f"--overlong split applies to SFT only: {UNSPLIT[kind]} cannot be split")
@@ -296,11 +306,21 @@ def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict
     plans = [
         InputPlan(
             format=fmt,
-            forced=options.format is not None,
-            mask=options.mask or ("completion" if fmt == "prompt-completion" else "assistant"),
+            forced=options.format is not None or (source is not None and source.format is not None),
+            mask=options.mask
+            or _source_default(options, source, "mask")
+            or ("completion" if fmt == "prompt-completion" else "assistant"),
+            mapping=source.mapping if source is not None else None,
+            system=options.system or _source_default(options, source, "system"),
+            eval=source is not None and source.eval,
         )
-        for fmt, _ in peeked
+        for (fmt, _), source in zip(peeked, sources, strict=True)
     ]
+    selection = None
+    if options.recipe is not None:
+        from dataprep.prepare.sources import plan_selection
+
+        selection = plan_selection(options.recipe, [i.read_from for i in inputs], options.seed)
     job = Job(
         tokenizer=options.tokenizer,
         chat_template=options.chat_template,
@@ -322,7 +342,7 @@ def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict
     # before workers fork (they inherit the result): a template whose masks cannot be
     # trusted is refused up front.
     worker = Worker(job, tokenizer, template)
-    span_checks = [worker.encoder(plan.mask).span_check for plan in plans]
+    span_checks = [worker.encoder(plan.mask, plan.system).span_check for plan in plans]
     return Plan(
         tokenizer=tokenizer,
         template=template,
@@ -333,11 +353,30 @@ def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict
         pack=pack,
         inputs=plans,
         job=job,
-        splits=["train", "eval"] if options.eval_fraction > 0 else ["train"],
+        splits=["train", "eval"]
+        if options.eval_fraction > 0 or any(p.eval for p in plans)
+        else ["train"],
         columns=COLUMNS[kind],
         worker=worker,
         span_checks=span_checks,
+        selection=selection,
     )
+
+
+def _input_sources(options: PrepareOptions, n: int) -> list[Any]:
+    """The recipe source of each input (None for each without a recipe)."""
+    if options.recipe is None:
+        return [None] * n
+    from dataprep.prepare.sources import input_sources
+
+    return [options.recipe.sources[i] for i in input_sources(options.recipe)]
+
+
+def _source_default(options: PrepareOptions, source: Any, key: str) -> str | None:
+    """A source's own mask or system prompt, else its recipe's (None without a recipe)."""
+    if source is None:
+        return None
+    return getattr(source, key) or getattr(options.recipe, key)
 
 
 # --- 2. encode ---------------------------------------------------------------------------
@@ -358,6 +397,18 @@ class Encoded:
     desirable: Counter[str] = field(default_factory=Counter)  # KTO: rows labelled true
     shown: list[dict[str, Any]] = field(default_factory=list)  # the first rejects
     notes: dict[str, None] = field(default_factory=dict)  # ordered, without repeats
+    sources: list[SourceTally] = field(default_factory=list)  # a recipe's, per source
+
+
+@dataclass
+class SourceTally:
+    """What one source of a recipe gave: rows selected, written, rejected; tokens."""
+
+    rows_selected: int = 0
+    rows_out: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
+    trainable: int = 0
 
 
 def encode(
@@ -379,19 +430,28 @@ def encode(
         formats=[Counter() for _ in inputs],
     )
     counts, formats = out.counts, out.formats
+    selection = plan.selection
+    if selection is not None:
+        out.sources = [SourceTally() for _ in selection.rows_read]
     rejects = RejectsWriter(folder / REJECTS)
     if plan.added:
         out.notes[added_note(plan.added, plan.template, options.tokenizer)] = None
     seen: dict[bytes, tuple[int, int]] = {}
 
     def reject(item: Input, line: int, code: str, message: str, row: Any) -> None:
+        if tally is not None:
+            tally.rejected[code] += 1
         out.reasons[code] += 1
         rejects.add(item.path, line, code, message, row)
         if len(out.shown) < 10:
             out.shown.append({"source": item.path, "line": line, "code": code, "message": message})
 
+    tally: SourceTally | None = None
+
     def collect(index: int, records: list[Any], result: BatchResult) -> None:
+        nonlocal tally
         item = inputs[index]
+        tally = out.sources[selection.owner[index]] if selection is not None else None
         counts["rows_in"] += len(records)
         keep = np.zeros(len(records), dtype=bool)
         for pos, record in enumerate(records):
@@ -435,6 +495,11 @@ def encode(
         out.notes.update(dict.fromkeys(result.notes))
         doc_keep = keep[result.doc_row]
         doc_eval = result.is_eval[result.doc_row]
+        if tally is not None:
+            tally.rows_selected += len(records)
+            tally.rows_out += int(keep.sum())
+            tally.tokens += int(_document_tokens(kind, result.columns)[doc_keep].sum())
+            tally.trainable += int(result.trained[doc_keep].sum())
         for name in splits:
             chosen = doc_keep & (doc_eval if name == "eval" else ~doc_eval)
             if not chosen.any():
@@ -455,7 +520,8 @@ def encode(
     try:
         if options.num_proc == 1:
             worker = plan.worker
-            for index, records in batches(inputs):
+            picks = selection.picks if selection is not None else None
+            for index, records in batches(inputs, picks):
                 collect(index, records, worker.run(index, payload(records)))
         else:
             run_pool(
@@ -465,6 +531,7 @@ def encode(
                 payload,
                 collect,
                 (plan.tokenizer, plan.template),
+                selection.picks if selection is not None else None,
             )
     finally:
         # On Ctrl-C too: AtomicFolder then removes the folder, files closed first.
@@ -472,6 +539,16 @@ def encode(
         for spill in out.spills.values():
             spill.close()
     return out
+
+
+def _document_tokens(kind: str, columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Each document's stored tokens, as ``pack_and_write`` counts a split's: SFT its
+    ``input_ids``, KTO prompt and completion, DPO the prompt and both answers."""
+    if kind == "sft":
+        return columns["input_ids"][1].astype(np.int64)
+    if kind == "kto":
+        return columns["prompt_ids"][1].astype(np.int64) + columns["completion_ids"][1]
+    return sum(lengths.astype(np.int64) for _, lengths in columns.values())
 
 
 # --- 3. pack and write -------------------------------------------------------------------
@@ -583,6 +660,7 @@ def build_manifest(
             )
             for i, (item, (fmt, message)) in enumerate(zip(inputs, plan.peeked, strict=True))
         ),
+        sources=_source_records(options, plan, encoded),
         tokenizer=TokenizerRecord.from_json(plan.tokenizer_id),
         chat_template=ChatTemplateRecord(
             name=template.name,
@@ -640,6 +718,41 @@ def build_manifest(
         options=option_record(options),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _source_records(
+    options: PrepareOptions, plan: Plan, encoded: Encoded
+) -> tuple[SourceRecord, ...] | None:
+    """The manifest's per-source accounting (None for a run without a recipe)."""
+    selection = plan.selection
+    if selection is None:
+        return None
+    sources = options.recipe.sources
+    rows = sum(t.rows_out for t in encoded.sources) or 1
+    tokens = sum(t.tokens for t in encoded.sources) or 1
+    records = []
+    for i, (source, tally) in enumerate(zip(sources, encoded.sources, strict=True)):
+        first = selection.owner.index(i)
+        records.append(
+            SourceRecord(
+                name=source.label,
+                path=source.path,
+                format=plan.peeked[first][0],
+                amount=source.amount,
+                eval=source.eval,
+                mask=plan.inputs[first].mask if plan.kind == "sft" else None,
+                rows_read=selection.rows_read[i],
+                rows_selected=tally.rows_selected,
+                rows_out=tally.rows_out,
+                rows_rejected=sum(tally.rejected.values()),
+                rejected=_by_count(tally.rejected),
+                tokens=tally.tokens,
+                trainable_tokens=tally.trainable,
+                share=round(tally.rows_out / rows, 6),
+                token_share=round(tally.tokens / tokens, 6),
+            )
+        )
+    return tuple(records)
 
 
 def check_counts(counts: Counts) -> None:

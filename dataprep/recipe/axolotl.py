@@ -276,8 +276,9 @@ def _stanza(
         )
     return [
         Source(path=p, is_hub=is_hub, fields=tuple(fields.items()), roles=tuple(roles.items()),
-               where=f"{path}:{st.line}", **kw)
-        for p in paths
+               where=f"{path}:{st.line}",
+               name=prefix if len(paths) == 1 else f"{prefix}.data_files[{j}]", **kw)
+        for j, p in enumerate(paths)
     ]  # fmt: skip
 
 

@@ -305,7 +305,7 @@ def _stanza(
 
     source = Source(
         path=where, is_hub=is_hub, format=fmt, fields=tuple(fields.items()),
-        roles=tuple(roles.items()), where=f"{path}:{line}", **kw,
+        roles=tuple(roles.items()), where=f"{path}:{line}", name=name, **kw,
     )  # fmt: skip
     return source, kind
 

@@ -32,6 +32,7 @@ Our own recipe file is YAML::
         mask: last                       # this source's mask
         rows: 500                        # a row count (more than the file has repeats rows)
       - path: data/extra.jsonl
+        name: extra                      # its name in reports [default: its path]
         fraction: 0.25                   # a share of the file's rows
       - path: data/held_out.jsonl
         eval: true                       # rows for the eval split only
@@ -106,6 +107,12 @@ class Source:
     fraction: float | None = None
     eval: bool = False
     where: str = ""
+    name: str = ""  # what the source is called in reports [default: its path]
+
+    @property
+    def label(self) -> str:
+        """The source's name in reports and the manifest: its ``name``, else its path."""
+        return self.name or self.path
 
     @property
     def mapping(self) -> Mapping | None:
@@ -202,7 +209,7 @@ def is_hub_id(text: str) -> bool:
 
 _SOURCE_KEYS = (
     "path", "hub", "split", "subset", "revision", "format", "fields", "roles", "system",
-    "mask", "weight", "rows", "fraction", "eval",
+    "mask", "weight", "rows", "fraction", "eval", "name",
 )  # fmt: skip
 _RECIPE_KEYS = (
     "sources", "seed", "rows", "eval_fraction", "dedup", "kind", "max_length",
@@ -250,7 +257,7 @@ def _source(doc: Any, name: str, index: int, base: str) -> Source:
         path = _text(doc["hub"], at("hub"), f"{prefix}.hub")
         is_hub = True
     kw: dict[str, Any] = {}
-    for key in ("split", "subset", "revision", "system"):
+    for key in ("split", "subset", "revision", "system", "name"):
         if key in doc:
             kw[key] = _text(doc[key], at(key), f"{prefix}.{key}")
     if "format" in doc:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dataprep.errors import DataprepError
+
 Status = Literal["mapped", "ignored", "not-honoured", "refused", "note"]
 
 
@@ -62,3 +64,18 @@ class Report:
 
     def lines(self) -> list[str]:
         return [u.line() for u in self.uses]
+
+
+class NotHonoured(DataprepError):
+    """A config asks for something that changes training and that we cannot do: prepare
+    stops before any work (exit 1). ``report`` is the whole mapping report."""
+
+    def __init__(self, origin: str, report: Report):
+        failing = [
+            u for u in report.uses if u.changes_training and u.status in ("not-honoured", "refused")
+        ]
+        super().__init__(
+            f"{origin}: {len(failing)} key{'s' if len(failing) != 1 else ''} that "
+            f"change{'s' if len(failing) == 1 else ''} training cannot be honoured (see the mapping report above); nothing was prepared"
+        )
+        self.report = report

@@ -42,6 +42,11 @@ class InputPlan:
     format: str | None  # the file's format (peeked), tried first on every row
     forced: bool  # --format: no detection at all
     mask: str
+    # A recipe's source: its own --field/--role mapping and system prompt (None: the
+    # run's), and whether all its rows go to the eval split.
+    mapping: Mapping | None = None
+    system: str | None = None
+    eval: bool = False
 
 
 @dataclass
@@ -107,23 +112,30 @@ class Worker:
             add_template_tokens(tokenizer, self.template)
         self.tokenizer = tokenizer
         self._Encoder = Encoder
-        self._encoders: dict[str, Any] = {}
+        self._encoders: dict[tuple[str, str | None], Any] = {}
         self._seed = job.seed.to_bytes(8, "little", signed=True)
         self.gate = RowGate(job.accept, job.mapping)
+        # A source with its own mapping names paths in its own terms.
+        self._gates = [
+            RowGate(job.accept, p.mapping) if p.mapping is not None else self.gate
+            for p in job.inputs
+        ]
 
-    def encoder(self, mask: str) -> Any:
-        encoder = self._encoders.get(mask)
+    def encoder(self, mask: str, system: str | None = None) -> Any:
+        """The encoder of a mask policy and a default system prompt (None: the run's)."""
+        system = system if system is not None else self.job.system
+        encoder = self._encoders.get((mask, system))
         if encoder is None:
             encoder = self._Encoder(
                 self.tokenizer,
                 self.template,
                 mask=mask,
-                system=self.job.system,
+                system=system,
                 thinking=self.job.thinking,
                 template_kwargs=self.job.template_kwargs,
                 drop_longer_than=self.job.max_length if self.job.overlong == "drop" else None,
             )
-            self._encoders[mask] = encoder
+            self._encoders[(mask, system)] = encoder
         return encoder
 
     def notes(self) -> list[str]:
@@ -144,7 +156,7 @@ class Worker:
         warnings: dict[int, tuple[str, ...]] = {}
         for i, row in enumerate(rows):
             try:
-                example, formats[i], verdict = self._to_canonical(row, plan)
+                example, formats[i], verdict = self._to_canonical(row, plan, input_index)
             except RowError as e:
                 errors[i] = (e.code, str(e))
                 continue
@@ -159,8 +171,10 @@ class Worker:
                 if job.eval_fraction > 0:
                     is_eval[i] = _hash_unit(self._seed, key) < job.eval_fraction
             examples.append((i, example))
+        if plan.eval:
+            is_eval[:] = True  # an eval source (Axolotl's test_datasets, eval: true)
 
-        encoder = self.encoder(plan.mask)
+        encoder = self.encoder(plan.mask, plan.system)
         encode = {"sft": encoder.encode_sft, "dpo": encoder.encode_dpo, "kto": encoder.encode_kto}
         encoded = encode[job.kind]([e for _, e in examples]) if examples else []
 
@@ -246,10 +260,11 @@ class Worker:
             warnings=warnings,
         )
 
-    def _to_canonical(self, row: Any, plan: InputPlan) -> tuple[Any, str, Verdict]:
+    def _to_canonical(self, row: Any, plan: InputPlan, index: int) -> tuple[Any, str, Verdict]:
         """The row's example, its format, and the gate's verdict on it (``RowGate.check``)."""
         job = self.job
-        example, name, row, _ = to_canonical(row, plan.format, job.mapping, forced=plan.forced)
+        mapping = plan.mapping if plan.mapping is not None else job.mapping
+        example, name, row, _ = to_canonical(row, plan.format, mapping, forced=plan.forced)
         # A row of another kind is refused, never adapted: a KTO example prepared as SFT
         # would train its undesirable answers as good ones (or, keeping only desirable
         # ones, silently halve the data); a pair as KTO would need two rows. Who wants SFT
@@ -263,7 +278,7 @@ class Worker:
                 f"prepare it with --kind {right}",
                 "wrong-kind",
             )
-        return example, name, self.gate.check(row, name, example)
+        return example, name, self._gates[index].check(row, name, example)
 
 
 _EXAMPLE_OF_KIND = {"sft": Conversation, "dpo": Preference, "kto": Unpaired}
@@ -338,16 +353,25 @@ def _start_worker(job: Job) -> Callable[[int, list[Any]], BatchResult]:
     return Worker(job, tokenizer, template).run
 
 
-def batches(inputs: list[Input]) -> Iterator[tuple[int, list[Any]]]:
-    """(input index, records) in order; one file per batch, bounded in rows and bytes."""
+def batches(
+    inputs: list[Input], picks: list[np.ndarray | None] | None = None
+) -> Iterator[tuple[int, list[Any]]]:
+    """(input index, records) in order; one file per batch, bounded in rows and bytes.
+
+    ``picks[i][r]`` (a recipe's mix): how many times row ``r`` of input ``i`` is taken;
+    None takes every row once."""
     from dataprep.reading import read_records
 
     for index, item in enumerate(inputs):
         batch: list[Any] = []
         size = 0
-        for record in read_records(item.read_from):
-            batch.append(record)
-            size += len(record.raw) if record.raw is not None else 0
+        taken = picks[index] if picks is not None else None
+        for position, record in enumerate(read_records(item.read_from)):
+            times = 1 if taken is None else int(taken[position])
+            if times == 0:
+                continue
+            batch += [record] * times
+            size += times * (len(record.raw) if record.raw is not None else 0)
             if len(batch) >= ROWS_PER_TASK or size >= BYTES_PER_TASK:
                 yield index, batch
                 batch = []
@@ -363,6 +387,7 @@ def run_pool(
     payload: Callable[[list[Any]], list[Any]],
     collect: Callable[[int, list[Any], BatchResult], None],
     preloaded: tuple[Any, Any],
+    picks: list[np.ndarray | None] | None = None,
 ) -> None:
     """Encode batches in ``num_proc`` worker processes, collecting results in input order
     (``dataprep._fast.pool.run_ordered``: at most four batches per worker in flight)."""
@@ -370,7 +395,7 @@ def run_pool(
     _PRELOADED = preloaded
     try:
         run_ordered(
-            num_proc, functools.partial(_start_worker, job), batches(inputs), collect,
+            num_proc, functools.partial(_start_worker, job), batches(inputs, picks), collect,
             payload=payload,
         )  # fmt: skip
     finally:
