@@ -264,6 +264,10 @@ def hub_lines(manifest: dict[str, Any]) -> list[str]:
             found[key] = found.get(key, 0) + 1
     out = []
     for (repo, sha, subset, split), n in found.items():
-        what = ", ".join(p for p in (subset and f"subset {subset}", split and f"split {split}") if p)
-        out.append(f"{repo}@{sha[:7]}{f' ({what})' if what else ''}, {n} file{'s' if n != 1 else ''}")
+        what = ", ".join(
+            p for p in (subset and f"subset {subset}", split and f"split {split}") if p
+        )
+        out.append(
+            f"{repo}@{sha[:7]}{f' ({what})' if what else ''}, {n} file{'s' if n != 1 else ''}"
+        )
     return out

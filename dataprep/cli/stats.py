@@ -163,7 +163,9 @@ def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
     if Path(source).is_dir() and is_prepared_folder(source):
         if split or subset or revision:
-            raise UsageError("--split, --subset and --revision apply to a data file, not a prepared folder")
+            raise UsageError(
+                "--split, --subset and --revision apply to a data file, not a prepared folder"
+            )
         result = folder_stats(source)
         lengths = result["splits"]["train"]["_lengths"]
         unit = {"sft": "tokens per document", "kto": "tokens per example"}.get(

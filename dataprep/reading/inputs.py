@@ -74,7 +74,9 @@ def expand_inputs(
         elif (split or subset) and _is_repo_folder(path):
             used = True
             _, _, files = resolve_folder(path, split=split, subset=subset)
-            out += [InputFile(f, None, os.path.relpath(f, path).replace(os.sep, "/")) for f in files]
+            out += [
+                InputFile(f, None, os.path.relpath(f, path).replace(os.sep, "/")) for f in files
+            ]
         else:
             out.append(InputFile(path))
     if revision is not None and not hub_seen:
