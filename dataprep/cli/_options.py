@@ -96,13 +96,13 @@ def hub_options(f: F) -> F:
         "--revision",
         metavar="REV",
         help="The branch, tag or commit of Hub inputs [default: main; the commit it "
-        "resolves to is what is read, and what prepare records]. " + HUB_HELP_TAIL,
+        "resolves to is what is read, and what prepare records].",
     )(f)
     f = click.option(
         "--subset",
         metavar="NAME",
         help="The subset (config) of Hub inputs, or of a local folder laid out like a Hub "
-        "repo [default: the dataset's default subset]. " + HUB_HELP_TAIL,
+        "repo [default: the dataset's default subset].",
     )(f)
     return click.option(
         "--split",
