@@ -117,6 +117,20 @@ class Record:
 
 
 @dataclass(frozen=True)
+class HubInput(Record):
+    """Where an input file came from on the Hugging Face Hub: the dataset, the commit it
+    resolved to (the whole sha: the same sha is the same bytes), the subset and split
+    chosen (None where the dataset declares none, or a path in the id chose the file),
+    and the file's path inside the repo."""
+
+    repo_id: str
+    revision: str
+    subset: str | None = None
+    split: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
 class InputRecord(Record):
     path: str
     sha256: str | None = None
@@ -125,6 +139,10 @@ class InputRecord(Record):
     detected: str | None = None
     formats: dict[str, int] = field(default_factory=dict)
     mask: str | None = None
+    # Only for an input read from the Hub; manifests before it, and local inputs, have none.
+    hub: HubInput | None = None
+
+    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"hub"})
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,34 @@ def tokenizer_option(
 def system_option(f: F) -> F:
     """``--system``: a default system prompt; the command receives ``system``."""
     return click.option("--system", help="A system prompt for the conversations that have none.")(f)
+
+
+HUB_HELP_TAIL = (
+    "Applies to Hub inputs (ORG/NAME, hf://datasets/ORG/NAME[@REV][/PATH]): their files are "
+    "fetched into the Hugging Face cache, or with HF_HUB_OFFLINE=1 read from it (a dataset "
+    "not cached is an error, exit 2)."
+)
+
+
+def hub_options(f: F) -> F:
+    """``--split``, ``--subset``, ``--revision`` for inputs that are Hub datasets; the
+    command receives ``split``, ``subset`` and ``revision`` (None when not given) and
+    passes them to ``dataprep.cli._inputs.input_files``."""
+    f = click.option(
+        "--revision",
+        metavar="REV",
+        help="The branch, tag or commit of Hub inputs [default: main; the commit it "
+        "resolves to is what is read, and what prepare records].",
+    )(f)
+    f = click.option(
+        "--subset",
+        metavar="NAME",
+        help="The subset (config) of Hub inputs, or of a local folder laid out like a Hub "
+        "repo [default: the dataset's default subset].",
+    )(f)
+    return click.option(
+        "--split",
+        metavar="NAME",
+        help="The split of Hub inputs, or of a local folder laid out like a Hub repo "
+        "[default: train, or the only split]. " + HUB_HELP_TAIL,
+    )(f)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from dataprep.cli._options import format_option, jobs_option, mapping_options
+from dataprep.cli._inputs import one_file
+from dataprep.cli._options import format_option, hub_options, jobs_option, mapping_options
 from dataprep.cli._output import echo_json, plural, table
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli.detect import mapping_from
@@ -39,6 +40,7 @@ from dataprep.formats import FORMATS
 )
 @format_option("--from", "from_format")
 @mapping_options
+@hub_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (on stderr).")
 @jobs_option
 @max_row_bytes_option
@@ -55,6 +57,9 @@ def convert(
     roles: tuple[str, ...],
     as_json: bool,
     jobs: int | None,
+    split: str | None,
+    subset: str | None,
+    revision: str | None,
 ) -> None:
     """Convert IN to another format, streaming, losing nothing silently.
 
@@ -71,13 +76,16 @@ def convert(
       dataprep convert data.jsonl --to messages -o clean.jsonl
       dataprep convert chat.parquet --to alpaca -o alpaca.json --allow-lossy
       dataprep convert dialogs.jsonl --to sharegpt --field messages=dialog | head
+      dataprep convert org/dataset --split test --to messages -o test.jsonl
 
     Exit 0 when every row was converted; 1 when some were rejected; 2 for a wrong
-    command line. Use - for stdin.
+    command line (or a Hub dataset not in the cache while offline). Use - for stdin;
+    ORG/NAME or hf://datasets/ORG/NAME for a Hub dataset (one file: a split held in
+    several is refused with their names).
     """
     mapping = mapping_from(fields, roles)
     conversion = convert_file(
-        source,
+        one_file(source, split, subset, revision),
         output,
         to,
         allow_lossy=allow_lossy,

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dataprep.cli._options import mapping_options
+from dataprep.cli._inputs import input_files
+from dataprep.cli._options import hub_options, mapping_options
 from dataprep.cli._output import echo_json, lines_text, plural, table
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.detect import Detection, detect_rows
@@ -33,6 +34,7 @@ def mapping_from(fields: tuple[str, ...], roles: tuple[str, ...]) -> Mapping | N
     "--json", "as_json", is_flag=True, help="One JSON document with every file's evidence."
 )
 @mapping_options
+@hub_options
 @max_row_bytes_option
 @click.pass_context
 def detect(
@@ -41,6 +43,9 @@ def detect(
     as_json: bool,
     fields: tuple[str, ...],
     roles: tuple[str, ...],
+    split: str | None,
+    subset: str | None,
+    revision: str | None,
 ) -> None:
     """Tell the format of each FILE, decided from every row, with the evidence.
 
@@ -55,16 +60,18 @@ def detect(
       dataprep detect data.jsonl
       dataprep detect dialogs.jsonl --field messages=dialog --role bot=assistant
       dataprep detect train.parquet eval.jsonl --json
+      dataprep detect HuggingFaceH4/ultrachat_200k --split train_sft
 
     Exit 0 when every file has one format and every row reads; 1 otherwise; 2 for
-    a wrong command line. Use - for stdin.
+    a wrong command line (or a Hub dataset not in the cache while offline).
+    Use - for stdin; ORG/NAME or hf://datasets/ORG/NAME for a Hub dataset.
     """
     from dataprep.reading import read_records
 
     mapping = mapping_from(fields, roles)
     reports = []
     all_single = True
-    for path in files:
+    for path in (f.path for f in input_files(files, split, subset, revision)):
         try:
             records = read_records(path)
             detection = detect_rows(records, source=path, mapping=mapping)

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from dataprep.cli._options import format_option, mapping_options, system_option, tokenizer_option
+from dataprep.cli._options import (
+    format_option,
+    hub_options,
+    mapping_options,
+    system_option,
+    tokenizer_option,
+)
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import template_options
 from dataprep.contract import KINDS
@@ -59,6 +65,7 @@ from dataprep.contract import OVERLONG_POLICIES as OVERLONG
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the eval split.")
 @mapping_options
+@hub_options
 @format_option()
 @click.option(
     "--accept",
@@ -85,7 +92,8 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
             template_kwargs: dict[str, Any], eval_fraction: float, dedup: bool,
             num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
             format_: str | None, accept: tuple[str, ...], datasets: str | None,
-            dataset_dir: str | None, force: bool, as_json: bool) -> None:  # fmt: skip
+            dataset_dir: str | None, force: bool, as_json: bool, split: str | None,
+            subset: str | None, revision: str | None) -> None:  # fmt: skip
     """Template, tokenize, mask and pack IN... for one tokenizer, into an Arrow folder.
 
     \b
@@ -96,6 +104,9 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
     counted in the summary. The folder opens with
     datasets.load_from_disk and holds dataprep.json, the manifest `train` reads.
     A second run with the same inputs and options reuses the folder (--force rebuilds).
+    IN may be a Hub dataset (ORG/NAME or hf://datasets/ORG/NAME[@REV][/PATH], with
+    --split/--subset/--revision): the manifest records its repo, commit, subset, split
+    and files; a new commit rebuilds, the same commit offline is a cache hit.
 
     \b
     Examples:
@@ -104,6 +115,8 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
       dataprep prepare kto_en_demo.json --tokenizer ./tok --max-length 2048 -o kto/
       dataprep prepare data.jsonl --tokenizer ./tok --max-length 2048 -o out/ \\
           --chat-template chatml --eval-fraction 0.05 --dedup --num-proc 4
+      dataprep prepare HuggingFaceH4/ultrachat_200k --split train_sft \\
+          --tokenizer ./tok --max-length 2048 -o ultrachat/
 
     \b
     A single IN that is a recipe YAML, a LLaMA-Factory dataset_info.json (with
@@ -143,6 +156,9 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
         thinking=thinking,
         template_kwargs=template_kwargs,
         accept=list(accept),
+        split=split,
+        subset=subset,
+        revision=revision,
     )
     options = PrepareOptions(**_with_config(ctx, base, datasets, dataset_dir))
     output = options.output
@@ -299,6 +315,8 @@ def summary(manifest: dict[str, Any], output: str) -> str:
     lines.append(
         f"rows in = rows out + rows rejected: {counts['rows_in']} = {counts['rows_out']} + {counts['rows_rejected']}"
     )
+    for line in hub_lines(manifest):
+        lines.append(f"from the Hub: {line}")
     if manifest.get("sources"):
         from dataprep.stats import source_table
 
@@ -308,3 +326,22 @@ def summary(manifest: dict[str, Any], output: str) -> str:
     if counts["rows_rejected"] and counts["rows_out"]:
         lines.append(f"rejects: {output.rstrip('/')}/rejects.jsonl")
     return "\n".join(lines)
+
+
+def hub_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per Hub dataset among the inputs: repo, commit, subset, split, files."""
+    found: dict[tuple, int] = {}
+    for item in manifest.get("inputs") or []:
+        hub = item.get("hub")
+        if hub:
+            key = (hub["repo_id"], hub["revision"], hub.get("subset"), hub.get("split"))
+            found[key] = found.get(key, 0) + 1
+    out = []
+    for (repo, sha, subset, split), n in found.items():
+        what = ", ".join(
+            p for p in (subset and f"subset {subset}", split and f"split {split}") if p
+        )
+        out.append(
+            f"{repo}@{sha[:7]}{f' ({what})' if what else ''}, {n} file{'s' if n != 1 else ''}"
+        )
+    return out

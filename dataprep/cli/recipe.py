@@ -43,7 +43,8 @@ def recipe(
 
     Exit 0 when every local source reads and maps and every key that changes training
     is honoured; 1 otherwise; 2 for a wrong command line or a recipe file in error.
-    Hub sources are listed, not checked yet.
+    Hub sources are resolved and checked like local ones (offline: from the Hugging
+    Face cache; one not cached fails, exit 1).
     """
     from dataprep.recipe.check import check_source
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from dataprep.cli._options import format_option, mapping_options, tokenizer_option
+from dataprep.cli._inputs import one_file
+from dataprep.cli._options import format_option, hub_options, mapping_options, tokenizer_option
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli._template import chat_template_option
 from dataprep.stats import file_stats, folder_stats, histogram
@@ -122,10 +123,12 @@ def plot(lengths: Any, path: str, title: str, unit: str, max_length: int | None)
 
 
 @click.command()
-@click.argument("source", type=click.Path(exists=True, allow_dash=False), metavar="FILE|DIR")
+# Not click.Path(exists=True): SOURCE may be a Hub id (see one_file).
+@click.argument("source", metavar="FILE|DIR")
 @tokenizer_option("Count tokens, and the trainable share, with this tokenizer")
 @chat_template_option
 @mapping_options
+@hub_options
 @format_option()
 @click.option(
     "--plot",
@@ -138,13 +141,16 @@ def plot(lengths: Any, path: str, title: str, unit: str, max_length: int | None)
 @click.pass_context
 def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template: str | None,
           fields: tuple[str, ...], roles: tuple[str, ...], format_: str | None,
-          plot_path: str | None, as_json: bool) -> None:  # fmt: skip
+          plot_path: str | None, as_json: bool, split: str | None, subset: str | None,
+          revision: str | None) -> None:  # fmt: skip
     """Rows, turns, roles, lengths, trainable share and duplicates of FILE or DIR.
 
     \b
     FILE is any dataset file `dataprep detect` reads: lengths are in characters, or in
     tokens with --tokenizer (which also gives the trainable share). DIR is a folder
     written by `dataprep prepare`: lengths are in tokens, per split, from the Arrow data.
+    FILE may be a Hub dataset (ORG/NAME, hf://datasets/ORG/NAME[@REV][/PATH]) whose
+    split is one file (see --split; offline it is read from the Hugging Face cache).
     A histogram of lengths is drawn in the terminal, and as a PNG with --plot.
 
     \b
@@ -152,6 +158,7 @@ def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template:
       dataprep stats data.jsonl
       dataprep stats data.jsonl --tokenizer ./tok --plot lengths.png
       dataprep stats prepared/ --json
+      dataprep stats hf://datasets/org/dataset/data/train.jsonl
     """
     from dataprep.errors import UsageError
     from dataprep.formats import FORMATS
@@ -160,6 +167,10 @@ def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template:
     if format_ is not None and format_ not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
     if Path(source).is_dir() and is_prepared_folder(source):
+        if split or subset or revision:
+            raise UsageError(
+                "--split, --subset and --revision apply to a data file, not a prepared folder"
+            )
         result = folder_stats(source)
         lengths = result["splits"]["train"]["_lengths"]
         unit = {"sft": "tokens per document", "kto": "tokens per example"}.get(
@@ -167,8 +178,10 @@ def stats(ctx: click.Context, source: str, tokenizer: str | None, chat_template:
         )
         max_length = result["max_length"]
     else:
+        if source == "-":
+            raise UsageError("stats reads a file or folder, not stdin (-)")
         result = file_stats(
-            source, tokenizer=tokenizer, chat_template=chat_template,
+            one_file(source, split, subset, revision), tokenizer=tokenizer, chat_template=chat_template,
             fields=list(fields), roles=list(roles), format_=format_,
         )  # fmt: skip
         lengths = result["_lengths"]

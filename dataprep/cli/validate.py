@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from dataprep.cli._options import format_option, jobs_option, mapping_options
+from dataprep.cli._inputs import input_files
+from dataprep.cli._options import format_option, hub_options, jobs_option, mapping_options
 from dataprep.cli._output import echo_json, plural, table
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli.detect import mapping_from
@@ -30,6 +31,7 @@ from dataprep.validate import FileResult, Validation, validate_files
     "--json", "as_json", is_flag=True, help="One JSON document: problems, counts, rows, formats."
 )
 @mapping_options
+@hub_options
 @jobs_option
 @max_row_bytes_option
 @click.pass_context
@@ -43,6 +45,9 @@ def validate(
     fields: tuple[str, ...],
     roles: tuple[str, ...],
     jobs: int | None,
+    split: str | None,
+    subset: str | None,
+    revision: str | None,
 ) -> None:
     """Check each FILE against its format's schema and meaning.
 
@@ -63,13 +68,16 @@ def validate(
       dataprep validate train.parquet --format preference --strict
       dataprep validate dialogs.jsonl --field messages=dialog --role bot=assistant
       dataprep validate data.jsonl --json | jq .counts
+      dataprep validate org/dataset --subset en --split test
 
     Exit 0 when no errors were found (warnings alone pass, unless --strict); 1 when
-    there were; 2 for a wrong command line. Use - for stdin.
+    there were; 2 for a wrong command line (or a Hub dataset not in the cache while
+    offline). Use - for stdin; ORG/NAME or hf://datasets/ORG/NAME for a Hub dataset.
     """
     mapping = mapping_from(fields, roles)
+    paths = [f.path for f in input_files(files, split, subset, revision)]
     validation = validate_files(
-        files, fmt=fmt, mapping=mapping, strict=strict, max_errors=max_errors, jobs=jobs
+        paths, fmt=fmt, mapping=mapping, strict=strict, max_errors=max_errors, jobs=jobs
     )
     if as_json:
         echo_json(validation.to_json())

@@ -33,6 +33,32 @@ class Input:
     sha256: str
     size: int
     lines: int | None  # newline count of a plain .jsonl (for the progress bar)
+    hub: dict[str, Any] | None = None  # a Hub file: the manifest's HubInput record
+
+
+def gather_inputs(options: PrepareOptions, spool: Path) -> list[Input]:
+    """The run's inputs as hashed files: Hub ids become the files of their split in the
+    Hugging Face cache (``dataprep.reading.inputs``), named by their exact URL
+    (``hf://datasets/ORG/NAME@SHA/PATH``, the same on every machine) and hashed like
+    local files; stdin and pipes are spooled (``spool_input``)."""
+    from dataprep.reading.inputs import expand_inputs
+
+    files = expand_inputs(
+        options.inputs, split=options.split, subset=options.subset, revision=options.revision
+    )
+    inputs = []
+    for f in files:
+        item = hash_input(f.url, spool_input(f.path, spool))
+        if f.hub is not None:
+            item.hub = {
+                "repo_id": f.hub.repo_id,
+                "revision": f.hub.revision,
+                "subset": f.hub.subset,
+                "split": f.hub.split,
+                "path": f.repo_file,
+            }
+        inputs.append(item)
+    return inputs
 
 
 def hash_input(path: str, read_from: str) -> Input:
@@ -166,7 +192,12 @@ def fingerprint_inputs(
 
     identity = {
         "dataprep": dataprep.__version__,
-        "inputs": [{"path": i.path, "sha256": i.sha256} for i in inputs],
+        # A Hub input's record (its commit sha) is named only where there is one, so
+        # fingerprints of local inputs are what they always were.
+        "inputs": [
+            {"path": i.path, "sha256": i.sha256, **({"hub": i.hub} if i.hub else {})}
+            for i in inputs
+        ],
         "tokenizer": tokenizer["sha256"] or tokenizer["name_or_path"],
         "chat_template": _template_identity(options.chat_template),
         # Which rows are trained: the row checks that exist decide it (a new check must

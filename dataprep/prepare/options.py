@@ -14,6 +14,7 @@ from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
 from dataprep.prepare.encode.gate import check_accept
 from dataprep.prepare.output import check_replaceable
+from dataprep.reading.hub import parse_hub_ref
 
 # The kinds whose rows are never packed or split, and what one of their rows is.
 UNSPLIT = {"dpo": "a preference pair", "kto": "a KTO example"}
@@ -49,6 +50,11 @@ class PrepareOptions:
     # A recipe or a peer's config (``dataprep.recipe.model.Recipe``): ``inputs`` are then
     # its sources' files, each with the source's format, mapping, system, mask and amount.
     recipe: Any = None
+    # Hub inputs: which split, subset, revision (in the inputs' record, not in option_record:
+    # the commit and files they resolve to are what decides the output).
+    split: str | None = None
+    subset: str | None = None
+    revision: str | None = None
 
 
 @dataclass
@@ -98,7 +104,7 @@ def check_options(options: PrepareOptions) -> None:
     if unsplit and options.overlong == "split":
         raise UsageError(f"--overlong split applies to SFT only: {unsplit} cannot be split")
     for path in options.inputs:
-        if path != "-" and not Path(path).exists():
+        if path != "-" and not Path(path).exists() and parse_hub_ref(path) is None:
             raise UsageError(f"no such file: {path}")
     Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
     check_accept(options.accept)

@@ -50,6 +50,7 @@ from dataprep.contract import (
     REJECTS,
     ChatTemplateRecord,
     Counts,
+    HubInput,
     InputRecord,
     LabelCounts,
     LengthStats,
@@ -71,8 +72,7 @@ from dataprep.prepare.encode.workers import BatchResult, InputPlan, Job, Worker,
 from dataprep.prepare.identity import (
     Input,
     fingerprint_inputs,
-    hash_input,
-    spool_input,
+    gather_inputs,
     tokenizer_identity,
 )
 from dataprep.prepare.options import (
@@ -190,7 +190,7 @@ def prepare(
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic.scratch_folder(output, "stdin") as spool:
-        inputs = [hash_input(p, spool_input(p, Path(spool))) for p in options.inputs]
+        inputs = gather_inputs(options, Path(spool))
         tokenizer_id = tokenizer_identity(options.tokenizer)
         fingerprint = fingerprint_of(fingerprint_inputs(options, inputs, tokenizer_id))
         previous = _previous_manifest(output)
@@ -657,6 +657,7 @@ def build_manifest(
                 detected=message,
                 formats=dict(encoded.formats[i].most_common()),
                 mask=plan.inputs[i].mask if kind == "sft" else None,
+                hub=HubInput.from_json(item.hub) if item.hub else None,
             )
             for i, (item, (fmt, message)) in enumerate(zip(inputs, plan.peeked, strict=True))
         ),

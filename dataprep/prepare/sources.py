@@ -19,6 +19,7 @@ and mask (``pipeline.plan_inputs`` builds one ``InputPlan`` per file from its so
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,11 +49,28 @@ CONFIG_OPTIONS = (
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".tsv", ".txt", ".arrow", ".gz", ".zst")
 
 
+@functools.lru_cache(maxsize=64)
+def _hub_files(
+    path: str, split: str | None, subset: str | None, revision: str | None
+) -> tuple[str, ...]:
+    """The exact URLs of a Hub source's files (resolved once per run: the sources are
+    listed several times while the run is planned)."""
+    from dataprep.reading.hub import parse_hub_ref, resolve_hub
+
+    ref = parse_hub_ref(path if path.startswith("hf://") else f"hf://datasets/{path}")
+    if ref is None:
+        raise UsageError(f"{path}: not a Hub dataset id (ORG/NAME)")
+    hub = resolve_hub(ref, split=split, subset=subset, revision=revision)
+    return tuple(f"hf://datasets/{hub.repo_id}@{hub.revision}/{p}" for p in hub.repo_files)
+
+
 def source_files(source: Source) -> list[str]:
     """The local files ``source`` is read from, in order.
 
     A file is itself; a folder saved with ``save_to_disk`` is read as one input; another
-    folder gives its data files (sorted by name). A Hub source is not read by prepare yet.
+    folder gives its data files (sorted by name). A Hub source gives the exact URL of each
+    file of its split (``hf://datasets/ORG/NAME@SHA/PATH``), which the run reads from the
+    Hugging Face cache and records with its commit (``dataprep.reading.inputs``).
 
     >>> import os, tempfile
     >>> d = tempfile.mkdtemp()
@@ -60,16 +78,9 @@ def source_files(source: Source) -> list[str]:
     ...     open(os.path.join(d, name), "w").close()
     >>> [os.path.basename(f) for f in source_files(Source(d))]
     ['a.json', 'b.jsonl']
-    >>> source_files(Source("org/name", is_hub=True, where="mix.yaml:3"))
-    Traceback (most recent call last):
-    dataprep.errors.UsageError: mix.yaml:3: org/name: Hub dataset org/name: prepare does not read Hub sources of a recipe yet; download it and name the local files in the recipe [hub-not-yet]
     """
     if source.is_hub:
-        raise UsageError(
-            f"{source.where or source.path}: {source.label}: Hub dataset {source.path}: "
-            "prepare does not read Hub sources of a recipe yet; download it and name the "
-            "local files in the recipe [hub-not-yet]"
-        )
+        return list(_hub_files(source.path, source.split, source.subset, source.revision))
     path = source.path
     if os.path.isdir(path) and not os.path.exists(os.path.join(path, "state.json")):
         files = sorted(

@@ -2,14 +2,16 @@
 
 A local source is read up to ``HEAD_ROWS`` rows with our own readers, its
 ``--field``/``--role`` mapping applied, its format detected (or the declared one taken)
-and each row turned into the canonical model, as ``prepare`` would. Hub sources are
-listed, not checked: loading them belongs to the Hub reader (a later step).
+and each row turned into the canonical model, as ``prepare`` would. A Hub source is
+resolved first (``dataprep.reading.hub.resolve_hub``: its split's files fetched into the
+Hugging Face cache, or offline found there) and its first rows checked the same way; one
+that cannot be resolved (offline and not cached, no such split) fails with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 
 from dataprep.detect import detect_rows
 from dataprep.errors import DataprepError, RowError
@@ -36,16 +38,15 @@ class SourceCheck:
 
 
 def check_source(source: Source, head: int = HEAD_ROWS) -> SourceCheck:
-    """Read the first ``head`` rows of a local source and map them; see the module doc."""
-    if source.is_hub:
-        return SourceCheck(source, "not-checked", source.format,
-                           problems=["a Hub dataset: not checked yet (reading the Hub is a later step)"])  # fmt: skip
+    """Read the first ``head`` rows of a source and map them; see the module doc."""
     if not source.path:
         return SourceCheck(source, "failed", problems=["no path"])
     from dataprep.reading import read_records
 
     try:
-        records = list(islice(read_records(source.path), head))
+        files = _files(source)
+        # Lazily: a split of many files is read only as far as its first rows.
+        records = list(islice(chain.from_iterable(read_records(f) for f in files), head))
     except DataprepError as e:
         return SourceCheck(source, "failed", problems=[str(e)])
     mapping = source.mapping
@@ -78,3 +79,15 @@ def check_source(source: Source, head: int = HEAD_ROWS) -> SourceCheck:
     if bad:
         problems.append(f"{bad} of the first {len(records)} rows cannot be read as {fmt}")
     return SourceCheck(source, "failed" if bad else "ok", fmt, len(records), problems)
+
+
+def _files(source: Source) -> list[str]:
+    """The files a source is read from: its path, or a Hub source's cached files."""
+    if not source.is_hub:
+        return [source.path]
+    from dataprep.reading.hub import resolve_hub
+
+    hub = resolve_hub(
+        source.path, split=source.split, subset=source.subset, revision=source.revision
+    )
+    return list(hub.files)

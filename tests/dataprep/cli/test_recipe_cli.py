@@ -25,7 +25,6 @@ def jsonl(path, *rows):
         ("  - path: a.jsonl\n", [DIALOG], 1, "check: FAILED"),
         ("  - path: a.jsonl\n    format: sharegpt\n", [MSG], 1, "cannot be read as sharegpt"),
         ("  - path: nowhere.jsonl\n", [], 1, "check: FAILED"),
-        ("  - hub: org/name\n    split: train\n", [], 0, "not checked: a Hub dataset"),
     ],
 )  # fmt: skip
 def test_our_recipe(tmp_path, dataprep_cli, source, rows, code, says):

@@ -352,7 +352,6 @@ def test_the_command_line_wins_over_the_config_and_says_so(tmp_path, tok_dir, ca
 @pytest.mark.parametrize(
     "recipe, extra, message",
     [
-        ("sources:\n  - hub: org/name\n", (), "[hub-not-yet]"),
         ("sources:\n  - path: a.jsonl\n", ("--field", "messages=dialog"),
          "--field does not go with a recipe"),
         ("sources:\n  - path: missing.jsonl\n", (), "no such file"),

@@ -3,16 +3,11 @@ huggingface_hub cache filled through a fake Hub on 127.0.0.1 (no network), read 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from fake_hub import FakeHub
+from hub_cache import fill_cache, write_repo
 
 from dataprep.errors import InputError, UsageError
 from dataprep.reading import read_records
@@ -36,20 +31,7 @@ configs:
 """
 
 
-def _write(root, files: dict[str, str | list[dict]]) -> str:
-    for name, content in files.items():
-        path = os.path.join(root, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if name.endswith(".parquet"):
-            pq.write_table(pa.Table.from_pylist(content), path)
-        else:
-            with open(path, "w") as f:
-                f.write(
-                    content
-                    if isinstance(content, str)
-                    else "".join(json.dumps(r) + "\n" for r in content)
-                )
-    return str(root)
+_write = write_repo
 
 
 def _rows(n: int, tag: str) -> list[dict]:
@@ -211,18 +193,6 @@ def test_several_splits_and_no_train_ask_for_one(tmp_path):
 
 # --- a real cache, filled through a fake Hub, read offline ------------------------------
 
-# Run online in a child process: huggingface_hub reads HF_ENDPOINT and HF_HUB_CACHE when
-# imported, and this process has it imported already, offline.
-_ONLINE = """
-import json, sys
-from dataprep.reading.hub import resolve_hub
-for ref, kw in json.loads(sys.argv[1]):
-    try:
-        s = resolve_hub(ref, **kw)
-        print(json.dumps({"sha": s.revision, "files": s.repo_files}))
-    except Exception as e:
-        print(json.dumps({"error": type(e).__name__, "message": str(e)}))
-"""
 _CALLS = [
     ["org/two", {"subset": "fr"}],
     ["org/sharded", {}],
@@ -235,30 +205,10 @@ _CALLS = [
 def cache(repos, tmp_path_factory):
     """A hub cache filled by huggingface_hub's own snapshot_download, through resolve_hub
     online against the fake Hub; with what each online call answered."""
-    hub = FakeHub({f"org/{name}": path for name, path in repos.items()}, SHA)
     cache_dir = str(tmp_path_factory.mktemp("hub-cache"))
-    env = dict(
-        os.environ,
-        HF_ENDPOINT=hub.url,
-        HF_HUB_CACHE=cache_dir,
-        HF_HUB_OFFLINE="0",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        PYTHONPATH=os.getcwd(),
-    )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _ONLINE, json.dumps(_CALLS)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    finally:
-        hub.close()
-    assert done.returncode == 0, done.stderr
-    answers = [json.loads(line) for line in done.stdout.splitlines()]
-    return cache_dir, answers, hub.requests
+    repo_ids = {f"org/{name}": path for name, path in repos.items()}
+    answers, requests = fill_cache(repo_ids, SHA, _CALLS, cache_dir)
+    return cache_dir, answers, requests
 
 
 def test_online_resolution_downloads_only_the_split(cache):
