@@ -538,10 +538,12 @@ def merge_runs(messages: list[Message], dropped: list[str]) -> list[Message]:
     """Messages with each run of same-role user or assistant turns merged into one, their
     texts joined by ``TURN_JOINER``; a merge is recorded in ``dropped``.
 
-    For formats whose turns must alternate (alpaca, TRL's string forms): dropping tool
-    calls and results, or a late system message, leaves two turns of one role side by
-    side, and a row written that way would fail ``validate``. The merged message keeps
-    the first's fields; the formats that call this hold none of them but the text.
+    For formats whose turns must alternate (alpaca, sharegpt, TRL's string forms):
+    dropping tool calls and results, or a late system message, leaves two turns of one
+    role side by side, and a row written that way would fail ``validate``. The merged
+    message keeps the first's fields; what the second held beyond its text (a name, a
+    train flag, ...) is recorded as dropped unless the first holds the same. Turns with
+    tool calls are never merged: their text and calls would change order.
 
     >>> merged = merge_runs([Message("user", "Q"), Message("assistant", "Looking."),
     ...                      Message("assistant", "Sunny.")], dropped := [])
@@ -557,9 +559,14 @@ def merge_runs(messages: list[Message], dropped: list[str]) -> list[Message]:
             and m.role in ("user", "assistant")
             and isinstance(m.content, str)
             and isinstance(last.content, str)
+            and not m.tool_calls
+            and not last.tool_calls
         ):
             add(dropped, DROP_MERGED)
-            out[-1] = dataclasses.replace(last, content=last.content + TURN_JOINER + m.content)
+            merged = dataclasses.replace(last, content=last.content + TURN_JOINER + m.content)
+            if dataclasses.replace(m, content=merged.content) != merged:
+                note_unheld([m], dropped)
+            out[-1] = merged
         else:
             out.append(m)
     return out
