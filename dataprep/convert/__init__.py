@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dataprep import atomic, failures
+from dataprep.canonical import Preference
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.validate.canonical_row import to_canonical
@@ -139,6 +140,11 @@ def joins_input(row: dict[str, Any], fmt: str) -> bool:
     return fmt in ("alpaca", "kto") and "instruction" in row and bool(row.get("input"))
 
 
+def _implicit_string_prompt(example: Example) -> bool:
+    """A standard preference pair whose prompt is implicit in its answers (or empty)."""
+    return type(example) is Preference and example.plain and not example.prompt
+
+
 class _Converter:
     """One row at a time: read, map, recognise, to canonical, to the target."""
 
@@ -158,6 +164,7 @@ class _Converter:
         self.mapping = mapping if mapping is not None and not mapping.is_identity else None
         self.from_format = from_format
         self.form = form
+        self.to_preference = to == "preference"
         self.formats: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.ambiguous: Counter[str] = Counter()
@@ -174,10 +181,16 @@ class _Converter:
             )
             if len(claimed) > 1:
                 self.ambiguous["|".join(claimed)] += 1
-            if self.form is None:
+            form = self.form
+            if form is None and self.to_preference and _implicit_string_prompt(example):
+                # Written back with "prompt": "", TRL would no longer extract the prompt
+                # (it does only where none is given): the row keeps its standard form, with
+                # the prompt TRL would find made explicit.
+                form = "standard"
+            if form is None:
                 out_row, dropped = self.write_as(example, allow_lossy=self.allow_lossy)
             else:
-                out_row, dropped = self.write_in_form(example)
+                out_row, dropped = self.write_in_form(example, form)
         except LossyConversion as e:
             return None, _reject(record, e.code, e.message, record.value)
         except RowError as e:
@@ -195,12 +208,12 @@ class _Converter:
             self.notes[NOTE_JOINED_INPUT] += 1
         return out_row, None
 
-    def write_in_form(self, example: Example) -> tuple[dict[str, Any], list[str]]:
+    def write_in_form(self, example: Example, form: str) -> tuple[dict[str, Any], list[str]]:
         """The target's row in the form asked for; what that and the adapter drop, one
         refusal naming all of it unless lossy conversion is allowed."""
         from dataprep.convert.forms import to_form
 
-        example, dropped, notes = to_form(example, self.form, self.target)  # type: ignore[arg-type]
+        example, dropped, notes = to_form(example, form, self.target)
         out_row, more = self.write_as(example, allow_lossy=True)
         dropped += [word for word in more if word not in dropped]
         if dropped and not self.allow_lossy:

@@ -17,8 +17,9 @@ Standard -> conversational loses nothing: the prompt string becomes a user messa
 answer an assistant message. A standard preference row with its prompt implicit in
 ``chosen`` and ``rejected`` (no prompt, as TRL allows) gets the prompt TRL's
 ``extract_prompt`` would find, the text both answers start with, cut at its last space
-rather than inside a word, in both forms (so the row trains as TRL reads it; written
-with an empty prompt it would not: TRL extracts a prompt only where none is given) (``"The sky is"`` for ``"The sky is blue."`` and ``"The sky is
+rather than inside a word, in both forms and also when no form is asked for (so the row
+trains as TRL reads it; written with ``"prompt": ""`` it would not: TRL extracts a prompt
+only where none is given; an empty prompt is taken as an implicit one) (``"The sky is"`` for ``"The sky is blue."`` and ``"The sky is
 black."``, where TRL would cut after ``"bl"``); answers that share no word cannot be
 split and are refused (``not-convertible``), as is a prompt-completion or KTO row with an
 empty prompt: TRL's conversational form needs a user turn before the answer (its

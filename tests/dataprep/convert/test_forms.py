@@ -107,6 +107,14 @@ CASES = [
         {"prompt": "", "chosen": "Yes", "rejected": "No"},
         None, {},
     ),
+    # no form asked: the row stays standard, its implicit prompt made explicit, not ""
+    # (TRL extracts a prompt only where none is given)
+    (
+        {"chosen": "The sky is blue.", "rejected": "The sky is black."},
+        "preference", None, False,
+        {"prompt": "The sky is", "chosen": " blue.", "rejected": " black."},
+        None, {},
+    ),
     # a system message has no place in a string prompt: refused, or dropped and said so
     (
         {"prompt": [s("Be brief."), u("Sky?")], "chosen": [a("Blue.")], "rejected": [a("Green.")]},
