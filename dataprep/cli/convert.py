@@ -33,6 +33,21 @@ from dataprep.formats import FORMATS
     help="Convert rows even when the target cannot hold everything; the summary says what was dropped.",
 )
 @click.option(
+    "--standard",
+    "form",
+    flag_value="standard",
+    help="With --to preference, kto or prompt-completion: write TRL's standard form "
+    "(prompt and answers as strings). Refused per row where that would lose something "
+    "(a system message, earlier turns, tool use) unless --allow-lossy.",
+)
+@click.option(
+    "--conversational",
+    "form",
+    flag_value="conversational",
+    help="With --to preference, kto or prompt-completion: write TRL's conversational form "
+    "(message lists). Default for both: each row keeps the form it came in.",
+)
+@click.option(
     "--rejects",
     metavar="PATH",
     help="Where rows that cannot be converted go (default: OUT.rejects.jsonl; for stdout, "
@@ -51,6 +66,7 @@ def convert(
     to: str,
     output: str,
     allow_lossy: bool,
+    form: str | None,
     rejects: str | None,
     from_format: str | None,
     fields: tuple[str, ...],
@@ -67,8 +83,10 @@ def convert(
     row), mapped with --field/--role first. A conversion that would lose something
     (several turns or tool calls into alpaca, a preference pair into SFT, ...) is
     refused for that row unless --allow-lossy, and then the summary counts what
-    was dropped. Rows that cannot be converted go to the rejects file with their line
-    and reason. The summary (on stderr) always shows rows in = rows out + rows rejected.
+    was dropped (two turns left side by side are merged, a blank line between, so
+    every row written validates). --standard/--conversational choose TRL's string or
+    message-list form of preference, kto and prompt-completion rows. Rows that cannot
+    be converted go to the rejects file with their line and reason. The summary (on stderr) always shows rows in = rows out + rows rejected.
     The output appears only when complete.
 
     \b
@@ -77,6 +95,7 @@ def convert(
       dataprep convert chat.parquet --to alpaca -o alpaca.json --allow-lossy
       dataprep convert dialogs.jsonl --to sharegpt --field messages=dialog | head
       dataprep convert org/dataset --split test --to messages -o test.jsonl
+      dataprep convert pairs.jsonl --to preference --conversational -o chat_pairs.jsonl
 
     Exit 0 when every row was converted; 1 when some were rejected; 2 for a wrong
     command line (or a Hub dataset not in the cache while offline). Use - for stdin;
@@ -93,6 +112,7 @@ def convert(
         mapping=mapping,
         from_format=from_format,
         jobs=jobs,
+        form=form,
     )
     if as_json:
         echo_json(conversion.to_json(), err=True)  # the data may be on stdout; the summary never is
@@ -119,6 +139,9 @@ def summary(c: Conversion) -> list[str]:
     if c.dropped:
         out.append("dropped (--allow-lossy):")
         out += table((word, plural(n, "row")) for word, n in c.dropped.most_common())
+    if c.notes:
+        out.append("notes:")
+        out += table((word, plural(n, "row")) for word, n in c.notes.most_common())
     if c.rejected:
         out.append(f"rejected, written to {c.rejects_path}:")
         rows = []

@@ -9,7 +9,11 @@ to the rejects file with its line and reason; nothing is dropped unseen:
     rows in = rows out + rows rejected
 
 What a lossy conversion dropped is counted by kind ("tool calls", "system messages
-after the first turn", ...), one count per row. The output is written atomically by
+after the first turn", "turn boundaries (consecutive turns merged)", ...), one count per
+row; what changed without loss of text is counted as a note (an alpaca ``input`` joined
+to its ``instruction``: no format written back can split them again). ``form`` writes
+TRL's standard (string) or conversational (message list) form of the prompt formats
+(``dataprep.convert.forms``). The output is written atomically by
 ``dataprep.convert.writing`` (its format follows its extension; ``-`` is stdout), and the rejects
 file only exists when a row was rejected.
 
@@ -39,12 +43,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dataprep import atomic, failures
+from dataprep.canonical import Preference
 from dataprep.errors import DataprepError, LossyConversion, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.validate.canonical_row import to_canonical
 from dataprep.validate.rows import check_row
 
 if TYPE_CHECKING:
+    from dataprep.canonical import Example
     from dataprep.convert.writing import RowWriter
     from dataprep.formats.mapping import Mapping
     from dataprep.reading import JsonlChunk, Record
@@ -66,6 +72,7 @@ class Conversion:
     reasons: Counter[str] = field(default_factory=Counter)  # reject code -> rows
     examples: dict[str, tuple[int, str]] = field(default_factory=dict)  # code -> (line, message)
     ambiguous: Counter[str] = field(default_factory=Counter)  # "a|b" -> rows read as a
+    notes: Counter[str] = field(default_factory=Counter)  # what changed, losing no text -> rows
 
     @property
     def exit_code(self) -> int:
@@ -89,6 +96,7 @@ class Conversion:
             "dropped": dict(self.dropped.most_common()),
             "reasons": dict(self.reasons.most_common()),
             "ambiguous": dict(self.ambiguous.most_common()),
+            "notes": dict(self.notes.most_common()),
         }
 
 
@@ -110,13 +118,45 @@ def _raw_text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
+# The note for a row whose alpaca ``input`` was joined to its ``instruction``.
+NOTE_JOINED_INPUT = (
+    "alpaca instruction and input joined into one user turn (a blank line between): "
+    "converting back cannot split them"
+)
+
+
+def joins_input(row: dict[str, Any], fmt: str) -> bool:
+    """Whether reading ``row`` as ``fmt`` joined an alpaca ``input`` to its
+    ``instruction`` (``dataprep.formats.alpaca``: a non-empty input; KTO rows of the
+    alpaca shape are read by the same adapter).
+
+    >>> joins_input({"instruction": "Translate", "input": "cheese", "output": "fromage"}, "alpaca")
+    True
+    >>> joins_input({"instruction": "Add 2 and 2", "input": "", "output": "4"}, "alpaca")
+    False
+    """
+    if fmt == "kto" and ("messages" in row or "conversations" in row or "completion" in row):
+        return False
+    return fmt in ("alpaca", "kto") and "instruction" in row and bool(row.get("input"))
+
+
+def _implicit_string_prompt(example: Example) -> bool:
+    """A standard preference pair whose prompt is implicit in its answers (or empty)."""
+    return type(example) is Preference and example.plain and not example.prompt
+
+
 class _Converter:
     """One row at a time: read, map, recognise, to canonical, to the target."""
 
     def __init__(
-        self, to: str, allow_lossy: bool, mapping: Mapping | None, from_format: str | None
+        self,
+        to: str,
+        allow_lossy: bool,
+        mapping: Mapping | None,
+        from_format: str | None,
+        form: str | None = None,
     ):
-        self.settings = (to, allow_lossy, mapping, from_format)
+        self.settings = (to, allow_lossy, mapping, from_format, form)
         self.write_as = FORMATS[to].from_canonical
         self.target = to
         # Imported here: dataprep._fast.clean is built on dataprep.validate.rows.
@@ -126,9 +166,12 @@ class _Converter:
         self.allow_lossy = allow_lossy
         self.mapping = mapping if mapping is not None and not mapping.is_identity else None
         self.from_format = from_format
+        self.form = form
+        self.to_preference = to == "preference"
         self.formats: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.ambiguous: Counter[str] = Counter()
+        self.notes: Counter[str] = Counter()
 
     def convert(self, record: Record) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """(the converted row, None), or (None, the reject line)."""
@@ -136,12 +179,21 @@ class _Converter:
             p = record.problem
             return None, _reject(record, p.code, p.message, _raw_text(record.raw))
         try:
-            example, fmt, _, claimed = to_canonical(
+            example, fmt, row, claimed = to_canonical(
                 record.value, self.from_format, self.mapping, forced=self.from_format is not None
             )
             if len(claimed) > 1:
                 self.ambiguous["|".join(claimed)] += 1
-            out_row, dropped = self.write_as(example, allow_lossy=self.allow_lossy)
+            form = self.form
+            if form is None and self.to_preference and _implicit_string_prompt(example):
+                # Written back with "prompt": "", TRL would no longer extract the prompt
+                # (it does only where none is given): the row keeps its standard form, with
+                # the prompt TRL would find made explicit.
+                form = "standard"
+            if form is None:
+                out_row, dropped = self.write_as(example, allow_lossy=self.allow_lossy)
+            else:
+                out_row, dropped = self.write_in_form(example, form)
         except LossyConversion as e:
             return None, _reject(record, e.code, e.message, record.value)
         except RowError as e:
@@ -155,7 +207,23 @@ class _Converter:
         self.formats[fmt] += 1
         for word in dropped:
             self.dropped[word] += 1
+        if joins_input(row, fmt):
+            self.notes[NOTE_JOINED_INPUT] += 1
         return out_row, None
+
+    def write_in_form(self, example: Example, form: str) -> tuple[dict[str, Any], list[str]]:
+        """The target's row in the form asked for; what that and the adapter drop, one
+        refusal naming all of it unless lossy conversion is allowed."""
+        from dataprep.convert.forms import to_form
+
+        example, dropped, notes = to_form(example, form, self.target)
+        out_row, more = self.write_as(example, allow_lossy=True)
+        dropped += [word for word in more if word not in dropped]
+        if dropped and not self.allow_lossy:
+            raise LossyConversion(dropped, self.target)
+        for note in notes:
+            self.notes[note] += 1
+        return out_row, dropped
 
     def check_output(self, out_row: dict[str, Any]) -> tuple[str, str] | None:
         """(code, message) of the first error ``validate`` would find in a converted
@@ -283,8 +351,12 @@ def convert_file(
     mapping: Mapping | None = None,
     from_format: str | None = None,
     jobs: int | None = None,
+    form: str | None = None,
 ) -> Conversion:
     """Convert ``source`` to format ``to``, writing ``output`` (``-``: stdout).
+
+    ``form``: ``"standard"`` or ``"conversational"``, TRL's string or message-list form
+    of a preference, kto or prompt-completion target (None: each row keeps its own).
 
     ``jobs``: processes for a large plain JSONL input (None: as the load allows, see
     ``dataprep._fast.parallel.count_workers``; 1: this process only); the output is the same, in
@@ -297,11 +369,21 @@ def convert_file(
         raise UsageError(f"unknown format {to!r} for --to (known: {', '.join(FORMATS)})")
     if from_format is not None and from_format not in FORMATS:
         raise UsageError(f"unknown format {from_format!r} for --from (known: {', '.join(FORMATS)})")
+    if form is not None:
+        from dataprep.convert.forms import FORMS, TARGETS
+
+        if form not in FORMS:
+            raise UsageError(f"unknown form {form!r} (known: {', '.join(FORMS)})")
+        if to not in TARGETS:
+            raise UsageError(
+                f"--{form} applies to --to {', '.join(TARGETS)} (TRL writes those both as "
+                f"strings and as message lists); {to} has one form"
+            )
     rejects_path = rejects or default_rejects_path(source, output)
     if output != "-" and os.path.abspath(rejects_path) == os.path.abspath(output):
         raise UsageError(f"--rejects {rejects_path} is the output file: choose another path")
     conversion = Conversion(source, output, to, rejects_path)
-    converter = _Converter(to, allow_lossy, mapping, from_format)
+    converter = _Converter(to, allow_lossy, mapping, from_format, form)
     workers = parallel_workers(source, jobs, share_busy=False)
     chunks = split_jsonl(source, workers) if workers > 1 else []
     if len(chunks) > 1:
@@ -315,6 +397,7 @@ def convert_file(
     conversion.formats = converter.formats
     conversion.dropped = converter.dropped
     conversion.ambiguous = converter.ambiguous
+    conversion.notes = converter.notes
     return conversion
 
 
@@ -413,6 +496,7 @@ def _convert_parallel(
                 converter.formats.update(done.formats)
                 converter.dropped.update(done.dropped)
                 converter.ambiguous.update(done.ambiguous)
+                converter.notes.update(done.notes)
                 spool = os.path.join(spool_dir, str(i))
                 with open(spool + ".out", "rb", buffering=1 << 20) as f:
                     for line in f:

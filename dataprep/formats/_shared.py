@@ -34,6 +34,11 @@ DROP_LATE_SYSTEM = "system messages after the first turn"
 DROP_REJECTED = "rejected responses"
 DROP_LABEL = "KTO labels"
 DROP_SPLIT = "prompt/completion boundary"
+DROP_MERGED = "turn boundaries (consecutive turns merged)"
+# What joins the texts of merged turns: a blank line, alpaca's own separator between an
+# instruction and its input, so each text stays a paragraph of its own (a bare "" would
+# glue the last sentence of one to the first of the next).
+TURN_JOINER = "\n\n"
 
 
 def drop_extra_word(key: str) -> str:
@@ -527,6 +532,44 @@ def strip_tool_use(messages: list[Message], dropped: list[str]) -> list[Message]
             m = dataclasses.replace(m, tool_calls=None)
         kept.append(m)
     return kept
+
+
+def merge_runs(messages: list[Message], dropped: list[str]) -> list[Message]:
+    """Messages with each run of same-role user or assistant turns merged into one, their
+    texts joined by ``TURN_JOINER``; a merge is recorded in ``dropped``.
+
+    For formats whose turns must alternate (alpaca, sharegpt, TRL's string forms):
+    dropping tool calls and results, or a late system message, leaves two turns of one
+    role side by side, and a row written that way would fail ``validate``. The merged
+    message keeps the first's fields; what the second held beyond its text (a name, a
+    train flag, ...) is recorded as dropped unless the first holds the same. Turns with
+    tool calls are never merged: their text and calls would change order.
+
+    >>> merged = merge_runs([Message("user", "Q"), Message("assistant", "Looking."),
+    ...                      Message("assistant", "Sunny.")], dropped := [])
+    >>> [(m.role, m.content) for m in merged], dropped
+    ([('user', 'Q'), ('assistant', 'Looking.\\n\\nSunny.')], ['turn boundaries (consecutive turns merged)'])
+    """
+    out: list[Message] = []
+    for m in messages:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and m.role == last.role
+            and m.role in ("user", "assistant")
+            and isinstance(m.content, str)
+            and isinstance(last.content, str)
+            and not m.tool_calls
+            and not last.tool_calls
+        ):
+            add(dropped, DROP_MERGED)
+            merged = dataclasses.replace(last, content=last.content + TURN_JOINER + m.content)
+            if dataclasses.replace(m, content=merged.content) != merged:
+                note_unheld([m], dropped)
+            out[-1] = merged
+        else:
+            out.append(m)
+    return out
 
 
 def as_text_turns(

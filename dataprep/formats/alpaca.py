@@ -11,7 +11,9 @@ canonical conversation no longer knows where an instruction ended and its input 
 Multi-turn conversations go into ``history`` without loss. Alpaca has no place for tool
 calls and results, tool definitions, reasoning, message names, per-message train flags,
 the extra keys of messages or a second system message: those are dropped only with
-``allow_lossy``. A conversation
+``allow_lossy``. Two user or two assistant turns left side by side (by those drops, or
+so in the source) are merged into one, their texts joined by a blank line
+(``_shared.merge_runs``), and that is counted as lossy too. A conversation
 that is not ``[system?] (user, assistant)+`` once those are gone (it ends with a user
 turn, or holds no user turn at all, like a ``text`` row) cannot be written as alpaca.
 
@@ -93,6 +95,8 @@ def from_canonical(
     if any(m.role == "system" for m in messages):
         _shared.add(dropped, _shared.DROP_LATE_SYSTEM)
         messages = [m for m in messages if m.role != "system"]
+    # What tool use or a late system message left side by side is one turn here.
+    messages = _shared.merge_runs(messages, dropped)
     shape_ok = (
         len(messages) >= 2
         and len(messages) % 2 == 0

@@ -9,7 +9,8 @@ character offset in ``text``.
 ChatML has no place for tool calls, tool call ids, tool definitions, reasoning, message
 names, train flags or the extra keys of messages: those are dropped only with
 ``allow_lossy`` (an assistant turn
-that only called tools is dropped whole). Content holding ``<|im_start|>`` or
+that only called tools is dropped whole, and so are tool results: a result whose call
+is gone fails ``validate``). Content holding ``<|im_start|>`` or
 ``<|im_end|>`` cannot be written at all.
 
 Round trips: row -> canonical -> row is exact for well-formed text that ends with a
@@ -107,11 +108,20 @@ def from_canonical(
     dropped: list[str] = []
     conv = _shared.as_conversation(example, NAME, dropped)
     messages = []
+    answering = False  # the tool results after a calling turn answer calls dropped here
     for m in conv.messages:
         if m.tool_calls:
             _shared.add(dropped, _shared.DROP_TOOL_CALLS)
+            answering = True
             if m.content is None:
                 continue
+        elif m.role == "tool" and answering:
+            # A result whose call is gone fails validate: it goes with its call. (A tool
+            # turn that answered no call, as ChatML text holds them, stays as it was.)
+            _shared.add(dropped, _shared.DROP_TOOL_RESULTS)
+            continue
+        else:
+            answering = False
         if m.content is None:
             raise _shared.not_convertible(example, NAME, f"a {m.role} turn has no text")
         if START in m.content or END in m.content:

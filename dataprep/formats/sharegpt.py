@@ -22,7 +22,9 @@ written as a text turn and a ``function_call`` turn; a ``function_call`` turn wi
 of its own stays a message of its own).
 
 ShareGPT has no place for tool call ids, message names or reasoning: converting them
-here is lossy.
+here is lossy. With ``allow_lossy``, two user or two assistant turns side by side are
+merged into one, their texts joined by a blank line (``_shared.merge_runs``), and said
+so; without it they are written as they are, and fail ``validate``.
 
 Round trips: canonical -> row -> canonical is exact for conversations without those
 three, whose assistant messages that carry tool calls have no plain assistant turn
@@ -226,7 +228,14 @@ def from_canonical(
 ) -> tuple[dict[str, Any], list[str]]:
     dropped: list[str] = []
     conv = _shared.as_conversation(example, NAME, dropped)
-    row: dict[str, Any] = {"conversations": write_turns(conv.messages, dropped)}
+    messages = conv.messages
+    if allow_lossy:
+        # Its readers take user and assistant turns strictly alternating: two side by
+        # side are merged (and said so) rather than written to fail validate. Without
+        # leave to lose, the turns are written as they are (an exact round trip) and
+        # validate's consecutive-roles refuses the row.
+        messages = _shared.merge_runs(messages, dropped)
+    row: dict[str, Any] = {"conversations": write_turns(messages, dropped)}
     if conv.tools is not None:
         row["tools"] = json.dumps(conv.tools, ensure_ascii=False)
     _shared.put_extra(row, conv.extra, CLAIMED_WRITTEN, dropped)

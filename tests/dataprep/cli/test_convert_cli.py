@@ -135,9 +135,49 @@ def test_mapping_options(tmp_path, dataprep_cli):
     assert orjson.loads(r.out) == SHAREGPT
 
 
+def test_forms_and_notes_are_summarised(tmp_path, dataprep_cli):
+    chat = {
+        "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sky?"}],
+        "chosen": [{"role": "assistant", "content": "Blue."}],
+        "rejected": [{"role": "assistant", "content": "Green."}],
+    }
+    implicit = {"chosen": "The sky is blue.", "rejected": "The sky is black."}
+    src = write(tmp_path, "in.jsonl", chat, implicit)
+    out = str(tmp_path / "out.jsonl")
+    r = dataprep_cli("convert", src, "--to", "preference", "--standard", "-o", out, "--allow-lossy")
+    assert r.code == 0
+    assert r.err == (
+        f"{src} -> {out} (preference): 2 rows in = 2 rows out + 0 rejected\n"
+        "dropped (--allow-lossy):\n"
+        "  system messages  1 row\n"
+        "notes:\n"
+        "  implicit prompt made explicit (the words chosen and rejected start with)  1 row\n"
+    )
+    assert [orjson.loads(x) for x in (tmp_path / "out.jsonl").read_bytes().splitlines()] == [
+        {"prompt": "Sky?", "chosen": "Blue.", "rejected": "Green."},
+        {"prompt": "The sky is", "chosen": " blue.", "rejected": " black."},
+    ]
+
+
+def test_alpaca_join_is_noted(tmp_path, dataprep_cli):
+    row = {"instruction": "Translate", "input": "cheese", "output": "fromage"}
+    src = write(tmp_path, "in.jsonl", row, {"instruction": "Hi", "output": "Yo"})
+    r = dataprep_cli("convert", src, "--to", "messages")
+    assert r.code == 0
+    assert r.err.splitlines()[1:] == [
+        "notes:",
+        "  alpaca instruction and input joined into one user turn (a blank line between): "
+        "converting back cannot split them  1 row",
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (
+            ["convert", "in.jsonl", "--to", "messages", "--standard"],
+            "error: --standard applies to --to preference, kto, prompt-completion",
+        ),
         (["convert", "in.jsonl"], "Missing option '--to'"),
         (["convert", "in.jsonl", "--to", "chat"], "Invalid value for '--to': 'chat' is not one of"),
         (["convert", "nope.jsonl", "--to", "messages"], "error: no such file: nope.jsonl"),

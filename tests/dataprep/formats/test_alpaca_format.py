@@ -184,6 +184,30 @@ LOSSY = [
         {"instruction": "q", "input": "", "output": "a", "k": "v"},
         ["extra field 'input'"],
     ),
+    # Turns that dropping leaves side by side are merged (a blank line between), so the
+    # row is alternating alpaca that validates.
+    (
+        Conversation(
+            [
+                Message(U, "Weather?"),
+                Message(A, "Let me look.", tool_calls=[ToolCall("w", "{}")]),
+                Message("tool", "sunny"),
+                Message(A, "Sunny."),
+            ]
+        ),
+        {"instruction": "Weather?", "input": "", "output": "Let me look.\n\nSunny."},
+        ["tool calls", "tool results", "turn boundaries (consecutive turns merged)"],
+    ),
+    (
+        Conversation([Message(U, "q"), Message(S, "late"), Message(U, "more"), Message(A, "a")]),
+        {"instruction": "q\n\nmore", "input": "", "output": "a"},
+        ["system messages after the first turn", "turn boundaries (consecutive turns merged)"],
+    ),
+    (
+        Conversation([Message(U, "q"), Message(U, "again"), Message(A, "a")]),
+        {"instruction": "q\n\nagain", "input": "", "output": "a"},
+        ["turn boundaries (consecutive turns merged)"],
+    ),
     # alpaca has no message dicts: the keys of a message's extra are named
     (
         Conversation(
@@ -209,7 +233,6 @@ def test_lossy_needs_permission(example, row, dropped):
 NOT_CONVERTIBLE = [
     Conversation([Message(A, "Once upon a time")], plain=True),  # a text row: no instruction
     Conversation([Message(U, "q")]),  # no answer
-    Conversation([Message(U, "q"), Message(U, "again"), Message(A, "a")]),
     Conversation([Message(A, "hi"), Message(U, "q"), Message(A, "a")]),
     Conversation([Message(U, None), Message(A, "a")]),
     Conversation([]),

@@ -115,13 +115,14 @@ LOSSY = [
             tools=[{"name": "w"}],
         ),
         {
-            "text": "<|im_start|>user\nWeather?<|im_end|>\n<|im_start|>tool\nsunny<|im_end|>\n"
+            # The result goes with its call: left alone it would fail validate.
+            "text": "<|im_start|>user\nWeather?<|im_end|>\n"
             "<|im_start|>assistant\nSunny.<|im_end|>\n"
         },
         [
             "tool calls",
+            "tool results",
             "message names",
-            "tool call ids",
             "reasoning",
             "per-message train flags",
             "tool definitions",
