@@ -130,4 +130,7 @@ def describe(d: Detection, notes: list[str] | None = None) -> list[str]:
         out.append(f"  problem: {problem}")
     if d.hint:
         out.append(f"  try: {d.hint}")
+    # The other checked mappings: another format may be what the user meant.
+    for proposal in d.proposals[1:]:
+        out.append(f"   or: {proposal['args']} (reads as {proposal['format']})")
     return out
