@@ -202,8 +202,8 @@ def _fit(
     proposal = Proposal(name, {o: y for o, y in fields.items() if o != y}, score=score)
     proposal.unused = [k for k in keys if k not in taken]
     if dialect is not None:
-        for ours, yours in fields.items():
-            if kinds.get(yours, set()) & {"chat"}:
+        for yours in fields.values():
+            if "chat" in kinds.get(yours, set()):
                 _fit_messages(rows, yours, dialect, proposal)
     return proposal
 
