@@ -373,7 +373,7 @@ def _explain_unknown(detection: Detection, sample: list[Any] | None = None) -> N
     proposals = propose(sample or [], row_formats)
     detection.proposals = [p.to_json() for p in proposals]
     if proposals:
-        detection.hint = f"{proposals[0].args} (reads as {proposals[0].format})"
+        detection.hint = proposals[0].args
     elif detection.closest and len(detection.missing) == 1 and len(unexplained) == 1:
         detection.hint = f"--field {detection.missing[0]}={unexplained[0]}"
     elif detection.closest is None and seen:
