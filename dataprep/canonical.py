@@ -69,6 +69,9 @@ class Conversation:
     plain: bool = False
     # Row-level fields no format field claims (ids, metadata): carried through conversions.
     extra: dict[str, Any] | None = None
+    # The row gave ``tools`` as a JSON string (LLaMA-Factory's messages rows): how it was
+    # written, not what it means, so a writer can keep it and equality ignores it.
+    tools_as_text: bool = field(default=False, compare=False)
 
 
 @dataclass(slots=True)

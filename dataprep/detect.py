@@ -36,6 +36,8 @@ Status = Literal["ok", "mixed", "ambiguous", "unknown"]
 
 # How many line numbers to keep per kind: enough to find the rows, constant memory.
 LINES_KEPT = 5
+# How many first rows to keep for proposing a mapping when no format fits.
+SAMPLE_KEPT = 20
 UNKNOWN = "unknown"
 
 # (name, detect, the keys one of which a row needs for detect to claim it; None: unknown)
@@ -105,6 +107,9 @@ class Detection:
     file_problems: list[str] = field(default_factory=list)  # about the whole file ("no rows")
     # format -> why its rows were claimed, in words -> rows (formats with ``evidence``)
     evidence: dict[str, dict[str, int]] = field(default_factory=dict)
+    # For "unknown": the --field/--role mappings that make the first rows fit a format,
+    # each checked by applying it (``dataprep.formats.propose``), best first.
+    proposals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_single(self) -> bool:
@@ -153,6 +158,7 @@ class Detection:
             "hint": self.hint,
             "file_problems": self.file_problems,
             "evidence": self.evidence,
+            "proposals": self.proposals,
             "message": self.message,
         }
 
@@ -177,6 +183,8 @@ class Detector:
         self._key_sets: dict[tuple[str, ...], int] = {}
         self._keys: Counter[str] = Counter()
         self._evidence: dict[str, Counter[str]] = {}
+        # The first rows, kept to propose a mapping if no format claims them.
+        self._sample: list[Any] = []
 
     @property
     def keys(self) -> Counter[str]:
@@ -193,6 +201,8 @@ class Detector:
     def add(self, row: Any, line: int) -> tuple[str, ...]:
         """Count one readable row; return the formats that claim it."""
         self.rows += 1
+        if len(self._sample) < SAMPLE_KEPT:
+            self._sample.append(row)
         if type(row) is dict:
             keys = tuple(row)
             names = tuple([name for name, detect in _candidates(keys) if detect(row)])
@@ -234,6 +244,7 @@ class Detector:
         """Fold in the evidence of a later part of the same file (parallel validation),
         whose lines are numbered from ``line_offset + 1``."""
         self.file_problems += other.file_problems
+        self._sample = (self._sample + other._sample)[:SAMPLE_KEPT]
         self.rows += other.rows
         self.unreadable += other.unreadable
         self.unreadable_lines = (
@@ -267,7 +278,7 @@ class Detector:
             return detection
         if () in self._kinds:
             if len(self._kinds) == 1:
-                _explain_unknown(detection)
+                _explain_unknown(detection, self._sample)
             else:
                 detection.status = "mixed"
             return detection
@@ -340,8 +351,9 @@ def _schema_variants(name: str) -> list[tuple[set[str], set[str]]]:
     return variants
 
 
-def _explain_unknown(detection: Detection) -> None:
-    """Name the format the keys come closest to, what it lacks, and a --field that may fix it."""
+def _explain_unknown(detection: Detection, sample: list[Any] | None = None) -> None:
+    """Name the format the keys come closest to, what it lacks, and the --field/--role
+    that make the first rows fit (checked proposals), or a --field that may fix it."""
     seen = set(detection.keys)
     best: tuple[float, int] = (0.0, 0)
     for name in FORMATS:
@@ -356,7 +368,13 @@ def _explain_unknown(detection: Detection) -> None:
                 detection.closest = name
                 detection.missing = sorted(required - seen)
                 unexplained = sorted(seen - known)
-    if detection.closest and len(detection.missing) == 1 and len(unexplained) == 1:
+    from dataprep.formats.propose import propose
+
+    proposals = propose(sample or [], row_formats)
+    detection.proposals = [p.to_json() for p in proposals]
+    if proposals:
+        detection.hint = proposals[0].args
+    elif detection.closest and len(detection.missing) == 1 and len(unexplained) == 1:
         detection.hint = f"--field {detection.missing[0]}={unexplained[0]}"
     elif detection.closest is None and seen:
         detection.hint = "--field NAME=KEY to map your keys onto a format's fields"

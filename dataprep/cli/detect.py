@@ -136,5 +136,9 @@ def describe(d: Detection, notes: list[str] | None = None) -> list[str]:
     for problem in d.file_problems:
         out.append(f"  problem: {problem}")
     if d.hint:
-        out.append(f"  try: {d.hint}")
+        reads = f" (reads as {d.proposals[0]['format']})" if d.proposals else ""
+        out.append(f"  try: {d.hint}{reads}")
+    # The other checked mappings: another format may be what the user meant.
+    for proposal in d.proposals[1:]:
+        out.append(f"   or: {proposal['args']} (reads as {proposal['format']})")
     return out

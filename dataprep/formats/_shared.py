@@ -167,13 +167,16 @@ def read_train(obj: dict, path: str) -> bool | None:
         if isinstance(value, bool):
             return value
         raise RowError(join(path, key), f"train must be true or false, got {value!r}", "bad-weight")
+    # LLaMA-Factory v1 writes 0.0 and 1.0 (floats); Axolotl 0 and 1.
     if not isinstance(value, bool) and isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    raise RowError(
-        join(path, key),
-        f"{key} must be 0 or 1 (a fractional loss weight is not supported), got {value!r}",
-        "bad-weight",
-    )
+    if not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < 1:
+        # prepare's labels train a token or leave it out (-100); the trainers take the
+        # plain mean over trained tokens, with no per-token weight to scale by.
+        why = "a fractional loss weight cannot be honoured: a token is trained or not"
+    else:
+        why = "a weight is 0 (not trained) or 1 (trained)"
+    raise RowError(join(path, key), f"{key} must be 0 or 1, got {value!r}: {why}", "bad-weight")
 
 
 def read_reasoning(obj: dict, path: str) -> str | None:
@@ -390,6 +393,21 @@ def read_messages(value: Any, path: str) -> list[Message]:
     return out
 
 
+def read_messages_or_one(value: Any, path: str) -> list[Message]:
+    """A message list where one is expected (``chosen``, ``completion``, ...), or a single
+    message object standing for a list of one, as people write a one-message answer:
+    ``{"role": "assistant", "content": "4"}``. Its path is the field's (``chosen``), as
+    the row has no list to index."""
+    if isinstance(value, dict):
+        return [read_message(value, path)]
+    return read_messages(value, path)
+
+
+def is_chat_value(value: Any) -> bool:
+    """A value that holds messages: a list, or one message object."""
+    return isinstance(value, (list, dict))
+
+
 def write_tool_call(call: ToolCall) -> dict[str, Any]:
     """OpenAI shape; arguments stay as they came (string or object)."""
     out: dict[str, Any] = {} if call.id is None else {"id": call.id}
@@ -439,6 +457,18 @@ def has_message_list_prefix(value: Any) -> bool:
     """Cheap look for detection: a list whose first item (if any) is a message object."""
     return isinstance(value, list) and (
         not value or (isinstance(value[0], dict) and "role" in value[0])
+    )
+
+
+def has_role_turns(value: Any) -> bool:
+    """A non-empty list whose first item is a message of the messages dialect (``role``),
+    not a ShareGPT turn (``from``): ``conversations`` written with ``role``/``content``."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and isinstance(value[0], dict)
+        and "role" in value[0]
+        and "from" not in value[0]
     )
 
 

@@ -3,12 +3,13 @@ desirable (``true``) or not (``false``). Four shapes are read:
 
 TRL's: ``prompt``, ``completion``, ``label``. ``prompt`` and ``completion`` are both
 strings (a ``plain`` example: the prompt is one user message, none when empty; the
-completion one assistant message) or both message lists; ``tools``? beside lists.
+completion one assistant message) or both message lists (a single message object reads
+as a list of one); ``tools``? beside lists.
 
 A conversation with a label beside it (LLaMA-Factory's KTO datasets, whose
 ``dataset_info.json`` maps the label column as ``kto_tag``): ``messages`` (the messages
-dialect), ``conversations`` (ShareGPT, with ``system``? and ``tools``?) or ``instruction``
-/ ``output`` (alpaca). The conversation is read by its own format's adapter; its last
+dialect, under ``messages`` or ``conversations``), ``conversations`` (ShareGPT, with
+``system``? and ``tools``?) or ``instruction`` / ``output`` (alpaca). The conversation is read by its own format's adapter; its last
 message is the completion the label judges and must be the assistant's; the messages
 before it are the prompt.
 
@@ -62,6 +63,7 @@ CONVERSATIONS = (
     ("messages", messages, "messages"),
     ("conversations", sharegpt, "conversations (ShareGPT)"),
     ("instruction", alpaca, "instruction/output (alpaca)"),
+    ("conversations", messages, "conversations (role/content)"),
 )
 
 
@@ -79,6 +81,8 @@ def _conversation_of(row: dict) -> tuple[str, Any, str] | None:
     if _shared.has_message_list_prefix(row.get("messages")):
         return CONVERSATIONS[0]
     turns = row.get("conversations")
+    if _shared.has_role_turns(turns) and not ("chosen" in row and "rejected" in row):
+        return CONVERSATIONS[3]
     is_turns = isinstance(turns, list) and (
         not turns or (isinstance(turns[0], dict) and "from" in turns[0])
     )

@@ -11,7 +11,11 @@ TRL's: ``prompt``?, ``chosen``, ``rejected``, all strings or all message lists
     empty), chosen and rejected one assistant message each.
 
 LLaMA-Factory's ShareGPT preference: ``conversations`` (ShareGPT turns: the prompt),
-``chosen`` and ``rejected`` (one ShareGPT turn each), ``system``?, ``tools``?.
+``chosen`` and ``rejected`` (one ShareGPT turn each), ``system``?, ``tools``?. The turns
+may be messages (``role``/``content``) instead, and each answer a list of turns.
+
+A single message object where a list is expected (``"chosen": {"role": "assistant",
+"content": ...}`` beside a prompt) is read as a list of one.
 
 LLaMA-Factory v1: ``chosen_messages`` and ``rejected_messages``, full conversations in
 the messages dialect (content as parts ``{"type": "text", "value": ...}``, per-message
@@ -85,28 +89,53 @@ def read_trl(row: dict) -> Preference:
             [Message("assistant", rejected, origin="rejected")],
             plain=True,
         )
-    if isinstance(chosen, list) and isinstance(rejected, list):
+    if _shared.is_chat_value(chosen) and _shared.is_chat_value(rejected):
         return implicit_prompt(
-            _shared.read_messages(chosen, "chosen"), _shared.read_messages(rejected, "rejected")
+            _shared.read_messages_or_one(chosen, "chosen"),
+            _shared.read_messages_or_one(rejected, "rejected"),
         )
     for key, value in (("chosen", chosen), ("rejected", rejected)):
-        if not isinstance(value, (str, list)):
+        if not isinstance(value, (str, list, dict)):
             raise _shared.wrong_type(key, "a string or a list of messages", value)
     raise RowError(
-        "rejected", "chosen and rejected must both be strings or both message lists", "mixed-types"
+        "rejected",
+        "chosen and rejected must both be strings or both messages (a list, or one message object)",
+        "mixed-types",
     )
 
 
 def read_sharegpt(row: dict) -> Preference:
-    prompt = sharegpt.read_turns(row["conversations"], "conversations")
+    """LLaMA-Factory's shape, in either message dialect: ShareGPT turns (``from``/``value``)
+    or messages (``role``/``content``, its ``sharegpt`` formatting with OpenAI tags); each
+    answer is one turn (as LLaMA-Factory writes it) or a list of turns."""
+    turns = row["conversations"]
+    if _shared.has_role_turns(turns):
+        prompt = _shared.read_messages(turns, "conversations")
+    else:
+        prompt = sharegpt.read_turns(turns, "conversations")
     system = _shared.optional_str(row.get("system"), "system")
     if system:
         prompt.insert(0, Message("system", system, origin="system"))
-    answers = []
-    for key in ("chosen", "rejected"):
-        _, message = sharegpt.read_turn(row[key], key)
-        answers.append([message])
-    return Preference(prompt, answers[0], answers[1])
+    return Preference(
+        prompt, read_answer(row["chosen"], "chosen"), read_answer(row["rejected"], "rejected")
+    )
+
+
+def read_answer(value: Any, path: str) -> list[Message]:
+    """One answer of the ShareGPT shape: a turn or message object, or a list of them."""
+    if isinstance(value, list):
+        if _shared.has_role_turns(value):
+            return _shared.read_messages(value, path)
+        return sharegpt.read_turns(value, path)
+    if isinstance(value, dict) and "role" in value and "from" not in value:
+        return [_shared.read_message(value, path)]
+    _, message = sharegpt.read_turn(value, path)
+    return [message]
+
+
+def is_sharegpt_shape(row: dict) -> bool:
+    """``conversations`` holds the prompt; ``chosen``/``rejected`` only the answers."""
+    return "conversations" in row and isinstance(row.get("chosen"), (dict, list))
 
 
 def to_canonical(row: dict) -> Preference:
@@ -116,7 +145,7 @@ def to_canonical(row: dict) -> Preference:
             _shared.read_messages(row["rejected_messages"], "rejected_messages"),
         )
         claimed = CLAIMED_V1
-    elif "conversations" in row and isinstance(row.get("chosen"), dict):
+    elif is_sharegpt_shape(row):
         pair, claimed = read_sharegpt(row), CLAIMED_SHAREGPT
     else:
         _shared.require(row, "chosen", "")

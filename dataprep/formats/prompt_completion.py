@@ -1,5 +1,7 @@
 """TRL's prompt-completion rows: ``prompt`` and ``completion``, both strings or both
-message lists (``tools``? beside lists).
+message lists (``tools``? beside lists). A single message object where a list is
+expected (``"completion": {"role": "assistant", "content": ...}``) is read as a list of
+one, and written back as a list.
 
 Strings give a ``plain`` conversation ``[user(prompt), assistant(completion)]``; an empty
 prompt gives no user message, so ``{"prompt": "", "completion": text}`` means the same
@@ -59,16 +61,24 @@ def read_pair(row: dict, second: str) -> tuple[list[Message], list[Message], boo
     if isinstance(prompt, str) and isinstance(answer, str):
         head = [Message("user", prompt, origin="prompt")] if prompt else []
         return head, [Message("assistant", answer, origin=second)], True
-    if isinstance(prompt, list) and isinstance(answer, list):
-        return _shared.read_messages(prompt, "prompt"), _shared.read_messages(answer, second), False
-    if isinstance(prompt, (str, list)) and isinstance(answer, (str, list)):
+    chat = _shared.is_chat_value
+    if chat(prompt) and chat(answer):
+        # A single message object stands for a list of one (a one-message answer).
+        return (
+            _shared.read_messages_or_one(prompt, "prompt"),
+            _shared.read_messages_or_one(answer, second),
+            False,
+        )
+    if isinstance(prompt, (str, list, dict)) and isinstance(answer, (str, list, dict)):
         raise RowError(
             second,
             f"prompt is {_shared.type_name(prompt)} but {second} is {_shared.type_name(answer)}: "
-            "both must be strings or both message lists",
+            "both must be strings or both messages (a list, or one message object)",
             "mixed-types",
         )
-    bad, value = ("prompt", prompt) if not isinstance(prompt, (str, list)) else (second, answer)
+    bad, value = (
+        ("prompt", prompt) if not isinstance(prompt, (str, list, dict)) else (second, answer)
+    )
     raise _shared.wrong_type(bad, "a string or a list of messages", value)
 
 

@@ -145,9 +145,39 @@ def _leaf_errors(error: ValidationError) -> list[ValidationError]:
         if not any(e.validator == "type" and not e.relative_path for e in errs)
     ]
     if not fitting:
-        return [error]
-    best = min(fitting, key=len)
+        return [_type_error(error, branches) or error]
+    # A branch whose required keys the row lacks is not the one it meant (messages under
+    # "messages", not "conversations"), unless every branch lacks some.
+    having = [
+        errs
+        for errs in fitting
+        if not any(e.validator == "required" and not e.relative_path for e in errs)
+    ]
+    best = min(having or fitting, key=len)
     return [leaf for e in best for leaf in _leaf_errors(e)]
+
+
+def _type_error(
+    error: ValidationError, branches: dict[int, list[ValidationError]]
+) -> ValidationError | None:
+    """Where every branch refused the value's type (a string, a list or one message
+    object): one error naming all the types, as a ``type`` list would."""
+    types: list[str] = []
+    for errs in branches.values():
+        found = [e for e in errs if e.validator == "type" and not e.relative_path]
+        if not found:
+            return None
+        for e in found:
+            for t in (
+                [e.validator_value] if isinstance(e.validator_value, str) else e.validator_value
+            ):
+                if t not in types:
+                    types.append(t)
+    from jsonschema.exceptions import ValidationError as Error
+
+    message = f"{error.instance!r} is not of type {', '.join(repr(t) for t in types)}"
+    return Error(message, validator="type", validator_value=types, instance=error.instance,
+                 path=error.path)  # fmt: skip
 
 
 def schema_errors(name: str, row: Any) -> ErrorList:

@@ -50,7 +50,9 @@ def test_unknown_names_the_closest_format_and_the_fix(tmp_path, dataprep_cli):
         f"{path}: unknown: no format fits these rows; closest is alpaca, which needs output\n"
         "  unknown  1 row  line 1\n"
         "  keys: instruction (1), response (1)\n"
-        "  try: --field output=response\n"
+        "  try: --field output=response (reads as alpaca)\n"
+        "   or: --field prompt=instruction --field completion=response"
+        " (reads as prompt-completion)\n"
     )
     fixed = dataprep_cli("detect", path, "--field", "output=response")
     assert (fixed.code, fixed.out.splitlines()[0]) == (0, f"{path}: alpaca (1 row)")

@@ -18,7 +18,8 @@ CASES = [
     # sharegpt
     ({"conversations": [{"from": "human", "value": "Hi"}]}, ["sharegpt"]),
     ({"conversations": [], "system": "Be brief."}, ["sharegpt"]),
-    ({"conversations": [{"role": "user", "content": "Hi"}]}, []),
+    # role/content turns under conversations: the messages dialect, so the messages format
+    ({"conversations": [{"role": "user", "content": "Hi"}]}, ["messages"]),
     # LLaMA-Factory's sharegpt preference belongs to preference, not sharegpt
     (
         {

@@ -373,8 +373,10 @@ def test_message_list_fields_are_the_fields_that_hold_messages():
     found = set()
     for s in _schemas():
         for key, prop in _row_properties(s).items():
-            if prop.get("$ref") in holders or prop.get("items", {}).get("$ref") in holders:
-                found.add(key)
+            # a list of messages, one message, or (anyOf) any of these
+            for form in [prop, *prop.get("anyOf", [])]:
+                if form.get("$ref") in holders or form.get("items", {}).get("$ref") in holders:
+                    found.add(key)
     assert found == MESSAGE_LIST_FIELDS
 
 

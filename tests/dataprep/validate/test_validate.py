@@ -821,7 +821,14 @@ def test_forced_format_checks_every_row_as_it(tmp_path):
         tmp_path / "d.jsonl", [messages(u("Hi"), a("Yo")), turns(("human", "Hi"), ("gpt", "Yo"))]
     )
     v = validate_files([path], fmt="messages")
-    assert [(p.line, p.path, p.code) for p in v.log.kept] == [(2, "", "schema")]
+    # messages also reads role/content turns under "conversations": a ShareGPT row forced
+    # as messages is told what its turns lack, turn by turn.
+    assert [(p.line, p.path, p.code) for p in v.log.kept] == [
+        (2, "conversations[0]", "schema"),
+        (2, "conversations[0]", "schema"),
+        (2, "conversations[1]", "schema"),
+        (2, "conversations[1]", "schema"),
+    ]
     assert v.files[0].format == "messages" and v.files[0].detection is None
 
 
