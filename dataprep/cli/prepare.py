@@ -62,7 +62,11 @@ OVERLONG = ("drop", "truncate", "split")
     "--dedup", is_flag=True, help="Remove exact duplicate rows (counted, in rejects.jsonl)."
 )
 @click.option(
-    "--num-proc", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+    "--num-proc",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes; given, it is used as it is. [default: none (the main process "
+    "alone) for inputs under 2 MB, above that one per 2 MB, at most one per core, up to 8]",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the eval split.")
 @click.option(
@@ -99,7 +103,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str, max_len
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
             chat_template: str | None, system: str | None, thinking: str,
             template_kwargs: dict[str, Any], eval_fraction: float, dedup: bool,
-            num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
+            num_proc: int | None, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
             format_: str | None, accept: tuple[str, ...], force: bool,
             as_json: bool) -> None:  # fmt: skip
     """Template, tokenize, mask and pack IN... for one tokenizer, into an Arrow folder.

@@ -43,7 +43,15 @@ from dataprep import atomic
 from dataprep.errors import RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
-from dataprep.prepare.encode.workers import BatchResult, InputPlan, Job, Worker, batches, run_pool
+from dataprep.prepare.encode.workers import (
+    BatchResult,
+    InputPlan,
+    Job,
+    Worker,
+    batches,
+    run_pool,
+    worker_count,
+)
 from dataprep.prepare.identity import (
     Input,
     fingerprint_inputs,
@@ -353,12 +361,13 @@ def _run(
             return [r.value if r.problem is None else None for r in records]
 
         try:
-            if options.num_proc == 1:
+            num_proc = worker_count(options.num_proc, inputs)
+            if num_proc == 1:
                 worker = main_worker
                 for index, records in batches(inputs):
                     collect(index, records, worker.run(index, payload(records)))
             else:
-                run_pool(job, options.num_proc, inputs, payload, collect, (tokenizer, template))
+                run_pool(job, num_proc, inputs, payload, collect, (tokenizer, template))
         finally:
             # On Ctrl-C too: AtomicFolder then removes the folder, files closed first.
             rejects.close()

@@ -39,6 +39,37 @@ ROWS_PER_TASK = 256
 BYTES_PER_TASK = 1 << 20
 
 
+# Without --num-proc, inputs smaller than this are encoded in the main process, whatever
+# the machine: a pool costs a fork per worker, and every batch then crosses a pipe twice
+# (rows out, arrays back), which a small input does not earn back. Measured on this
+# project's 2-core machine (benchmarks/bench_prepare.py --crossover, BENCHMARKS.md): two
+# workers lose to one process below about 1.5 MB of chat JSONL and win above it; the rule
+# adds one worker per POOL_MIN_BYTES so that each earns its start.
+POOL_MIN_BYTES = 2 << 20
+# The main process reads, collects and spills every batch alone: past a few workers it is
+# the bottleneck (a guard, not measured here beyond 2 cores).
+POOL_MAX_WORKERS = 8
+
+
+def worker_count(requested: int | None, inputs: list[Input]) -> int:
+    """How many processes encode the rows: ``requested`` (``--num-proc``) when given;
+    otherwise 1 (the main process alone) for inputs under ``POOL_MIN_BYTES`` in all, and
+    above it one worker per ``POOL_MIN_BYTES``, at most one per usable core.
+
+    >>> small = [Input("a.jsonl", "a.jsonl", "", 50_000, 9)]
+    >>> worker_count(None, small), worker_count(4, small)
+    (1, 4)
+    """
+    if requested is not None:
+        return requested
+    total = sum(item.size for item in inputs)
+    try:
+        cores = len(os.sched_getaffinity(0))  # what this process may use (containers, taskset)
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, POOL_MAX_WORKERS, total // POOL_MIN_BYTES))
+
+
 @dataclass
 class InputPlan:
     format: str | None  # the file's format (peeked), tried first on every row
