@@ -717,30 +717,27 @@ def whole_process(args: argparse.Namespace) -> None:
 
 
 def crossover(args: argparse.Namespace) -> None:
-    """prepare --num-proc 1 and 2 on short chat inputs of growing size (median wall of
-    --repeat fresh processes): the size above which a worker pool pays for itself."""
+    """prepare at each --procs count on short chat inputs of growing size (median wall of
+    --repeat fresh processes): the size above which worker processes pay for themselves."""
     ensure_cache()
     tok = bench_tokenizer(data_files(args.rows, args.long_rows, args.seed)["short"], args.seed)
-    print("rows   MB     np1 s   np2 s   np2/np1", flush=True)
+    print("rows   MB     " + " ".join(f"np{n} s".ljust(8) for n in args.procs), flush=True)
     out: list[dict] = []
-    for rows in (100, 300, 1000, 2000, 4000):
+    for rows in (30, 100, 300, 1000, 3000):
         src = CACHE / f"short-{rows}-s{args.seed + 5}.jsonl"
         if not src.exists():
             write_rows(src, rows, args.seed + 5, long=False)
         figures = {}
-        for n in (1, 2):
+        for n in args.procs:
             runs = [
-                run_ours(src, tok, args.max_length, n, CACHE / f"out-x{n}", args.ours_root)[
-                    "seconds"
-                ]
+                run_ours(src, tok, args.max_length, n, CACHE / f"out-x{n}", args.ours_root)
                 for _ in range(args.repeat)
             ]
-            figures[n] = float(np.median(runs))
+            figures[n] = float(np.median([r["seconds"] for r in runs]))
         mb = src.stat().st_size / 2**20
-        out.append({"rows": rows, "mb": mb, "np1": figures[1], "np2": figures[2]})
+        out.append({"rows": rows, "mb": mb, **{f"np{n}": figures[n] for n in args.procs}})
         print(
-            f"{rows:<6} {mb:<6.2f} {figures[1]:<7.2f} {figures[2]:<7.2f} "
-            f"{figures[2] / figures[1]:.2f}",
+            f"{rows:<6} {mb:<6.2f} " + " ".join(f"{figures[n]:<8.2f}" for n in args.procs),
             flush=True,
         )
     if args.json:

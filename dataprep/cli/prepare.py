@@ -66,7 +66,7 @@ OVERLONG = ("drop", "truncate", "split")
     type=click.IntRange(min=1),
     default=None,
     help="Worker processes; given, it is used as it is. [default: none (the main process "
-    "alone) for inputs under 2 MB, above that one per 2 MB, at most one per core, up to 8]",
+    "alone) for inputs under 2 MB, above that one per MB of input, at most one per core, up to 8]",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the eval split.")
 @click.option(

@@ -43,15 +43,7 @@ from dataprep import atomic
 from dataprep.errors import RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
-from dataprep.prepare.encode.workers import (
-    BatchResult,
-    InputPlan,
-    Job,
-    Worker,
-    batches,
-    run_pool,
-    worker_count,
-)
+from dataprep.prepare.encode.workers import BatchResult, InputPlan, Job, Worker, batches, run_pool
 from dataprep.prepare.identity import (
     Input,
     fingerprint_inputs,
@@ -361,6 +353,8 @@ def _run(
             return [r.value if r.problem is None else None for r in records]
 
         try:
+            from dataprep.prepare.encode.workers import worker_count
+
             num_proc = worker_count(options.num_proc, inputs)
             if num_proc == 1:
                 worker = main_worker
