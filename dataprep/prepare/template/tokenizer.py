@@ -381,6 +381,35 @@ class LightTokenizer:
                 text = text.replace(before, after)
         return text
 
+    def _encoding(self, text: str, add_special_tokens: bool) -> Any:
+        backend = self._tokenizer
+        if backend.truncation is not None or backend.padding is not None:
+            # transformers truncates and pads only when a call asks; so does this.
+            from tokenizers import Tokenizer
+
+            backend = Tokenizer.from_str(backend.to_str())
+            backend.no_truncation()
+            backend.no_padding()
+        return backend.encode(text, add_special_tokens=add_special_tokens)
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """The ids of ``text``, with the post-processor's special tokens unless told not."""
+        return self._encoding(text, add_special_tokens).ids
+
+    def __call__(
+        self, text: str, add_special_tokens: bool = True, return_offsets_mapping: bool = False
+    ) -> dict[str, list[Any]]:
+        """transformers' ``tokenizer(text)`` for one text: ``input_ids`` and
+        ``attention_mask``, and ``offset_mapping`` when asked."""
+        encoding = self._encoding(text, add_special_tokens)
+        out: dict[str, list[Any]] = {
+            "input_ids": encoding.ids,
+            "attention_mask": encoding.attention_mask,
+        }
+        if return_offsets_mapping:
+            out["offset_mapping"] = encoding.offsets
+        return out
+
     def add_tokens(self, tokens: list[Any], special_tokens: bool = False) -> int:
         """As transformers: special tokens through the backend's ``add_special_tokens``
         (they are never split and are skipped in decoding), others through ``add_tokens``."""

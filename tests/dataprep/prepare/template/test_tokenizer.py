@@ -259,6 +259,15 @@ def assert_same(light: LightTokenizer, hf) -> None:
             want = hf(text, add_special_tokens=add, return_offsets_mapping=True)
             got = light.backend_tokenizer.encode(text, add_special_tokens=add)
             assert got.ids == want["input_ids"], (text, add)
+            assert light.encode(text, add_special_tokens=add) == hf.encode(
+                text, add_special_tokens=add
+            )
+            mine = light(text, add_special_tokens=add, return_offsets_mapping=True)
+            assert mine["input_ids"] == want["input_ids"]
+            assert mine["attention_mask"] == want["attention_mask"]
+            assert [tuple(o) for o in mine["offset_mapping"]] == [
+                tuple(o) for o in want["offset_mapping"]
+            ]
             assert got.offsets == [tuple(o) for o in want["offset_mapping"]], (text, add)
             assert light.decode(got.ids) == hf.decode(want["input_ids"])
             assert light.convert_ids_to_tokens(got.ids) == hf.convert_ids_to_tokens(got.ids)
