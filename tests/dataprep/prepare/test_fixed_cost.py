@@ -158,7 +158,8 @@ def test_train_accepts_data_prepared_by_the_light_loader(tmp_path):
     assert data.added_tokens  # else the added-token path is not exercised
     tokenizer = AutoTokenizer.from_pretrained(str(TINY))
     restore_tokens(data, tokenizer)
-    assert vocab_sha256(tokenizer) == data.manifest["tokenizer"]["vocab_sha256"]
+    recorded = orjson.loads((out / "dataprep.json").read_bytes())["tokenizer"]["vocab_sha256"]
+    assert vocab_sha256(tokenizer) == recorded
     check_tokenizer(data, TINY, tokenizer)  # raises when refused
 
 

@@ -236,9 +236,9 @@ def folders(tmp_path_factory):
 
 
 def _vocab_sha256(tokenizer) -> str:
-    from dataprep.prepare.pipeline import _vocab_sha256
+    from train.data import vocab_sha256  # the hash the manifest records and train checks
 
-    return _vocab_sha256(tokenizer)
+    return vocab_sha256(tokenizer)
 
 
 def assert_same(light: LightTokenizer, hf) -> None:
