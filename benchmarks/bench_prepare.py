@@ -300,17 +300,22 @@ def cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_ours(src: Path, tok: Path, max_length: int, num_proc: int, out: Path) -> dict:
+def run_ours(
+    src: Path, tok: Path, max_length: int, num_proc: int | None, out: Path, root: Path = ROOT
+) -> dict:
+    """``dataprep prepare`` as a fresh process, imports included; ``num_proc`` None: no
+    --num-proc (the input-size rule decides); ``root``: the checkout whose code runs."""
+    procs = [] if num_proc is None else ["--num-proc", str(num_proc)]
     cmd = [
         sys.executable, "-c", _WITH_RUSAGE, "prepare", str(src), "--tokenizer", str(tok),
-        "--max-length", str(max_length), "-o", str(out), "--num-proc", str(num_proc), "--force", "--json",
+        "--max-length", str(max_length), "-o", str(out), *procs, "--force", "--json",
     ]  # fmt: skip
     load = os.getloadavg()[0]
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # One tokenizer thread per process: --num-proc is the number of cores it uses.
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, env=env)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -329,7 +334,7 @@ def run_ours(src: Path, tok: Path, max_length: int, num_proc: int, out: Path) ->
         "packing_efficiency": manifest["packing_efficiency"],
         "peak_rss_main_mb": main_kb / 1024,
         # the largest worker; forked workers share most of these pages with the main one
-        "peak_rss_worker_mb": worker_kb / 1024 if num_proc > 1 else 0.0,
+        "peak_rss_worker_mb": worker_kb / 1024 if num_proc != 1 else 0.0,
         "inner_seconds": manifest["seconds"],
         "load": load,
         "input_mb": src.stat().st_size / 2**20,
@@ -446,12 +451,18 @@ def run_trl(src: Path, tok: Path, max_length: int, num_proc: int) -> dict:
     ]
     load = os.getloadavg()[0]
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
     stdout, stderr = proc.communicate()
+    process_seconds = time.perf_counter() - start
+    process_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"TRL run failed: {stderr.decode()[-3000:]}")
     result = json.loads(stdout.decode().strip().splitlines()[-1])
-    result.update(load=load)
+    # "seconds" is the trainer's construction; "process_seconds" the whole process: imports,
+    # reading the JSONL, loading the tokenizer, the tiny model, the preparation.
+    result.update(load=load, process_seconds=process_seconds, process_cpu_seconds=process_cpu)
     return result
 
 
@@ -609,7 +620,28 @@ def main() -> None:
     )
     parser.add_argument("--big-gb", type=float, default=2.0)
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="only dataprep prepare against TRL, both timed as fresh processes (imports, "
+        "tokenizer loading and reading included), median of --repeat runs each",
+    )
+    parser.add_argument(
+        "--crossover",
+        action="store_true",
+        help="only --num-proc 1 against 2 on growing inputs (where a worker pool pays)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument(
+        "--ours-root", type=Path, default=ROOT, help="the checkout whose dataprep runs"
+    )
     args = parser.parse_args()
+    if args.whole_process:
+        whole_process(args)
+        return
+    if args.crossover:
+        crossover(args)
+        return
 
     files = data_files(args.rows, args.long_rows, args.seed)
     tok = bench_tokenizer(files["short"], args.seed)
@@ -652,6 +684,75 @@ def main() -> None:
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def whole_process(args: argparse.Namespace) -> None:
+    """What a user waits for: each side a fresh process from the JSONL to prepared rows."""
+    files = data_files(args.rows, args.long_rows, args.seed)
+    tok = bench_tokenizer(files["short"], args.seed)
+    src = files["all"]
+    print(f"data: {src} ({src.stat().st_size / 2**20:.1f} MB), tokenizer: {tok}", flush=True)
+    results: dict = {"rows": args.rows, "long_rows": args.long_rows, "cpus": os.cpu_count()}
+    for n in args.procs:
+        ours = [
+            run_ours(src, tok, args.max_length, n, CACHE / f"out-wp{n}", args.ours_root)
+            for _ in range(args.repeat)
+        ]
+        trl = [run_trl(src, tok, args.max_length, n) for _ in range(args.repeat)]
+        ours_s = float(np.median([r["seconds"] for r in ours]))
+        trl_s = float(np.median([r["process_seconds"] for r in trl]))
+        # CPU seconds of each process tree: on a shared machine, steadier than wall time.
+        ours_cpu = float(np.median([r["cpu_seconds"] for r in ours]))
+        trl_cpu = float(np.median([r["process_cpu_seconds"] for r in trl]))
+        results[f"np{n}"] = {
+            "ours_seconds": [r["seconds"] for r in ours],
+            "ours_cpu_seconds": [r["cpu_seconds"] for r in ours],
+            "trl_process_seconds": [r["process_seconds"] for r in trl],
+            "trl_process_cpu_seconds": [r["process_cpu_seconds"] for r in trl],
+            "trl_prepare_seconds": [r["seconds"] for r in trl],
+            "load": [r["load"] for r in ours + trl],
+            "tokens": ours[0]["tokens"],
+            "ratio": trl_s / ours_s,
+            "cpu_ratio": trl_cpu / ours_cpu,
+        }
+        print(
+            f"{n} process(es): dataprep prepare {ours_s:.2f} s ({ours_cpu:.2f} CPU s), TRL "
+            f"{trl_s:.2f} s ({trl_cpu:.2f} CPU s) whole process "
+            f"({float(np.median([r['seconds'] for r in trl])):.2f} s of it preparing): "
+            f"dataprep is {trl_s / ours_s:.2f}x as fast in wall time, {trl_cpu / ours_cpu:.2f}x "
+            f"in CPU time ({ours[0]['tokens']:,} tokens)",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def crossover(args: argparse.Namespace) -> None:
+    """prepare at each --procs count on short chat inputs of growing size (median wall of
+    --repeat fresh processes): the size above which worker processes pay for themselves."""
+    ensure_cache()
+    tok = bench_tokenizer(data_files(args.rows, args.long_rows, args.seed)["short"], args.seed)
+    print("rows   MB     " + " ".join(f"np{n} s".ljust(8) for n in args.procs), flush=True)
+    out: list[dict] = []
+    for rows in (30, 100, 300, 1000, 3000):
+        src = CACHE / f"short-{rows}-s{args.seed + 5}.jsonl"
+        if not src.exists():
+            write_rows(src, rows, args.seed + 5, long=False)
+        figures = {}
+        for n in args.procs:
+            runs = [
+                run_ours(src, tok, args.max_length, n, CACHE / f"out-x{n}", args.ours_root)
+                for _ in range(args.repeat)
+            ]
+            figures[n] = float(np.median([r["seconds"] for r in runs]))
+        mb = src.stat().st_size / 2**20
+        out.append({"rows": rows, "mb": mb, **{f"np{n}": figures[n] for n in args.procs}})
+        print(
+            f"{rows:<6} {mb:<6.2f} " + " ".join(f"{figures[n]:<8.2f}" for n in args.procs),
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
 
 
 def _rate(r: dict) -> str:

@@ -61,7 +61,11 @@ from dataprep.contract import OVERLONG_POLICIES as OVERLONG
     "--dedup", is_flag=True, help="Remove exact duplicate rows (counted, in rejects.jsonl)."
 )
 @click.option(
-    "--num-proc", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+    "--num-proc",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes; given, it is used as it is. [default: none (the main process "
+    "alone) for inputs under 2 MB, above that one per MB of input, at most one per core, up to 8]",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the eval split.")
 @mapping_options
@@ -90,7 +94,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
             chat_template: str | None, system: str | None, thinking: str,
             template_kwargs: dict[str, Any], eval_fraction: float, dedup: bool,
-            num_proc: int, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
+            num_proc: int | None, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
             format_: str | None, accept: tuple[str, ...], datasets: str | None,
             dataset_dir: str | None, force: bool, as_json: bool, split: str | None,
             subset: str | None, revision: str | None) -> None:  # fmt: skip

@@ -38,7 +38,7 @@ class PrepareOptions:
     system: str | None = None
     eval_fraction: float = 0.0
     dedup: bool = False
-    num_proc: int = 1
+    num_proc: int | None = None  # None: from the input's size (encode.workers.worker_count)
     seed: int = 0
     fields: list[str] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
@@ -89,7 +89,7 @@ def check_options(options: PrepareOptions) -> None:
         raise UsageError(f"--eval-fraction must be in [0, 1), not {options.eval_fraction}")
     if options.thinking not in THINKING:
         raise UsageError(f"--thinking must be one of {', '.join(THINKING)}")
-    if options.num_proc < 1:
+    if options.num_proc is not None and options.num_proc < 1:
         raise UsageError(f"--num-proc must be at least 1, not {options.num_proc}")
     if not -(2**63) <= options.seed < 2**63:
         # The eval split keys its hash with the seed as 8 bytes.

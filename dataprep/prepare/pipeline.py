@@ -68,7 +68,15 @@ from dataprep.contract import (
 from dataprep.errors import InternalError, RowError, UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
-from dataprep.prepare.encode.workers import BatchResult, InputPlan, Job, Worker, batches, run_pool
+from dataprep.prepare.encode.workers import (
+    BatchResult,
+    InputPlan,
+    Job,
+    Worker,
+    batches,
+    run_pool,
+    worker_count,
+)
 from dataprep.prepare.identity import (
     Input,
     fingerprint_inputs,
@@ -419,7 +427,7 @@ def encode(
     on_rows: Callable[[int], None] | None = None,
 ) -> Encoded:
     """Read every row of every input, turn it canonical, check, split, dedup, encode and
-    apply the length policy (in ``options.num_proc`` workers); the rows are rejected into
+    apply the length policy (in ``worker_count`` workers); the rows are rejected into
     ``folder/rejects.jsonl``, the documents spilled into ``folder/.spill``."""
     from dataprep.prepare.template.special_tokens import added_note
 
@@ -517,8 +525,10 @@ def encode(
     def payload(records: list[Any]) -> list[Any]:
         return [r.value if r.problem is None else None for r in records]
 
+    # Worker processes only where the input pays for them (or --num-proc says so).
+    num_proc = worker_count(options.num_proc, inputs)
     try:
-        if options.num_proc == 1:
+        if num_proc == 1:
             worker = plan.worker
             picks = selection.picks if selection is not None else None
             for index, records in batches(inputs, picks):
@@ -526,7 +536,7 @@ def encode(
         else:
             run_pool(
                 plan.job,
-                options.num_proc,
+                num_proc,
                 inputs,
                 payload,
                 collect,

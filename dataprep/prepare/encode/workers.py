@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,41 @@ from dataprep.validate.canonical_row import to_canonical
 # conversations must not hold hundreds of them.
 ROWS_PER_TASK = 256
 BYTES_PER_TASK = 1 << 20
+
+
+# Without --num-proc, each worker process must have at least this much input to earn its
+# start: a pool costs a fork per worker, and every batch then crosses a pipe twice (rows
+# out, arrays back), which a small input does not pay back. So a pool starts at two
+# workers' worth (2 MiB) and grows by one worker per MiB. Measured on this project's
+# 2-core machine (benchmarks/bench_prepare.py --crossover, fresh processes, median of 3,
+# short chat rows, a 32k BPE): --num-proc 2 took 1.11x the time of 1 on 0.64 MB, 0.79x
+# on 1.8 MB, 0.85x on 5.8 MB (and 1.08x on 11 MB, which the shared machine's load of 9 on
+# 2 cores explains better than the pool): the crossover lies between 0.6 and 1.8 MB, and
+# the rule stays on the safe side of it.
+POOL_MIN_BYTES = 1 << 20
+# The main process reads, collects and spills every batch alone: past a few workers it is
+# the bottleneck (a guard, not measured here beyond 2 cores).
+POOL_MAX_WORKERS = 8
+
+
+def worker_count(requested: int | None, inputs: list[Input]) -> int:
+    """How many processes encode the rows: ``requested`` (``--num-proc``) when given;
+    otherwise 1 (the main process alone) for inputs under twice ``POOL_MIN_BYTES`` in all,
+    and above it one worker per ``POOL_MIN_BYTES``, at most one per usable core and
+    ``POOL_MAX_WORKERS``.
+
+    >>> small = [Input("a.jsonl", "a.jsonl", "", 50_000, 9)]
+    >>> worker_count(None, small), worker_count(4, small)
+    (1, 4)
+    """
+    if requested is not None:
+        return requested
+    total = sum(item.size for item in inputs)
+    try:
+        cores = len(os.sched_getaffinity(0))  # what this process may use (containers, taskset)
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, POOL_MAX_WORKERS, total // POOL_MIN_BYTES))
 
 
 @dataclass

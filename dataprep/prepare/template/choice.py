@@ -189,6 +189,25 @@ def _looks_like_path(name: str) -> bool:
 def load_tokenizer(name_or_path: str) -> Any:
     """Load a fast tokenizer from a local folder (or the local Hugging Face cache), offline.
 
+    A folder that ``tokenizer.light_refusal`` accepts (``tokenizer.json`` with a plain
+    ``TokenizersBackend`` config) is loaded with ``tokenizers`` alone, in milliseconds and
+    without importing transformers or torch; any other goes to transformers
+    (``load_transformers_tokenizer``). Both give the same tokens, special tokens, template
+    and vocabulary (tests/dataprep/prepare/template/test_tokenizer.py).
+    """
+    from dataprep.prepare.template.tokenizer import light_refusal, load_light_tokenizer
+
+    if light_refusal(name_or_path) is None:
+        try:
+            return load_light_tokenizer(name_or_path)
+        except Exception:  # a damaged folder: transformers says what is wrong with it
+            pass
+    return load_transformers_tokenizer(name_or_path)
+
+
+def load_transformers_tokenizer(name_or_path: str) -> Any:
+    """Load a tokenizer with transformers' ``AutoTokenizer``, offline.
+
     Never touches the network: ``HF_HUB_OFFLINE`` is set before transformers is imported.
     A tokenizer that cannot be loaded, or has no fast (Rust) backend, is a PrepareError
     that says what to give instead.

@@ -175,8 +175,7 @@ def test_prepare_reads_the_hub_sources_of_a_recipe(offline, dataprep_cli, tok_di
     local.write_text("".join(json.dumps(_chat(10 + i)) + "\n" for i in range(2)))
     recipe = tmp_path / "mix.yaml"
     recipe.write_text(
-        f"sources:\n  - hub: org/chat\n    split: test\n    name: hubchat\n"
-        f"  - path: {local}\n"
+        f"sources:\n  - hub: org/chat\n    split: test\n    name: hubchat\n  - path: {local}\n"
     )
     out = tmp_path / "out"
     r = dataprep_cli(*_prepare(tok_dir, out, str(recipe)))

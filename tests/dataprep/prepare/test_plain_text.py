@@ -10,7 +10,12 @@ import tokenizer_factory
 from dataprep.errors import PrepareError
 from dataprep.prepare.output import read_split
 from dataprep.prepare.pipeline import PrepareOptions, prepare
-from dataprep.prepare.template.choice import load_tokenizer, needs_chat_template, resolve_template
+from dataprep.prepare.template.choice import (
+    load_tokenizer,
+    load_transformers_tokenizer,
+    needs_chat_template,
+    resolve_template,
+)
 
 DOCS = [
     {"text": "the weather in paris is mild and the model answers questions"},
@@ -70,7 +75,7 @@ def test_text_prepares_without_a_template(tmp_path, bare_tok_dir):
     result = run(tmp_path, [src], bare_tok_dir, pack=False)
     assert result.manifest["chat_template"] is None
     assert result.manifest["counts"]["rows_out"] == len(DOCS)
-    tok = load_tokenizer(bare_tok_dir)
+    tok = load_transformers_tokenizer(bare_tok_dir)  # the oracle
     rows = read_split(tmp_path / "out").to_pydict()
     for doc, ids, labels in zip(DOCS, rows["input_ids"], rows["labels"], strict=True):
         # The tokenizer's own encoding of the text, then EOS: trained, so the model stops.

@@ -16,9 +16,9 @@ from dataprep.prepare.pipeline import NothingLeft, PrepareOptions, prepare
 
 @pytest.fixture(scope="module")
 def tokenizer(tok_dir):
-    from dataprep.prepare.template.choice import load_tokenizer
+    from dataprep.prepare.template.choice import load_transformers_tokenizer
 
-    return load_tokenizer(tok_dir)
+    return load_transformers_tokenizer(tok_dir)  # the oracle: transformers' own API
 
 
 def write_jsonl(path, rows):

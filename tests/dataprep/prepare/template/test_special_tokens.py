@@ -13,7 +13,11 @@ from dataprep.formats.mapping import Mapping
 from dataprep.prepare.encode.workers import Job, Worker
 from dataprep.prepare.output import read_split
 from dataprep.prepare.pipeline import PrepareOptions, prepare
-from dataprep.prepare.template.choice import builtin_template, load_tokenizer
+from dataprep.prepare.template.choice import (
+    builtin_template,
+    load_tokenizer,
+    load_transformers_tokenizer,
+)
 from dataprep.prepare.template.special_tokens import (
     add_template_tokens,
     markers_in,
@@ -121,7 +125,7 @@ def test_prepare_adds_the_missing_tokens_and_records_them(tmp_path, bare_tok_dir
 
     # The oracle: transformers' own rendering and tokenization, with the same tokens added
     # by transformers' API.
-    oracle = load_tokenizer(bare_tok_dir)
+    oracle = load_transformers_tokenizer(bare_tok_dir)
     oracle.add_special_tokens({"additional_special_tokens": expected})
     rows = read_split(tmp_path / "out").to_pydict()
     end = oracle.convert_tokens_to_ids(END_OF_TURN[name])
@@ -164,7 +168,7 @@ def test_a_tokenizer_with_the_markers_records_none(tmp_path, tok_dir):
 )
 def test_restore_added_tokens(bare_tok_dir, before, added, error):
     recorded = [{"content": "<|im_end|>", "id": 600}, {"content": "<|im_start|>", "id": 601}]
-    tok = load_tokenizer(bare_tok_dir)
+    tok = load_transformers_tokenizer(bare_tok_dir)  # its API adds the "before" tokens
     if before:
         tok.add_special_tokens({"additional_special_tokens": before})
     if error is not None:
