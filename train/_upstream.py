@@ -102,8 +102,13 @@ def check(name: str) -> None:
     if lack is not None:
         raise UpstreamChanged(
             f"{HERE}: {name} was written against {coupling.package} "
-            f"{coupling.written_against}; installed {coupling.package} {installed} {lack}. "
-            f"Install a version in {coupling.compatible} (pip install "
+            f"{coupling.written_against}; "
+            + (
+                f"installed {coupling.package} {installed} {lack}. "
+                if installed
+                else f"{coupling.package} is not installed. "
+            )
+            + f"Install a version in {coupling.compatible} (pip install "
             f"'{coupling.package}{coupling.compatible}')"
         )
     if installed is not None and not _in_range(installed, coupling.compatible):
@@ -586,9 +591,11 @@ COUPLINGS: dict[str, Coupling] = {
             "varlen_kernel",
             "torch",
             "2.13.0",
-            "==2.13.0",
+            # 2.11 (the H200 image's) checked on the GPU 2026-12-03: no enable_gqa there,
+            # handled by flash_varlen (grouped key heads repeated); same figures.
+            ">=2.11,<2.14",
             "has varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale, "
-            "window_size, enable_gqa)",
+            "window_size[, enable_gqa])",
             _probe_varlen_kernel,
         ),
         Coupling(

@@ -8,6 +8,7 @@ upgrading TRL, transformers, torch or Liger.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 
 import pytest
@@ -105,7 +106,8 @@ def _forward_without_kwargs(self, input_ids=None):
         (
             "varlen_kernel",
             _remove("torch.nn.attention.varlen:varlen_attn"),
-            "varlen_kernel was written against torch 2.13.0; installed torch 2.13.0",
+            "varlen_kernel was written against torch 2.13.0; installed torch "
+            + importlib.metadata.version("torch"),
         ),
     ],
 )
@@ -307,11 +309,18 @@ def test_flash_varlen_calls_the_installed_signature(monkeypatch):
         _upstream.flash_varlen(q, kv, kv, torch.tensor([0, 3, 5], dtype=torch.int32), 3, 0.5, True)
     finally:
         _upstream._varlen_signature.cache_clear()
-    assert calls == [(7, {"scale": 0.5, "window_size": (-1, 0), "enable_gqa": True})]
+    # enable_gqa where the installed kernel takes it (torch 2.13); before (2.11) the key
+    # heads are repeated instead, and the call has no such keyword.
+    expected = {"scale": 0.5, "window_size": (-1, 0)}
+    if "enable_gqa" in __import__("inspect").signature(real).parameters:
+        expected["enable_gqa"] = True
+    assert calls == [(7, expected)]
 
 
 def test_params4bit_counts_two_weights_a_stored_value():
     import warnings
+
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes is the QLoRA extra")
 
     with warnings.catch_warnings():
         # bitsandbytes notes on import that it has no GPU kernels here; not a problem.
