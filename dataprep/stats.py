@@ -20,8 +20,9 @@ from dataprep.contract import IGNORE_INDEX as IGNORE
 BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
 
 
-def percentiles(values: list[int] | Any) -> dict[str, Any]:
-    """Count, mean, p50, p90, p99 and max of ``values`` (``{"count": 0}`` when empty)."""
+def percentiles(values: list[int] | Any, mean_digits: int = 1) -> dict[str, Any]:
+    """Count, mean, p50, p90, p99 and max of ``values`` (``{"count": 0}`` when empty);
+    the manifest keeps the mean to ``mean_digits=2``."""
     import numpy as np
 
     values = np.asarray(values, dtype=np.int64)
@@ -30,7 +31,7 @@ def percentiles(values: list[int] | Any) -> dict[str, Any]:
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {
         "count": len(values),
-        "mean": round(float(values.mean()), 1),
+        "mean": round(float(values.mean()), mean_digits),
         "p50": round(float(p50), 1),
         "p90": round(float(p90), 1),
         "p99": round(float(p99), 1),

@@ -105,6 +105,7 @@ from dataprep.prepare.packing import (
     row_lengths,
     unpacked_plan,
 )
+from dataprep.stats import percentiles
 
 PEEK_ROWS = 256  # rows read from each input to decide its format before the real pass
 
@@ -164,20 +165,6 @@ def _default_kind(plans: list[tuple[str, str | None]]) -> str:
             + " or --kind ".join(k for k in KIND_WORDS if k in found)
         )
     return found.pop() if found else "sft"
-
-
-def _percentiles(values: np.ndarray) -> dict[str, float]:
-    if len(values) == 0:
-        return {"count": 0}
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {
-        "count": len(values),
-        "mean": round(float(values.mean()), 2),
-        "p50": round(float(p50), 1),
-        "p90": round(float(p90), 1),
-        "p99": round(float(p99), 1),
-        "max": int(values.max()),
-    }
 
 
 def prepare(
@@ -719,8 +706,8 @@ def build_manifest(
         tokens=TokenCounts(
             total=sum(split.tokens or 0 for split in splits.values()),
             trainable=written.trainable,
-            document_length=LengthStats(**_percentiles(docs)),
-            row_length=LengthStats(**_percentiles(rows)),
+            document_length=LengthStats(**percentiles(docs, mean_digits=2)),
+            row_length=LengthStats(**percentiles(rows, mean_digits=2)),
         ),
         packing_efficiency=round(int(docs.sum()) / (len(rows) * options.max_length), 6)
         if len(rows)

@@ -102,11 +102,11 @@ def test_file_stats_in_characters(tmp_path, rows, fields, expected):
 
 
 def test_file_stats_with_a_tokenizer_counts_tokens(tmp_path, tok_dir):
-    from dataprep.prepare.template.choice import load_tokenizer
+    from dataprep.prepare.template.choice import load_transformers_tokenizer
 
     path = write_jsonl(tmp_path / "in.jsonl", [{"messages": [user("hello"), assistant("world")]}])
     s = file_stats(path, tokenizer=tok_dir, chat_template=None, fields=[], roles=[], format_=None)
-    tok = load_tokenizer(tok_dir)
+    tok = load_transformers_tokenizer(tok_dir)  # transformers: an oracle apart from ours
     rendered = tok.apply_chat_template(
         [user("hello"), assistant("world")], tokenize=False
     )  # the tokenizer's own render, independent of dataprep's encoder
