@@ -28,6 +28,7 @@ import orjson
 
 from dataprep.formats.media import MEDIA_COLUMNS
 from dataprep.validate.rows import CONTROL_TOKENS
+from dataprep.validate.tools import Declared, call_problems, declared_tools
 
 # A control token or a media placeholder (``dataprep.formats.media``) in a text sends the
 # row down the full path, which words the problem. The "<" tokens are one pattern behind
@@ -67,9 +68,9 @@ def _clean_messages_row(row: dict) -> bool:
     turns of non-empty text that alternate and end with the assistant; an assistant turn
     may instead call tools (OpenAI shape, arguments a JSON object), answered by one tool
     message per call, by id, before the assistant speaks again. Messages hold no other
-    known keys (extra keys are data, and allowed); ``tools`` is a list of objects, and a
-    row that declares tools makes no call (its calls are checked against them); no
-    text holds a control token. Anything else takes the full path.
+    known keys (extra keys are data, and allowed); ``tools`` is a list of objects, and
+    every call of a row that declares tools fits its declaration
+    (``dataprep.validate.tools``); no text holds a control token. Anything else takes the full path.
     """
     messages = row.get("messages")
     if type(messages) is not list or not messages or not _MEDIA_COLUMNS.isdisjoint(row):
@@ -83,6 +84,7 @@ def _clean_messages_row(row: dict) -> bool:
             if type(t) is not dict:
                 return False
         declares_tools = bool(tools)
+    declared: Declared | None = None
     lt_search, inst_search = _LT_FAST_RE.search, _INST_RE.search
     expect = "user"
     first = True
@@ -121,8 +123,6 @@ def _clean_messages_row(row: dict) -> bool:
             if not pending:
                 expect = "assistant"
         elif role == "assistant" and expect == "assistant" and "tool_calls" in m:
-            if declares_tools:  # calls checked against the declared tools: the full path
-                return False
             if known != 2 + ("content" in m) or not (
                 content is None or (type(content) is str and not _holds_token(content))
             ):
@@ -131,8 +131,16 @@ def _clean_messages_row(row: dict) -> bool:
             if type(calls) is not list or not calls:
                 return False
             for call in calls:
-                if not _clean_openai_call(call):
+                arguments = _clean_openai_call(call)
+                if arguments is None:
                     return False
+                if declares_tools:
+                    # The row's declarations, read once a row; a call they find anything
+                    # wrong with goes to the full path, which words it.
+                    if declared is None:
+                        declared = declared_tools(row["tools"])
+                    if call_problems(call["function"]["name"], arguments, declared):
+                        return False
                 ids.add(call["id"])
             pending = len(calls)
             expect = "tool"
@@ -142,21 +150,23 @@ def _clean_messages_row(row: dict) -> bool:
     return expect == "user" and answered
 
 
-def _clean_openai_call(call: Any) -> bool:
-    """``{"id": str, "type": "function", "function": {"name": str, "arguments": "{...}"}}``."""
+def _clean_openai_call(call: Any) -> dict[str, Any] | None:
+    """The arguments of ``{"id": str, "type": "function", "function": {"name": str,
+    "arguments": "{...}"}}``, parsed; None for any other shape."""
     if type(call) is not dict or len(call) != 3 or call.get("type") != "function":
-        return False
+        return None
     body = call.get("function")
     if type(call.get("id")) is not str or type(body) is not dict or len(body) != 2:
-        return False
+        return None
     name = body.get("name")
     args = body.get("arguments")
     if type(name) is not str or not name or type(args) is not str:
-        return False
+        return None
     try:
-        return type(orjson.loads(args)) is dict
+        parsed = orjson.loads(args)
     except orjson.JSONDecodeError:
-        return False
+        return None
+    return parsed if type(parsed) is dict else None
 
 
 def _clean_sharegpt_row(row: dict) -> bool:

@@ -580,6 +580,10 @@ def merge_runs(messages: list[Message], dropped: list[str]) -> list[Message]:
     >>> [(m.role, m.content) for m in merged], dropped
     ([('user', 'Q'), ('assistant', 'Looking.\\n\\nSunny.')], ['turn boundaries (consecutive turns merged)'])
     """
+    # Most rows alternate already: one pass over the roles, and the list as it is.
+    roles = [m.role for m in messages]
+    if all(a != b for a, b in zip(roles, roles[1:])):
+        return messages
     out: list[Message] = []
     for m in messages:
         last = out[-1] if out else None

@@ -28,8 +28,7 @@ ODD_VALUES = st.sampled_from(
 @st.composite
 def clean_messages_row(draw: st.DrawFn) -> dict[str, Any]:
     """A messages row of a shape the fast path vouches for: optional system, alternating
-    user/assistant turns, some assistant turns calling tools answered by id; ``tools``
-    declared only where no turn calls one."""
+    user/assistant turns, some assistant turns calling tools answered by id."""
     messages: list[dict[str, Any]] = []
     if draw(st.booleans()):
         messages.append({"role": "system", "content": draw(GOOD_TEXT)})
@@ -52,10 +51,11 @@ def clean_messages_row(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.integers(0, 4)) == 0:
             m["id"] = "m"  # extra keys are data
     row: dict[str, Any] = {"messages": messages}
-    # Declared tools are vouched for only in a row that calls none: calls are checked
-    # against the declarations on the full path (dataprep.validate.tools).
-    if n_call == 0 and draw(st.booleans()):
-        row["tools"] = [{"type": "function", "function": {"name": "f"}}]
+    # Declared tools: the calls (to f with {"a": 1}) fit the declaration, so the row is
+    # still certainly clean; the mutations of ``changed`` break the fit.
+    if draw(st.booleans()):
+        params = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+        row["tools"] = [{"type": "function", "function": {"name": "f", "parameters": params}}]
     return row
 
 
