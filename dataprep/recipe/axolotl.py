@@ -290,134 +290,15 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
         return _user_defined(t, at, prefix, kind, fields, report)
     t = str(t) if t is not None else None
     if kind in ("dpo", "kto") and t is not None:
-        strategy, _, variant = t.rpartition(".")
-        if t == "chat_template.default" and kind == "dpo":
-            # prompt messages + one chosen and one rejected message: LLaMA-Factory's
-            # ShareGPT preference shape, which our preference reader takes.
-            fields["conversations"] = str(st.get("field_messages", "messages"))
-            mapped("type", "preference: messages and one chosen/rejected message each")
-            for key, ours in (
-                ("field_messages", "conversations"),
-                ("field_chosen", "chosen"),
-                ("field_rejected", "rejected"),
-            ):
-                if key in st:
-                    if key != "field_messages" and st[key] != ours:
-                        fields[ours] = str(st[key])
-                    mapped(key, f"--field {ours}={st[key]}")
-            props = _properties(st, mapped, not_honoured)
-            fields["from"] = props.get("role", "role")
-            fields["value"] = props.get("content", "content")
-            _roles(st, roles, mapped, not_honoured)
-            return "preference"
-        if strategy in ("chatml", "llama3") and variant in (*PROMPT_KEY, "argilla_chat"):
-            if variant == "argilla_chat":
-                if kind == "dpo":
-                    mapped(
-                        "type", "preference: chosen and rejected conversations, the prompt shared"
-                    )
-                    return "preference"
-                fields["messages"] = "completion"
-                mapped(
-                    "type",
-                    "KTO: the completion conversation with its label (--field messages=completion)",
-                )
-                return "kto"
-            if kind == "dpo" and variant == "ultra":
-                # A prompt string beside chosen/rejected conversations: our reader takes
-                # all strings or all lists, and which to drop is not ours to guess.
-                not_honoured(
-                    "type",
-                    "ultra rows (a prompt string beside chosen/rejected conversations) are not read here",
-                )
-                return None
-            if PROMPT_KEY[variant] != "prompt":
-                fields["prompt"] = PROMPT_KEY[variant]
-            mapped(
-                "type",
-                f"{'preference' if kind == 'dpo' else 'KTO'} strings, prompt from {PROMPT_KEY[variant]}",
-            )
-            report.note(at("type"), f"{prefix}.type",
-                        f"Axolotl writes {strategy} markup into the text itself; here the chat template renders it"
-                        + (" (give chat_template: chatml to match)" if strategy == "chatml" else ""))  # fmt: skip
-            return "preference" if kind == "dpo" else "kto"
-        not_honoured("type", f"{kind} type {t!r} is not read here")
-        return None
+        return _pair_type(st, t, at, prefix, kind, fields, roles, report, mapped, not_honoured)
     if t == "chat_template":
-        mapped("type", "our messages reader")
-        if "field_messages" in st:
-            if st["field_messages"] != "messages":
-                fields["messages"] = str(st["field_messages"])
-            mapped("field_messages", f"--field messages={st['field_messages']}")
-        props = _properties(st, mapped, not_honoured)
-        for ours, theirs in props.items():
-            if ours != theirs:
-                fields[ours] = theirs
-        _roles(st, roles, mapped, not_honoured)
-        if "roles_to_train" in st:
-            wanted = set(st["roles_to_train"] or [])
-            if wanted in ASSISTANT_ONLY:
-                mapped("roles_to_train", "--mask assistant (our default)")
-            else:
-                not_honoured(
-                    "roles_to_train",
-                    f"training {sorted(wanted)}: our masks train assistant turns, the last one, or all",
-                )
-        if "train_on_eos" in st:
-            if st["train_on_eos"] == TRAIN_ON_EOS_OURS:
-                mapped("train_on_eos", "turn: the end of every trained turn is trained (ours)")
-            else:
-                not_honoured(
-                    "train_on_eos",
-                    f"{st['train_on_eos']!r}: we train the end of every trained turn (turn)",
-                )
-        if "message_field_training" in st:
-            if st["message_field_training"] != "train":
-                fields["train"] = str(st["message_field_training"])
-            mapped(
-                "message_field_training",
-                f"per-message train flag --field train={st['message_field_training']}",
-            )
-        if "message_field_training_detail" in st:
-            not_honoured(
-                "message_field_training_detail", "training parts of a message is not supported"
-            )
-        if "drop_system_message" in st:
-            if st["drop_system_message"]:
-                not_honoured("drop_system_message", "system messages are kept")
-            else:
-                mapped("drop_system_message", "false: system messages kept")
-        return "messages"
+        return _chat_template_type(st, fields, roles, mapped, not_honoured)
     if t in ("alpaca", "alpaca_chat", "alpaca_w_system"):
-        mapped("type", "our alpaca reader")
-        report.note(at("type"), f"{prefix}.type",
-                    "Axolotl renders alpaca with the Alpaca prompt text; here the chat template renders it")  # fmt: skip
-        return "alpaca"
+        return _alpaca_type(at, prefix, report, mapped)
     if t is not None and t.split(":")[0] == "sharegpt":
-        mapped("type", "our ShareGPT reader")
-        if "conversation" in st:
-            if st["conversation"] == "chatml":
-                mapped("conversation", "chatml: give chat_template: chatml (the run's template)")
-            else:
-                report.note(at("conversation"), f"{prefix}.conversation",
-                            f"{st['conversation']!r} markup: here the chat template renders the turns")  # fmt: skip
-                seen.add("conversation")
-        for key, ours in (("field_human", "human"), ("field_model", "gpt")):
-            if key in st:
-                roles[str(st[key])] = ours
-                mapped(key, f"--role {st[key]}={ours}")
-        if "field_messages" in st:
-            fields["conversations"] = str(st["field_messages"])
-            mapped("field_messages", f"--field conversations={st['field_messages']}")
-        return "sharegpt"
+        return _sharegpt_type(st, at, prefix, fields, roles, report, seen, mapped)
     if t == "completion":
-        field = str(st.get("field", "text"))
-        if field != "text":
-            fields["text"] = field
-        mapped("type", "plain text" + (f" (--field text={field})" if field != "text" else ""))
-        if "field" in st:
-            seen.add("field")
-        return "text"
+        return _completion_type(st, fields, seen, mapped)
     if t == "input_output":
         not_honoured(
             "type", "input_output segments (text with per-segment label) are not read here"
@@ -428,6 +309,164 @@ def _type(st, at, prefix, kind, fields, roles, kw, report, seen, mapped, not_hon
         return None
     not_honoured("type", f"type {t!r} is not read here")
     return None
+
+
+def _pair_type(st, t, at, prefix, kind, fields, roles, report, mapped, not_honoured):
+    """A DPO or KTO stanza's type: chat_template.default, or a chatml/llama3 strategy."""
+    strategy, _, variant = t.rpartition(".")
+    if t == "chat_template.default" and kind == "dpo":
+        return _preference_messages_type(st, fields, roles, mapped, not_honoured)
+    if strategy in ("chatml", "llama3") and variant in (*PROMPT_KEY, "argilla_chat"):
+        return _strategy_type(
+            strategy, variant, at, prefix, kind, fields, report, mapped, not_honoured
+        )
+    not_honoured("type", f"{kind} type {t!r} is not read here")
+    return None
+
+
+def _preference_messages_type(st, fields, roles, mapped, not_honoured):
+    # prompt messages + one chosen and one rejected message: LLaMA-Factory's
+    # ShareGPT preference shape, which our preference reader takes.
+    fields["conversations"] = str(st.get("field_messages", "messages"))
+    mapped("type", "preference: messages and one chosen/rejected message each")
+    for key, ours in (
+        ("field_messages", "conversations"),
+        ("field_chosen", "chosen"),
+        ("field_rejected", "rejected"),
+    ):
+        if key in st:
+            if key != "field_messages" and st[key] != ours:
+                fields[ours] = str(st[key])
+            mapped(key, f"--field {ours}={st[key]}")
+    props = _properties(st, mapped, not_honoured)
+    fields["from"] = props.get("role", "role")
+    fields["value"] = props.get("content", "content")
+    _roles(st, roles, mapped, not_honoured)
+    return "preference"
+
+
+def _strategy_type(strategy, variant, at, prefix, kind, fields, report, mapped, not_honoured):
+    """chatml.* / llama3.* DPO and KTO types, by the variant's prompt column."""
+    if variant == "argilla_chat":
+        if kind == "dpo":
+            mapped("type", "preference: chosen and rejected conversations, the prompt shared")
+            return "preference"
+        fields["messages"] = "completion"
+        mapped(
+            "type",
+            "KTO: the completion conversation with its label (--field messages=completion)",
+        )
+        return "kto"
+    if kind == "dpo" and variant == "ultra":
+        # A prompt string beside chosen/rejected conversations: our reader takes
+        # all strings or all lists, and which to drop is not ours to guess.
+        not_honoured(
+            "type",
+            "ultra rows (a prompt string beside chosen/rejected conversations) are not read here",
+        )
+        return None
+    if PROMPT_KEY[variant] != "prompt":
+        fields["prompt"] = PROMPT_KEY[variant]
+    mapped(
+        "type",
+        f"{'preference' if kind == 'dpo' else 'KTO'} strings, prompt from {PROMPT_KEY[variant]}",
+    )
+    report.note(at("type"), f"{prefix}.type",
+                f"Axolotl writes {strategy} markup into the text itself; here the chat template renders it"
+                + (" (give chat_template: chatml to match)" if strategy == "chatml" else ""))  # fmt: skip
+    return "preference" if kind == "dpo" else "kto"
+
+
+def _chat_template_type(st, fields, roles, mapped, not_honoured):
+    """type: chat_template, read by our messages reader."""
+    mapped("type", "our messages reader")
+    if "field_messages" in st:
+        if st["field_messages"] != "messages":
+            fields["messages"] = str(st["field_messages"])
+        mapped("field_messages", f"--field messages={st['field_messages']}")
+    props = _properties(st, mapped, not_honoured)
+    for ours, theirs in props.items():
+        if ours != theirs:
+            fields[ours] = theirs
+    _roles(st, roles, mapped, not_honoured)
+    _training_keys(st, fields, mapped, not_honoured)
+    return "messages"
+
+
+def _training_keys(st, fields, mapped, not_honoured):
+    """What a chat_template stanza trains: roles_to_train, train_on_eos, the per-message
+    flag, system messages."""
+    if "roles_to_train" in st:
+        wanted = set(st["roles_to_train"] or [])
+        if wanted in ASSISTANT_ONLY:
+            mapped("roles_to_train", "--mask assistant (our default)")
+        else:
+            not_honoured(
+                "roles_to_train",
+                f"training {sorted(wanted)}: our masks train assistant turns, the last one, or all",
+            )
+    if "train_on_eos" in st:
+        if st["train_on_eos"] == TRAIN_ON_EOS_OURS:
+            mapped("train_on_eos", "turn: the end of every trained turn is trained (ours)")
+        else:
+            not_honoured(
+                "train_on_eos",
+                f"{st['train_on_eos']!r}: we train the end of every trained turn (turn)",
+            )
+    if "message_field_training" in st:
+        if st["message_field_training"] != "train":
+            fields["train"] = str(st["message_field_training"])
+        mapped(
+            "message_field_training",
+            f"per-message train flag --field train={st['message_field_training']}",
+        )
+    if "message_field_training_detail" in st:
+        not_honoured(
+            "message_field_training_detail", "training parts of a message is not supported"
+        )
+    if "drop_system_message" in st:
+        if st["drop_system_message"]:
+            not_honoured("drop_system_message", "system messages are kept")
+        else:
+            mapped("drop_system_message", "false: system messages kept")
+
+
+def _alpaca_type(at, prefix, report, mapped):
+    mapped("type", "our alpaca reader")
+    report.note(at("type"), f"{prefix}.type",
+                "Axolotl renders alpaca with the Alpaca prompt text; here the chat template renders it")  # fmt: skip
+    return "alpaca"
+
+
+def _sharegpt_type(st, at, prefix, fields, roles, report, seen, mapped):
+    """sharegpt (and sharegpt:...) types: our ShareGPT reader, with the role and field keys."""
+    mapped("type", "our ShareGPT reader")
+    if "conversation" in st:
+        if st["conversation"] == "chatml":
+            mapped("conversation", "chatml: give chat_template: chatml (the run's template)")
+        else:
+            report.note(at("conversation"), f"{prefix}.conversation",
+                        f"{st['conversation']!r} markup: here the chat template renders the turns")  # fmt: skip
+            seen.add("conversation")
+    for key, ours in (("field_human", "human"), ("field_model", "gpt")):
+        if key in st:
+            roles[str(st[key])] = ours
+            mapped(key, f"--role {st[key]}={ours}")
+    if "field_messages" in st:
+        fields["conversations"] = str(st["field_messages"])
+        mapped("field_messages", f"--field conversations={st['field_messages']}")
+    return "sharegpt"
+
+
+def _completion_type(st, fields, seen, mapped):
+    """type: completion, plain text from ``field``."""
+    field = str(st.get("field", "text"))
+    if field != "text":
+        fields["text"] = field
+    mapped("type", "plain text" + (f" (--field text={field})" if field != "text" else ""))
+    if "field" in st:
+        seen.add("field")
+    return "text"
 
 
 def _properties(st, mapped, not_honoured) -> dict[str, str]:

@@ -124,166 +124,250 @@ def read_dataset_info(
 def _stanza(
     stanza: dict[str, Any], name: str, path: str, line: int, base: str, report: Report
 ) -> tuple[Source, str]:
-    def at(key: str, doc: Any = stanza) -> str:
-        return f"{path}:{doc.line_of(key) if isinstance(doc, Located) else line}"
+    r = _StanzaReading(stanza, name, path, line, report)
+    _ignore_unknown_keys(r)
+    where, is_hub = _location(stanza, name, r.at, base, report)
+    kw = _options(r, is_hub)
+    formatting = _formatting(r)
+    ranking = stanza.get("ranking", False)
+    kto_col = r.columns.get("kto_tag")
+    _refuse_media(r)
+    kind, fmt = _kind(r, formatting, ranking, kto_col)
+    _pair_columns(r, ranking, kto_col)
+    if formatting == "alpaca":
+        if _is_plain_text(r.columns, ranking, kto_col):
+            fmt = "text"
+            _plain_text_column(r)
+        else:
+            _alpaca_columns(r, ranking)
+        _alpaca_other_columns(r)
+    else:
+        _sharegpt_columns(r, formatting)
+    _ignore_unknown_columns_and_tags(r, formatting)
 
-    for key in stanza:
+    source = Source(
+        path=where, is_hub=is_hub, format=fmt, fields=tuple(r.fields.items()),
+        roles=tuple(r.roles.items()), where=f"{path}:{line}", name=name, **kw,
+    )  # fmt: skip
+    return source, kind
+
+
+class _StanzaReading:
+    """One stanza being read: where its keys are, and the ``--field``/``--role`` maps its
+    keys fill."""
+
+    def __init__(
+        self, stanza: dict[str, Any], name: str, path: str, line: int, report: Report
+    ) -> None:
+        self.stanza, self.name, self.path, self.line, self.report = (
+            stanza, name, path, line, report,
+        )  # fmt: skip
+        self.columns = stanza.get("columns") or {}
+        self.tags = stanza.get("tags") or {}
+        self.fields: dict[str, str] = {}
+        self.roles: dict[str, str] = {}
+
+    def at(self, key: str, doc: Any = None) -> str:
+        doc = self.stanza if doc is None else doc
+        return f"{self.path}:{doc.line_of(key) if isinstance(doc, Located) else self.line}"
+
+    def col_at(self, key: str) -> str:
+        return (
+            self.at(key, self.columns) if isinstance(self.columns, Located) else self.at("columns")
+        )
+
+    def tag_at(self, key: str) -> str:
+        return self.at(key, self.tags) if isinstance(self.tags, Located) else self.at("tags")
+
+    def column(self, key: str, ours: str) -> None:
+        """Column ``key`` read as our field ``ours``."""
+        name, report, value = self.name, self.report, self.columns[key]
+        if not isinstance(value, str):
+            report.not_honoured(self.col_at(key), f"{name}.columns.{key}", f"{value!r} is not a column name",
+                                changes_training=True)  # fmt: skip
+            return
+        if value != ours:
+            self.fields[ours] = value
+        report.mapped(self.col_at(key), f"{name}.columns.{key}",
+                      f"--field {ours}={value}" if value != ours else f"our {ours} (no mapping needed)")  # fmt: skip
+
+
+def _ignore_unknown_keys(r: _StanzaReading) -> None:
+    for key in r.stanza:
         if key not in STANZA_KEYS:
-            report.ignored(at(key), f"{name}.{key}", "LLaMA-Factory does not read it either")
+            r.report.ignored(r.at(key), f"{r.name}.{key}", "LLaMA-Factory does not read it either")
 
-    where, is_hub = _location(stanza, name, at, base, report)
+
+def _options(r: _StanzaReading, is_hub: bool) -> dict[str, Any]:
+    """The source's subset, split, revision and row count."""
+    stanza, name, report = r.stanza, r.name, r.report
     kw: dict[str, Any] = {}
     for key, ours in (("subset", "subset"), ("split", "split"), ("revision", "revision")):
         if key in stanza:
             kw[ours] = str(stanza[key])
-            report.mapped(at(key), f"{name}.{key}", f"{ours} {stanza[key]}")
+            report.mapped(r.at(key), f"{name}.{key}", f"{ours} {stanza[key]}")
     if "split" not in stanza and is_hub:
         kw["split"] = "train"  # LLaMA-Factory's default
     if "num_samples" in stanza:
         n = stanza["num_samples"]
         if isinstance(n, int) and not isinstance(n, bool) and n > 0:
             kw["rows"] = n
-            report.mapped(at("num_samples"), f"{name}.num_samples",
+            report.mapped(r.at("num_samples"), f"{name}.num_samples",
                           f"rows {n} (drawn with the recipe's seed; more than the file has repeats rows, as LLaMA-Factory does)")  # fmt: skip
         else:
-            report.not_honoured(at("num_samples"), f"{name}.num_samples",
+            report.not_honoured(r.at("num_samples"), f"{name}.num_samples",
                                 f"{n!r} is not a positive whole number", changes_training=True)  # fmt: skip
+    return kw
 
-    formatting = stanza.get("formatting", "alpaca")
-    if "formatting" in stanza and formatting not in ("alpaca", "sharegpt", "openai"):
-        report.not_honoured(at("formatting"), f"{name}.formatting",
-                            f"unknown formatting {formatting!r} (alpaca, sharegpt, openai)", changes_training=True)  # fmt: skip
-    ranking = stanza.get("ranking", False)
-    columns = stanza.get("columns") or {}
-    tags = stanza.get("tags") or {}
-    col_at = (
-        (lambda k: at(k, columns)) if isinstance(columns, Located) else (lambda k: at("columns"))
-    )
-    tag_at = (lambda k: at(k, tags)) if isinstance(tags, Located) else (lambda k: at("tags"))
 
-    fields: dict[str, str] = {}
-    roles: dict[str, str] = {}
+def _formatting(r: _StanzaReading) -> str:
+    formatting = r.stanza.get("formatting", "alpaca")
+    if "formatting" in r.stanza and formatting not in ("alpaca", "sharegpt", "openai"):
+        r.report.not_honoured(r.at("formatting"), f"{r.name}.formatting",
+                              f"unknown formatting {formatting!r} (alpaca, sharegpt, openai)", changes_training=True)  # fmt: skip
+    return formatting
+
+
+def _refuse_media(r: _StanzaReading) -> None:
     for media in MEDIA:
-        if media in columns:
-            report.refused(col_at(media), f"{name}.columns.{media}",
-                           f"{media} are not supported yet; rows with media are refused, never trained without them")  # fmt: skip
-    kto_col = columns.get("kto_tag")
+        if media in r.columns:
+            r.report.refused(r.col_at(media), f"{r.name}.columns.{media}",
+                             f"{media} are not supported yet; rows with media are refused, never trained without them")  # fmt: skip
+
+
+def _kind(r: _StanzaReading, formatting: str, ranking: Any, kto_col: Any) -> tuple[str, str]:
+    """The training kind and our format, from ``ranking``, ``kto_tag`` and ``formatting``."""
+    stanza, name, report = r.stanza, r.name, r.report
     if ranking and kto_col:
-        report.not_honoured(at("ranking"), f"{name}.ranking", "a stanza with both ranking and kto_tag",
+        report.not_honoured(r.at("ranking"), f"{name}.ranking", "a stanza with both ranking and kto_tag",
                             changes_training=True)  # fmt: skip
     if ranking:
         kind, fmt = "dpo", "preference"
-        report.mapped(at("ranking"), f"{name}.ranking", "preference pairs (--kind dpo)")
+        report.mapped(r.at("ranking"), f"{name}.ranking", "preference pairs (--kind dpo)")
     elif kto_col:
         kind, fmt = "kto", "kto"
     else:
         kind, fmt = "sft", formatting if formatting != "openai" else "sharegpt"
     if "formatting" in stanza:
-        report.mapped(at("formatting"), f"{name}.formatting",
+        report.mapped(r.at("formatting"), f"{name}.formatting",
                       f"read with our {'ShareGPT' if formatting != 'alpaca' else 'alpaca'} reader")  # fmt: skip
     if "ranking" in stanza and not ranking:
-        report.mapped(at("ranking"), f"{name}.ranking", "false: not preference data")
+        report.mapped(r.at("ranking"), f"{name}.ranking", "false: not preference data")
+    return kind, fmt
 
-    def column(key: str, ours: str) -> None:
-        value = columns[key]
-        if not isinstance(value, str):
-            report.not_honoured(col_at(key), f"{name}.columns.{key}", f"{value!r} is not a column name",
-                                changes_training=True)  # fmt: skip
-            return
-        if value != ours:
-            fields[ours] = value
-        report.mapped(col_at(key), f"{name}.columns.{key}",
-                      f"--field {ours}={value}" if value != ours else f"our {ours} (no mapping needed)")  # fmt: skip
 
+def _pair_columns(r: _StanzaReading, ranking: Any, kto_col: Any) -> None:
+    """The KTO label column, and the chosen/rejected columns of a ranking stanza."""
+    name, report = r.name, r.report
     if kto_col is not None:
         if kto_col in ("label", "kto_tag"):
             report.mapped(
-                col_at("kto_tag"), f"{name}.columns.kto_tag", f"KTO label {kto_col} (--kind kto)"
+                r.col_at("kto_tag"), f"{name}.columns.kto_tag", f"KTO label {kto_col} (--kind kto)"
             )
         else:
-            column("kto_tag", "label")
+            r.column("kto_tag", "label")
     for key in ("chosen", "rejected"):
-        if key in columns:
+        if key in r.columns:
             if ranking:
-                column(key, key)
+                r.column(key, key)
             else:
-                report.ignored(col_at(key), f"{name}.columns.{key}", "read only with ranking: true")
-
-    if formatting == "alpaca":
-        only_prompt = set(columns) - set(MEDIA) == {"prompt"} and not ranking and kto_col is None
-        if only_prompt:
-            fmt = "text"
-            column("prompt", "text")
-            report.note(col_at("prompt"), f"{name}.columns.prompt",
-                        "read as plain text, as LLaMA-Factory's pre-training stage reads it")  # fmt: skip
-        else:
-            for key, (ours, _default) in ALPACA_COLUMNS.items():
-                if ranking and key == "prompt":
-                    ours = "prompt"
-                if ranking and key in ("query", "response", "history"):
-                    if key in columns:
-                        report.not_honoured(col_at(key), f"{name}.columns.{key}",
-                                            "our preference rows have one prompt string and no history; "
-                                            "LLaMA-Factory joins it into the prompt", changes_training=True)  # fmt: skip
-                    continue
-                if key in columns:
-                    column(key, ours)
-            if ranking and "prompt" not in columns:
-                fields["prompt"] = "instruction"
-                report.mapped(
-                    at("ranking"),
-                    f"{name}.columns.prompt",
-                    "--field prompt=instruction (LLaMA-Factory's default)",
-                )
-            if ranking:
-                report.note(at("ranking"), f"{name}.columns.query",
-                            "a non-empty input column is not joined into the prompt as LLaMA-Factory does")  # fmt: skip
-            elif "query" in columns or "prompt" in columns or not columns:
-                report.note(at("formatting") if "formatting" in stanza else f"{path}:{line}",
-                            f"{name}.formatting",
-                            'instruction and input are joined by a blank line; LLaMA-Factory joins them by one "\\n"')  # fmt: skip
-        for key in ("system",):
-            if key in columns:
-                column(key, key)
-        if "tools" in columns:
-            report.not_honoured(col_at("tools"), f"{name}.columns.tools",
-                                "our alpaca reader has no tools column", changes_training=True)  # fmt: skip
-        if "messages" in columns:
-            report.ignored(
-                col_at("messages"), f"{name}.columns.messages", "read only with sharegpt formatting"
-            )
-        for key in tags:
-            report.ignored(tag_at(key), f"{name}.tags.{key}", "read only with sharegpt formatting")
-    else:
-        defaults = OPENAI_TAGS if formatting == "openai" else {}
-        messages_col = columns.get("messages", "conversations")
-        if "messages" in columns:
-            column("messages", "conversations")
-        elif messages_col != "conversations":
-            fields["conversations"] = messages_col
-        for key in ("system", "tools"):
-            if key in columns:
-                column(key, key)
-        for key in ("prompt", "query", "response", "history"):
-            if key in columns:
                 report.ignored(
-                    col_at(key), f"{name}.columns.{key}", "read only with alpaca formatting"
+                    r.col_at(key), f"{name}.columns.{key}", "read only with ranking: true"
                 )
-        for tag, ours in (("role_tag", "from"), ("content_tag", "value")):
-            value = tags.get(tag, defaults.get(tag, ours))
-            if value != ours:
-                fields[ours] = value
-            if tag in tags:
-                report.mapped(tag_at(tag), f"{name}.tags.{tag}",
-                              f"--field {ours}={value}" if value != ours else f"our {ours}")  # fmt: skip
-        for tag, (ours, default) in ROLE_TAGS.items():
-            value = tags.get(tag, defaults.get(tag, default))
-            if value != ours:
-                roles[value] = ours
-            if tag in tags:
-                report.mapped(tag_at(tag), f"{name}.tags.{tag}",
-                              f"--role {value}={ours}" if value != ours else f"our {ours}")  # fmt: skip
-    for key in columns:
+
+
+def _is_plain_text(columns: Any, ranking: Any, kto_col: Any) -> bool:
+    return set(columns) - set(MEDIA) == {"prompt"} and not ranking and kto_col is None
+
+
+def _plain_text_column(r: _StanzaReading) -> None:
+    r.column("prompt", "text")
+    r.report.note(r.col_at("prompt"), f"{r.name}.columns.prompt",
+                  "read as plain text, as LLaMA-Factory's pre-training stage reads it")  # fmt: skip
+
+
+def _alpaca_columns(r: _StanzaReading, ranking: Any) -> None:
+    """prompt/query/response/history, as our alpaca reader or preference prompt reads them."""
+    stanza, name, report, columns = r.stanza, r.name, r.report, r.columns
+    for key, (ours, _default) in ALPACA_COLUMNS.items():
+        if ranking and key == "prompt":
+            ours = "prompt"
+        if ranking and key in ("query", "response", "history"):
+            if key in columns:
+                report.not_honoured(r.col_at(key), f"{name}.columns.{key}",
+                                    "our preference rows have one prompt string and no history; "
+                                    "LLaMA-Factory joins it into the prompt", changes_training=True)  # fmt: skip
+            continue
+        if key in columns:
+            r.column(key, ours)
+    if ranking and "prompt" not in columns:
+        r.fields["prompt"] = "instruction"
+        report.mapped(
+            r.at("ranking"),
+            f"{name}.columns.prompt",
+            "--field prompt=instruction (LLaMA-Factory's default)",
+        )
+    if ranking:
+        report.note(r.at("ranking"), f"{name}.columns.query",
+                    "a non-empty input column is not joined into the prompt as LLaMA-Factory does")  # fmt: skip
+    elif "query" in columns or "prompt" in columns or not columns:
+        report.note(r.at("formatting") if "formatting" in stanza else f"{r.path}:{r.line}",
+                    f"{name}.formatting",
+                    'instruction and input are joined by a blank line; LLaMA-Factory joins them by one "\\n"')  # fmt: skip
+
+
+def _alpaca_other_columns(r: _StanzaReading) -> None:
+    """system, and what alpaca formatting does not read: tools, messages, the tags."""
+    name, report, columns = r.name, r.report, r.columns
+    for key in ("system",):
+        if key in columns:
+            r.column(key, key)
+    if "tools" in columns:
+        report.not_honoured(r.col_at("tools"), f"{name}.columns.tools",
+                            "our alpaca reader has no tools column", changes_training=True)  # fmt: skip
+    if "messages" in columns:
+        report.ignored(
+            r.col_at("messages"), f"{name}.columns.messages", "read only with sharegpt formatting"
+        )
+    for key in r.tags:
+        report.ignored(r.tag_at(key), f"{name}.tags.{key}", "read only with sharegpt formatting")
+
+
+def _sharegpt_columns(r: _StanzaReading, formatting: str) -> None:
+    """sharegpt/openai formatting: the messages, system and tools columns and the tags."""
+    name, report, columns, tags = r.name, r.report, r.columns, r.tags
+    defaults = OPENAI_TAGS if formatting == "openai" else {}
+    messages_col = columns.get("messages", "conversations")
+    if "messages" in columns:
+        r.column("messages", "conversations")
+    elif messages_col != "conversations":
+        r.fields["conversations"] = messages_col
+    for key in ("system", "tools"):
+        if key in columns:
+            r.column(key, key)
+    for key in ("prompt", "query", "response", "history"):
+        if key in columns:
+            report.ignored(
+                r.col_at(key), f"{name}.columns.{key}", "read only with alpaca formatting"
+            )
+    for tag, ours in (("role_tag", "from"), ("content_tag", "value")):
+        value = tags.get(tag, defaults.get(tag, ours))
+        if value != ours:
+            r.fields[ours] = value
+        if tag in tags:
+            report.mapped(r.tag_at(tag), f"{name}.tags.{tag}",
+                          f"--field {ours}={value}" if value != ours else f"our {ours}")  # fmt: skip
+    for tag, (ours, default) in ROLE_TAGS.items():
+        value = tags.get(tag, defaults.get(tag, default))
+        if value != ours:
+            r.roles[value] = ours
+        if tag in tags:
+            report.mapped(r.tag_at(tag), f"{name}.tags.{tag}",
+                          f"--role {value}={ours}" if value != ours else f"our {ours}")  # fmt: skip
+
+
+def _ignore_unknown_columns_and_tags(r: _StanzaReading, formatting: str) -> None:
+    for key in r.columns:
         if key not in (
             *ALPACA_COLUMNS,
             "messages",
@@ -294,20 +378,14 @@ def _stanza(
             "kto_tag",
             *MEDIA,
         ):
-            report.ignored(
-                col_at(key), f"{name}.columns.{key}", "LLaMA-Factory does not read it either"
+            r.report.ignored(
+                r.col_at(key), f"{r.name}.columns.{key}", "LLaMA-Factory does not read it either"
             )
-    for key in tags:
+    for key in r.tags:
         if formatting != "alpaca" and key not in (*ROLE_TAGS, "role_tag", "content_tag"):
-            report.ignored(
-                tag_at(key), f"{name}.tags.{key}", "LLaMA-Factory does not read it either"
+            r.report.ignored(
+                r.tag_at(key), f"{r.name}.tags.{key}", "LLaMA-Factory does not read it either"
             )
-
-    source = Source(
-        path=where, is_hub=is_hub, format=fmt, fields=tuple(fields.items()),
-        roles=tuple(roles.items()), where=f"{path}:{line}", name=name, **kw,
-    )  # fmt: skip
-    return source, kind
 
 
 def _location(

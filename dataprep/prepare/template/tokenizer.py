@@ -106,15 +106,40 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
     """The tokenizer in ``folder`` (which ``light_refusal`` accepts), as transformers 5.24's
     ``TokenizersBackend.from_pretrained`` builds it (``tokenization_utils_base._from_pretrained``
     and ``TokenizersBackend.__init__``), step for step."""
-    from tokenizers import AddedToken, Tokenizer, processors
+    from tokenizers import Tokenizer
 
     path = Path(folder).expanduser()
+    config = _read_config(path)
+    chat_template = _chat_templates(path, config)
+    specific = _model_specific_tokens(config)
+    added_decoder, added_map = _added_tokens(path, config, specific)
+    specific = _resolve_added_tokens(config, added_map, specific)
+    backend = Tokenizer.from_file(str(path / "tokenizer.json"))
+    named, extras = _special_tokens(backend, config, specific)
+    backend.encode_special_tokens = bool(config.get("split_special_tokens", False))
+    _add_missing_tokens(backend, added_decoder, named, extras)
+    _ensure_post_processor(backend)
+    return LightTokenizer(
+        name_or_path=folder,
+        backend=backend,
+        named=named,
+        extras=extras,
+        chat_template=chat_template,
+        clean_up_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
+    )
+
+
+def _read_config(path: Path) -> dict[str, Any]:
     config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
     config.pop("tokenizer_class", None)
     # With a tokenizer.json, the post-processor there decides BOS/EOS, not the config.
     config.pop("add_bos_token", None)
     config.pop("add_eos_token", None)
+    return config
 
+
+def _chat_templates(path: Path, config: dict[str, Any]) -> Any:
+    """The chat template (a string, or a dict by name), also set in ``config``."""
     # chat_template.jinja and additional_chat_templates/*.jinja win over the config's.
     templates: dict[str, str] = {}
     if (path / "chat_template.jinja").is_file():
@@ -130,21 +155,14 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
     chat_template = config.get("chat_template")
     if isinstance(chat_template, (list, tuple)):
         chat_template = {t["name"]: t["template"] for t in chat_template}
+    return chat_template
 
+
+def _model_specific_tokens(config: dict[str, Any]) -> dict[str, Any]:
+    """Model-specific named tokens (image_token, ...), taken out of ``config``: any other
+    *_token string, and a dict of extra_special_tokens."""
     if "additional_special_tokens" in config and not config.get("extra_special_tokens"):
         config["extra_special_tokens"] = config.pop("additional_special_tokens")
-
-    def added(value: Any, special: bool | None = None) -> Any:
-        if isinstance(value, dict) and value.get("__type") == "AddedToken":
-            value = {k: v for k, v in value.items() if k != "__type"}
-            return AddedToken(**value)
-        if isinstance(value, dict) and special is not None:
-            value = {k: v for k, v in value.items() if k != "special"}
-            return AddedToken(**value, special=special)
-        return value
-
-    # Model-specific named tokens (image_token, ...): any other *_token string.
-    named: dict[str, Any] = dict.fromkeys(SPECIAL_TOKENS_ATTRIBUTES)
     specific: dict[str, Any] = {}
     for key in list(config):
         if (
@@ -155,6 +173,15 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
             specific[key] = config.pop(key)
     if isinstance(config.get("extra_special_tokens"), dict):
         specific.update(config.pop("extra_special_tokens"))
+    return specific
+
+
+def _added_tokens(
+    path: Path, config: dict[str, Any], specific: dict[str, Any]
+) -> tuple[dict[int, Any], dict[str, Any]]:
+    """The added tokens by id and by content: the config's added_tokens_decoder, else the
+    legacy files (which may also set special tokens in ``config`` and ``specific``)."""
+    from tokenizers import AddedToken
 
     added_decoder: dict[int, Any] = {}
     added_map: dict[str, Any] = {}
@@ -165,42 +192,81 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
             added_map[str(token)] = token
     else:
         # The legacy files, read only when the config has no added_tokens_decoder.
-        special_map_file = path / "special_tokens_map.json"
-        if special_map_file.is_file():
-            for key, value in json.loads(special_map_file.read_text(encoding="utf-8")).items():
-                if isinstance(value, dict) and key != "extra_special_tokens":
-                    value = added(value, special=True)
-                elif key == "extra_special_tokens" and isinstance(value, list):
-                    existing = list(config.get("extra_special_tokens") or [])
-                    for tok in value:
-                        tok = added(tok, special=True) if isinstance(tok, dict) else tok
-                        if tok not in existing:
-                            existing.append(tok)
-                    value = existing
-                config[key] = value
-            if isinstance(config.get("extra_special_tokens"), dict):
-                specific.update(config.pop("extra_special_tokens"))
-        added_file = path / "added_tokens.json"
-        if added_file.is_file():
-            specials = {str(config[k]) for k in SPECIAL_TOKENS_ATTRIBUTES if config.get(k)}
-            specials.update(str(t) for t in (config.get("extra_special_tokens") or []))
-            for content, index in json.loads(added_file.read_text(encoding="utf-8")).items():
-                is_special = content in specials
-                token = AddedToken(
-                    content,
-                    rstrip=False,
-                    lstrip=False,
-                    normalized=not is_special,
-                    special=is_special,
-                )
-                added_decoder[index] = token
-                added_map[content] = token
+        _read_special_tokens_map(path, config, specific)
+        _read_added_tokens_json(path, config, added_decoder, added_map)
         spec = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
         for serialized in spec.get("added_tokens", []):
             serialized = dict(serialized)
             index = serialized.pop("id")
             added_decoder[index] = AddedToken(**serialized)
             added_map[str(added_decoder[index])] = added_decoder[index]
+    return added_decoder, added_map
+
+
+def _read_special_tokens_map(path: Path, config: dict[str, Any], specific: dict[str, Any]) -> None:
+    """Legacy special_tokens_map.json: its tokens go into ``config``."""
+    special_map_file = path / "special_tokens_map.json"
+    if not special_map_file.is_file():
+        return
+    for key, value in json.loads(special_map_file.read_text(encoding="utf-8")).items():
+        if isinstance(value, dict) and key != "extra_special_tokens":
+            value = _added(value, special=True)
+        elif key == "extra_special_tokens" and isinstance(value, list):
+            existing = list(config.get("extra_special_tokens") or [])
+            for tok in value:
+                tok = _added(tok, special=True) if isinstance(tok, dict) else tok
+                if tok not in existing:
+                    existing.append(tok)
+            value = existing
+        config[key] = value
+    if isinstance(config.get("extra_special_tokens"), dict):
+        specific.update(config.pop("extra_special_tokens"))
+
+
+def _read_added_tokens_json(
+    path: Path, config: dict[str, Any], added_decoder: dict[int, Any], added_map: dict[str, Any]
+) -> None:
+    """Legacy added_tokens.json: content -> id, special when the config names it."""
+    from tokenizers import AddedToken
+
+    added_file = path / "added_tokens.json"
+    if not added_file.is_file():
+        return
+    specials = {str(config[k]) for k in SPECIAL_TOKENS_ATTRIBUTES if config.get(k)}
+    specials.update(str(t) for t in (config.get("extra_special_tokens") or []))
+    for content, index in json.loads(added_file.read_text(encoding="utf-8")).items():
+        is_special = content in specials
+        token = AddedToken(
+            content,
+            rstrip=False,
+            lstrip=False,
+            normalized=not is_special,
+            special=is_special,
+        )
+        added_decoder[index] = token
+        added_map[content] = token
+
+
+def _added(value: Any, special: bool | None = None) -> Any:
+    """A serialized token of special_tokens_map.json as an AddedToken (``special`` forced
+    when given); anything else as it is."""
+    from tokenizers import AddedToken
+
+    if isinstance(value, dict) and value.get("__type") == "AddedToken":
+        value = {k: v for k, v in value.items() if k != "__type"}
+        return AddedToken(**value)
+    if isinstance(value, dict) and special is not None:
+        value = {k: v for k, v in value.items() if k != "special"}
+        return AddedToken(**value, special=special)
+    return value
+
+
+def _resolve_added_tokens(
+    config: dict[str, Any], added_map: dict[str, Any], specific: dict[str, Any]
+) -> dict[str, Any]:
+    """``config``'s tokens as AddedTokens (the added ones by content); the model-specific
+    tokens with those that became AddedTokens."""
+    from tokenizers import AddedToken
 
     for key in list(config):
         config[key] = _convert_added(config[key], AddedToken)
@@ -216,9 +282,15 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
         and key.endswith("_token")
         and isinstance(config[key], (str, AddedToken))
     }
-    specific = {**late, **specific}
+    return {**late, **specific}
 
-    backend = Tokenizer.from_file(str(path / "tokenizer.json"))
+
+def _special_tokens(
+    backend: Any, config: dict[str, Any], specific: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """The named special tokens (transformers' attributes, then the model-specific ones) and
+    the extra special tokens."""
+    named: dict[str, Any] = dict.fromkeys(SPECIAL_TOKENS_ATTRIBUTES)
     if backend.padding is not None:
         config.setdefault("pad_token", backend.padding["pad_token"])
     for key in SPECIAL_TOKENS_ATTRIBUTES:
@@ -229,10 +301,16 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
         extras = []
     extras = list(extras)
     named.update(specific)
-    backend.encode_special_tokens = bool(config.get("split_special_tokens", False))
+    return named, extras
 
-    # TokenizersBackend.__init__ re-adds every token of added_tokens_decoder, then the
-    # named and extra special tokens the backend lacks (as AddedTokens, special).
+
+def _add_missing_tokens(
+    backend: Any, added_decoder: dict[int, Any], named: dict[str, Any], extras: list[Any]
+) -> None:
+    """TokenizersBackend.__init__ re-adds every token of added_tokens_decoder, then the
+    named and extra special tokens the backend lacks (as AddedTokens, special)."""
+    from tokenizers import AddedToken
+
     to_add = [token for _, token in sorted(added_decoder.items(), key=lambda kv: kv[0])]
     have_decoder = backend.get_added_tokens_decoder()
     have = [have_decoder[i].content for i in sorted(have_decoder)]
@@ -252,19 +330,16 @@ def load_light_tokenizer(folder: str) -> LightTokenizer:
                 token.special = True
             tokens.append(token)
         backend.add_tokens(tokens)
+
+
+def _ensure_post_processor(backend: Any) -> None:
+    from tokenizers import processors
+
     if backend.post_processor is None:
         # transformers' update_post_processor with add_bos_token = add_eos_token = False.
         backend.post_processor = processors.TemplateProcessing(
             single="$A:0", pair="$A:0 $B:1", special_tokens=[]
         )
-    return LightTokenizer(
-        name_or_path=folder,
-        backend=backend,
-        named=named,
-        extras=extras,
-        chat_template=chat_template,
-        clean_up_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
-    )
 
 
 def _convert_added(value: Any, added_token: type) -> Any:
