@@ -581,8 +581,12 @@ def merge_runs(messages: list[Message], dropped: list[str]) -> list[Message]:
     ([('user', 'Q'), ('assistant', 'Looking.\\n\\nSunny.')], ['turn boundaries (consecutive turns merged)'])
     """
     # Most rows alternate already: one pass over the roles, and the list as it is.
-    roles = [m.role for m in messages]
-    if all(a != b for a, b in zip(roles, roles[1:])):
+    previous = None
+    for m in messages:
+        if m.role == previous:
+            break
+        previous = m.role
+    else:
         return messages
     out: list[Message] = []
     for m in messages:
