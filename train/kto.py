@@ -35,7 +35,7 @@ from trl import KTOTrainer
 
 from train import _upstream, machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
-from train.run import load_data_and_tokenizer, make_trainer, train_and_save
+from train.run import load_data_and_tokenizer, load_model, make_trainer, train_and_save
 
 
 class PretokenizedKTOTrainer(_upstream.TakesPreparedData, KTOTrainer):
@@ -157,28 +157,20 @@ def run_kto(
     checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The policy, and for full fine-tuning its frozen reference.
-    load = {
-        "mode": run.mode,
-        "device": device,
-        "packed": False,
-        "init_kwargs": run.trl.get("model_init_kwargs"),
-        "model_dtype": run.model_dtype,
-    }
-    model = models.load_model(models.resolve_path(run.model), **load)
+    model = load_model(run, tokenizer, device)
     reference = None
     if run.mode == "full" and not args.precompute_ref_log_probs:
-        reference = models.load_model(models.resolve_path(run.model), **load)
+        reference = load_model(run, tokenizer, device)
         reference.requires_grad_(False)
         reference.eval()
     trainer = make_trainer(
         PretokenizedKTOTrainer,
         run,
         callbacks,
+        data,
         model=model,
         ref_model=reference,
         args=args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
         processing_class=tokenizer,
     )
     say(

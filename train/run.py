@@ -1,5 +1,5 @@
-"""The steps ``sft``, ``dpo`` and ``kto`` take alike: the data and its tokenizer, a
-trainer that stops on a non-finite loss, and a run trained and saved with everything
+"""The steps ``sft``, ``dpo`` and ``kto`` take alike: the data and its tokenizer, the
+model sized for that tokenizer, a trainer on the data that stops on a non-finite loss, and a run trained and saved with everything
 that made it.
 
 Each recipe calls them in order, between the steps of its own (its TRL config, its
@@ -51,30 +51,48 @@ def load_data_and_tokenizer(
     return data, tokenizer
 
 
+def load_model(run: RunConfig, tokenizer: Any, device: str, *, packed: bool = False) -> Any:
+    """The run's model (the policy, or a frozen reference: load it twice), with its
+    embeddings grown to the tokenizer's length where prepare added special tokens for
+    the chat template; ``packed`` takes the attention path that keeps documents apart."""
+    return models.load_model(
+        models.resolve_path(run.model),
+        mode=run.mode,
+        device=device,
+        packed=packed,
+        init_kwargs=run.trl.get("model_init_kwargs"),
+        model_dtype=run.model_dtype,
+        vocab_size=len(tokenizer),
+    )
+
+
 def make_trainer(
     trainer_class: type,
     run: RunConfig,
     callbacks: Sequence[Any],
-    *,
-    new_tokens: Sequence[int] = (),
+    data: PreparedData,
     **kwargs: Any,
 ) -> Any:
-    """``trainer_class(**kwargs)`` with the run's LoRA settings (none for full
-    fine-tuning) and ``callbacks``, stopping at the first non-finite loss.
+    """``trainer_class(**kwargs)`` on ``data``'s train and eval splits, with the run's
+    LoRA settings (none for full fine-tuning) and ``callbacks``, stopping at the first
+    non-finite loss.
 
-    ``new_tokens``: ids of tokens added for the data's chat template; their embedding
-    (and output) rows train beside the adapter, or the model never learns them.
-    TRL's and peft's own checks of the settings become a UsageError.
+    The tokens prepare added for the data's chat template have their embedding (and
+    output) rows trained beside the adapter, or the model never learns them. TRL's and
+    peft's own checks of the settings become a UsageError.
     """
     from train.callbacks import StopOnNonFiniteLoss
 
     peft_config = None
     if run.mode != "full":
+        new_tokens = [t["id"] for t in data.added_tokens]
         peft_config = models.lora_config(run.lora, kwargs.get("model"), new_tokens)
     try:
         trainer = trainer_class(
             peft_config=peft_config,
             callbacks=list(callbacks),
+            train_dataset=data.train,
+            eval_dataset=data.eval,
             **kwargs,
         )
     except ValueError as e:

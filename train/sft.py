@@ -19,7 +19,7 @@ from trl import SFTTrainer
 
 from train import machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
-from train.run import load_data_and_tokenizer, make_trainer, train_and_save
+from train.run import load_data_and_tokenizer, load_model, make_trainer, train_and_save
 
 
 def run_sft(
@@ -52,24 +52,14 @@ def run_sft(
     checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The model, on the attention path that keeps packed documents apart.
-    model = models.load_model(
-        models.resolve_path(run.model),
-        mode=run.mode,
-        device=device,
-        packed=data.packed,
-        init_kwargs=run.trl.get("model_init_kwargs"),
-        model_dtype=run.model_dtype,
-        vocab_size=len(tokenizer),
-    )
+    model = load_model(run, tokenizer, device, packed=data.packed)
     trainer = make_trainer(
         SFTTrainer,
         run,
         callbacks,
-        new_tokens=[t["id"] for t in data.added_tokens],
+        data,
         model=model,
         args=args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
         processing_class=tokenizer,
     )
     say(

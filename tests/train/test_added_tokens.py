@@ -155,3 +155,38 @@ def test_a_tokenizer_that_gives_other_ids_is_refused(prepared, bare, tmp_path):
         f"{prepared}: the data was prepared with '<|im_end|>' added as token 600, but this "
         "tokenizer gives it id 601: it is not the tokenizer the data was prepared with"
     )
+
+
+@pytest.mark.parametrize("kind", ["dpo", "kto"])
+def test_preference_runs_grow_and_train_the_added_tokens_too(bare, tmp_path, kind):
+    """DPO and KTO load their model through the same step as SFT: embeddings grown for
+    the template's tokens, whose rows train beside the adapter."""
+    from dataprep.prepare.pipeline import PrepareOptions, prepare
+    from train.dpo import run_dpo
+    from train.kto import run_kto
+
+    from .conftest import kto_answers
+
+    rows = kto_answers(8, 0)
+    if kind == "dpo":
+        rows = [
+            {"prompt": [good["messages"][0]], "chosen": [good["messages"][1]],
+             "rejected": [bad["messages"][1]]}
+            for good, bad in zip(rows[:8], rows[8:], strict=True)
+        ]  # fmt: skip
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "prepared"
+    prepare(
+        PrepareOptions(inputs=[str(source)], tokenizer=str(bare / "tok"), chat_template="chatml",
+                       max_length=128, output=str(out), kind=kind)
+    )  # fmt: skip
+    settings = {"max_steps": 2, "per_device_train_batch_size": 4, "save_strategy": "no",
+                "disable_tqdm": True, "learning_rate": 1e-2, "use_cpu": True}  # fmt: skip
+    run = RunConfig(model=str(bare / "untied"), mode="lora", trl=settings)
+    rows_seen = Rows()
+    recipe = run_dpo if kind == "dpo" else run_kto
+    trainer = recipe(out, run, tmp_path / "run", callbacks=[rows_seen])
+    assert trainer.model.get_input_embeddings().weight.shape[0] == VOCAB + len(ADDED)
+    (emb0, _), (emb1, _) = rows_seen.seen
+    assert not torch.equal(emb0, emb1)
