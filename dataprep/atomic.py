@@ -122,7 +122,7 @@ def commit(
             f.flush()
             os.fsync(f.fileno())
         os.replace(draft, journal)
-        _sync_folder(journal.parent)
+        sync_folder(journal.parent)
         _apply(plan)
         journal.unlink()
     else:
@@ -142,11 +142,12 @@ def _apply(plan: dict[str, list]) -> None:
             os.unlink(path)
         folders.add(os.path.dirname(path))
     for folder in folders:
-        _sync_folder(folder)
+        sync_folder(folder)
 
 
-def _sync_folder(folder: str | os.PathLike[str]) -> None:
-    # A rename is durable once the folder's entry is on disk.
+def sync_folder(folder: str | os.PathLike[str]) -> None:
+    """Flush ``folder``'s entries: a rename into it is durable only once they are on disk
+    (best effort: a file system that cannot sync a folder is left as it is)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

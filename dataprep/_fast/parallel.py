@@ -48,10 +48,18 @@ def parallel_workers(path: str, jobs: int | None = None, *, share_busy: bool = T
     return jobs or min(default_workers(share_busy=share_busy), 8)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container's or ``taskset``'s share, where the
+    system says; else all of the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def default_workers(*, share_busy: bool = True) -> int:
     """Processes worth starting now, from this machine's CPUs and load (see
     ``count_workers``)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = usable_cpus()
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):

@@ -42,7 +42,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from dataprep.atomic import temporary_path
+from dataprep.atomic import sync_folder, temporary_path
 from dataprep.errors import DataprepError, UsageError
 
 PARQUET_BATCH = 10_000
@@ -153,7 +153,8 @@ class RowWriter:
                 self.abort()
                 raise
             self._tmp = None
-            _sync_folder(self.path)
+            # The rename itself is durable only once the folder entry is on disk.
+            sync_folder(os.path.dirname(os.path.abspath(self.path)))
 
     def seal(self) -> str | None:
         """Finish the file, on disk, under its temporary name (returned; None for stdout),
@@ -428,17 +429,3 @@ def _create_temporary(path: str) -> str:
         os.close(fd)
         return tmp
     raise UsageError(f"cannot write {path}: no free temporary name in {folder}")
-
-
-def _sync_folder(path: str) -> None:
-    # The rename itself is durable only once the folder entry is on disk.
-    try:
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from dataprep._fast.parallel import usable_cpus
 from dataprep._fast.pool import run_ordered
 from dataprep.canonical import Conversation, Message, Preference, Unpaired
 from dataprep.errors import RowError
@@ -66,11 +66,7 @@ def worker_count(requested: int | None, inputs: list[Input]) -> int:
     if requested is not None:
         return requested
     total = sum(item.size for item in inputs)
-    try:
-        cores = len(os.sched_getaffinity(0))  # what this process may use (containers, taskset)
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, POOL_MAX_WORKERS, total // POOL_MIN_BYTES))
+    return max(1, min(usable_cpus(), POOL_MAX_WORKERS, total // POOL_MIN_BYTES))
 
 
 @dataclass
