@@ -27,7 +27,7 @@ class SourceCheck:
     """What reading the first rows of one source showed."""
 
     source: Source
-    status: str  # "ok", "failed", "not-checked"
+    status: str  # "ok" or "failed"
     format: str | None = None
     rows: int = 0  # rows read
     problems: list[str] = field(default_factory=list)
