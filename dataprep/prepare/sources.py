@@ -55,13 +55,11 @@ def _hub_files(
 ) -> tuple[str, ...]:
     """The exact URLs of a Hub source's files (resolved once per run: the sources are
     listed several times while the run is planned)."""
-    from dataprep.reading.hub import parse_hub_ref, resolve_hub
+    from dataprep.reading.inputs import expand_inputs
 
-    ref = parse_hub_ref(path if path.startswith("hf://") else f"hf://datasets/{path}")
-    if ref is None:
-        raise UsageError(f"{path}: not a Hub dataset id (ORG/NAME)")
-    hub = resolve_hub(ref, split=split, subset=subset, revision=revision)
-    return tuple(f"hf://datasets/{hub.repo_id}@{hub.revision}/{p}" for p in hub.repo_files)
+    ref = path if path.startswith("hf://") else f"hf://datasets/{path}"
+    files = expand_inputs([ref], split=split, subset=subset, revision=revision)
+    return tuple(f.url for f in files)
 
 
 def source_files(source: Source) -> list[str]:
