@@ -185,8 +185,12 @@ def sft(
 
     Weights: a full fine-tune keeps fp32 master weights with bf16 autocast, as TRL does;
     `--set model_dtype=bfloat16` loads them in bf16: about 10% faster and 19 GiB less for
-    a 1B model, but updates smaller than bf16's resolution are lost. On GPUs activation
-    checkpointing is on; `--set activation_checkpointing=false` trades memory for speed.
+    a 1B model, but updates smaller than bf16's resolution are lost. On a GPU, activation
+    checkpointing (about a fifth slower, most activation memory saved) is on only when an
+    estimate of the run's memory (model, batch, longest row) says it would not fit
+    without it, and bf16 weights only when fp32 masters would not fit even with it; the
+    first line says what was chosen and why. `--set activation_checkpointing=...` and
+    `--set model_dtype=...` decide instead.
 
     \b
     Examples:
