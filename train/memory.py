@@ -23,9 +23,9 @@ So the defaults are chosen from an estimate, before the model is loaded, from th
 - a fixed allowance for the CUDA context, the allocator's fragmentation and the chunked
   loss (``OVERHEAD``).
 
-The activation factors are fitted to the peaks measured on the H200 (the 1B runs of
-BENCHMARKS.md: 67.0 GiB with fp32 masters, 47.6 GiB with bf16 weights, 26.4 GiB with
-checkpointing): the estimate gives 67.9, 48.7 and 27.4 GiB for them (``tests/train/test_memory.py``
+The activation factors are fitted to the peaks measured on the H200 (BENCHMARKS.md: a 1B
+full fine-tune: 67.0 GiB with fp32 masters, 47.6 GiB with bf16 weights, 26.4 GiB with
+checkpointing; an 8B LoRA): the estimate gives 67.9, 48.7 and 27.4 GiB for the 1B (``tests/train/test_memory.py``
 holds it to those figures). It is an estimate: ``--set activation_checkpointing=...`` and
 ``--set model_dtype=...`` decide instead of it.
 
@@ -38,7 +38,6 @@ holds it to those figures). It is an estimate: ``--set activation_checkpointing=
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,8 +47,10 @@ GIB = 1024**3
 # Bytes kept per token, per layer, per unit of (hidden + intermediate size) when no
 # activation is recomputed: fitted to the H200 peaks above (a Llama with SwiGLU, Liger's
 # fused kernels, FlashAttention's varlen kernel: no attention matrix is stored). Autocast
-# over fp32 masters keeps both the fp32 inputs and their bf16 casts, hence more.
-ACTIVATION_BYTES = {"fp32_masters": 9.5, "half": 7.5}
+# over fp32 masters keeps both the fp32 inputs and their bf16 casts, hence more; so does
+# LoRA, whose dropout keeps a copy of every adapted layer's input (an 8B LoRA r16 at 2
+# and 4 rows of 4096: 58.6 and 101.6 GiB measured, 59.7 and 102.5 estimated).
+ACTIVATION_BYTES = {"full_fp32": 9.5, "full_half": 7.5, "adapter": 9.5}
 # CUDA context, allocator fragmentation, the loss's chunks, LoRA adapters and their state.
 OVERHEAD = 2.0 * GIB
 # The share of the device the estimate may fill for a choice to count as fitting "with
@@ -87,6 +88,7 @@ class Choice(NamedTuple):
 
     activation_checkpointing: bool
     model_dtype: str  # "auto" (as the mode and device say) or "bfloat16"
+    rows: int  # per_device_train_batch_size; the rest of the batch by accumulation
     why: str
 
 
@@ -157,7 +159,10 @@ def estimate(
         states = (n - shape.unquantized) * 0.55 + shape.unquantized * 2
     else:
         states = n * weights_bytes
-    per_unit = ACTIVATION_BYTES["fp32_masters" if mode == "full" and weights_bytes >= 4 else "half"]
+    if mode != "full":
+        per_unit = ACTIVATION_BYTES["adapter"]
+    else:
+        per_unit = ACTIVATION_BYTES["full_fp32" if weights_bytes >= 4 else "full_half"]
     layer = tokens * per_unit * (shape.hidden + shape.intermediate)
     activations = layer * shape.layers
     # Checkpointing keeps each layer's input (in the weights' dtype under autocast) and
@@ -171,46 +176,67 @@ def choose(
     *,
     device_bytes: float,
     weights_bytes: int,
+    batch: int,
+    may_split: bool = False,
+    min_rows: int = 1,
     may_halve: bool = False,
     checkpointing: bool | None = None,
 ) -> Choice:
-    """The cheapest defaults that fit in ``HEADROOM`` of ``device_bytes``, in this order:
-    no checkpointing, checkpointing, then (``may_halve``: a full fine-tune whose dtype the
-    user left to us) bf16 weights with checkpointing. ``estimate_for(weights_bytes)``
-    gives the ``Need``; ``checkpointing`` set by the user is kept. When nothing fits, the
-    last choice, saying so.
+    """The fastest defaults that fit in ``HEADROOM`` of ``device_bytes``, in this order:
+
+    1. no checkpointing, ``batch`` rows a step;
+    2. (``may_split``: the batch size is ours) no checkpointing, the batch split into 2 or
+       4 micro-batches with gradient accumulation: the same rows make each optimizer
+       step, a little less work per kernel, none recomputed;
+    3. checkpointing, ``batch`` rows;
+    4. (``may_halve``: a full fine-tune whose dtype is ours) bf16 weights, checkpointing.
+
+    ``estimate_for(weights_bytes, rows)`` gives the ``Need``; ``checkpointing`` set by the
+    user is kept; micro-batches hold ``min_rows`` rows or more. When nothing fits: the
+    last, saying so.
 
     >>> shape = ModelShape(parameters=1_235_814_400, layers=16, hidden=2048, intermediate=8192)
-    >>> need = lambda b: estimate(shape, mode="full", weights_bytes=b, tokens=32_768)
-    >>> [choose(need, device_bytes=gib * GIB, weights_bytes=4, may_halve=True)[:2]
+    >>> need = lambda b, rows: estimate(shape, mode="full", weights_bytes=b, tokens=rows * 4096)
+    >>> [choose(need, device_bytes=gib * GIB, weights_bytes=4, batch=8, may_halve=True)[:3]
     ...  for gib in (141, 80, 24)]
-    [(False, 'auto'), (True, 'auto'), (True, 'bfloat16')]
+    [(False, 'auto', 8), (True, 'auto', 8), (True, 'bfloat16', 8)]
+    >>> choose(need, device_bytes=80 * GIB, weights_bytes=4, batch=8, may_split=True)[:3]
+    (False, 'auto', 4)
     """
     room = HEADROOM * device_bytes
     ways = [False, True] if checkpointing is None else [checkpointing]
-    candidates = [(way, weights_bytes) for way in ways]
+    candidates = [(ways[0], weights_bytes, batch)]
+    if may_split and not ways[0]:
+        candidates += [
+            (False, weights_bytes, batch // k)
+            for k in (2, 4)
+            if batch % k == 0 and batch // k >= min_rows
+        ]
+    candidates += [(way, weights_bytes, batch) for way in ways[1:]]
     if may_halve and weights_bytes > 2:
-        candidates.append((ways[-1], 2))
-    needs = [estimate_for(w).total(checkpointing=c) for c, w in candidates]
+        candidates.append((ways[-1], 2, batch))
+    needs = [estimate_for(w, rows).total(checkpointing=c) for c, w, rows in candidates]
     pick = next((i for i, n in enumerate(needs) if n <= room), len(candidates) - 1)
-    on, weights = candidates[pick]
+    on, weights, rows = candidates[pick]
     said = [
-        f"{_name(c, w)} about {n / GIB:.0f} GiB"
-        for (c, w), n in zip(candidates, needs, strict=True)
+        f"{_name(c, w, r)} about {n / GIB:.0f} GiB"
+        for (c, w, r), n in zip(candidates, needs, strict=True)
     ]
     why = (
         f"activation checkpointing {'on' if on else 'off'}"
         + (", bf16 weights" if weights < weights_bytes else "")
+        + (f", {batch // rows} micro-batches of {rows} rows" if rows < batch else "")
         + f" ({'; '.join(said[: pick + 1])}; the GPU has {device_bytes / GIB:.0f} GiB)"
     )
     if needs[pick] > room:
         why += ": it may not fit, lower per_device_train_batch_size"
-    return Choice(on, "bfloat16" if weights < weights_bytes else "auto", why)
+    return Choice(on, "bfloat16" if weights < weights_bytes else "auto", rows, why)
 
 
-def _name(checkpointing: bool, weights_bytes: int) -> str:
+def _name(checkpointing: bool, weights_bytes: int, rows: int) -> str:
     return (
-        ("with" if checkpointing else "without")
+        f"{rows} rows "
+        + ("with" if checkpointing else "without")
         + " checkpointing"
         + (", bf16 weights" if weights_bytes == 2 else "")
     )
@@ -233,12 +259,3 @@ def longest_row(dataset: Any, columns: tuple[str, ...]) -> int:
         return 0
     value = pc.max(lengths).as_py()
     return int(value or 0)
-
-
-def tokens_per_step(batch: int, longest: int) -> int:
-    """A step's tokens at worst: ``batch`` rows as long as the longest."""
-    return max(1, batch) * max(1, longest)
-
-
-def ceil_gib(value: float) -> int:
-    return math.ceil(value / GIB)

@@ -84,15 +84,18 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
     config_class = getattr(trl, CONFIG_CLASSES[kind])
     defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
     batch = int(run.trl.get("per_device_train_batch_size", defaults["per_device_train_batch_size"]))
-    longest = memory.longest_row(data.train, FORWARD_COLUMNS.get(kind, FORWARD_COLUMNS["sft"]))
-    tokens = memory.tokens_per_step(batch, longest)
+    longest = max(1, memory.longest_row(data.train, FORWARD_COLUMNS.get(kind, ("input_ids",))))
     precompute = run.trl.get("precompute_ref_log_probs", False)
     reference = kind in ("dpo", "kto") and run.mode == "full" and not precompute
     weights = models.weights_dtype(run.mode, device, run.model_dtype).itemsize
 
-    def need(weights_bytes: int) -> memory.Need:
+    def need(weights_bytes: int, rows: int) -> memory.Need:
         return memory.estimate(
-            shape, mode=run.mode, weights_bytes=weights_bytes, tokens=tokens, reference=reference
+            shape,
+            mode=run.mode,
+            weights_bytes=weights_bytes,
+            tokens=rows * longest,
+            reference=reference,
         )
 
     checkpointing = None
@@ -103,12 +106,21 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
         need,
         device_bytes=device_memory(),
         weights_bytes=weights,
+        batch=batch,
+        # A batch size the user chose is kept; ours may be split (same rows a step).
+        may_split="per_device_train_batch_size" not in run.trl,
+        # KTO estimates its KL term from the other rows of a micro-batch.
+        min_rows=2 if kind == "kto" else 1,
         may_halve=run.mode == "full" and not set_dtype and bf16_supported(device),
         checkpointing=checkpointing,
     )
     trl_keys = dict(run.trl)
     if not set_checkpointing:
         trl_keys["activation_checkpointing"] = choice.activation_checkpointing
+    if choice.rows < batch:
+        trl_keys["per_device_train_batch_size"] = choice.rows
+        accumulation = int(run.trl.get("gradient_accumulation_steps", 1))
+        trl_keys["gradient_accumulation_steps"] = accumulation * (batch // choice.rows)
     dtype = run.model_dtype if set_dtype else choice.model_dtype
     say(
         f"memory: {choice.why} ({batch} rows of up to {longest:,} tokens a step); "

@@ -64,43 +64,59 @@ def test_each_part_grows_as_it_should():
     assert base.checkpointed < base.activations
 
 
-def need_for(shape: ModelShape, mode: str, tokens: int):
-    return lambda weights: estimate(shape, mode=mode, weights_bytes=weights, tokens=tokens)
-
-
 @pytest.mark.parametrize(
-    ("device_gib", "mode", "tokens", "given", "want"),
+    ("device_gib", "mode", "split", "given", "want"),
     [
-        # 1B full at 32k tokens a step: 68 GiB without checkpointing, 27 with.
-        (141, "full", 32_768, None, (False, "auto")),
-        (80, "full", 32_768, None, (True, "auto")),
-        (24, "full", 32_768, None, (True, "bfloat16")),
-        (141, "full", 131_072, None, (True, "auto")),
+        # 1B full, 8 rows of 4096 a step: 68 GiB without checkpointing, 27 with.
+        (141, "full", False, None, (False, "auto", 8)),
+        (80, "full", False, None, (True, "auto", 8)),
+        (24, "full", False, None, (True, "bfloat16", 8)),
+        # Our batch size may be split rather than recomputing activations.
+        (80, "full", True, None, (False, "auto", 4)),
+        (48, "full", True, None, (False, "auto", 2)),
+        (36, "full", True, None, (True, "auto", 8)),
         # The user's checkpointing is kept; only the dtype may still follow memory.
-        (141, "full", 32_768, True, (True, "auto")),
-        (24, "full", 32_768, False, (False, "bfloat16")),
+        (141, "full", False, True, (True, "auto", 8)),
+        (24, "full", False, False, (False, "bfloat16", 8)),
         # LoRA never changes the dtype.
-        (141, "lora", 32_768, None, (False, "auto")),
-        (24, "lora", 32_768, None, (True, "auto")),
+        (141, "lora", False, None, (False, "auto", 8)),
+        (24, "lora", False, None, (True, "auto", 8)),
     ],
 )
-def test_choice_by_device_size(device_gib, mode, tokens, given, want):
+def test_choice_by_device_size(device_gib, mode, split, given, want):
     weights = 4 if mode == "full" else 2
+
+    def need(weights_bytes, rows):
+        return estimate(LLAMA_1B, mode=mode, weights_bytes=weights_bytes, tokens=rows * 4096)
+
     choice = choose(
-        need_for(LLAMA_1B, mode, tokens),
+        need,
         device_bytes=device_gib * GIB,
         weights_bytes=weights,
+        batch=8,
+        may_split=split,
         may_halve=mode == "full",
         checkpointing=given,
     )
-    assert choice[:2] == want
+    assert choice[:3] == want
     assert f"{device_gib} GiB" in choice.why
 
 
+def test_micro_batches_keep_a_floor():
+    def need(weights_bytes, rows):
+        return estimate(LLAMA_1B, mode="lora", weights_bytes=2, tokens=rows * 4096)
+
+    # 2 rows would fit, but KTO needs 2 or more in a micro-batch and 4 does not fit here.
+    args = dict(device_bytes=30 * GIB, weights_bytes=2, batch=4, may_split=True)
+    assert choose(need, **args).rows == 2
+    assert choose(need, **args, min_rows=3)[:3] == (True, "auto", 4)
+
+
 def test_nothing_fits_says_so():
-    choice = choose(
-        need_for(LLAMA_1B, "full", 32_768), device_bytes=8 * GIB, weights_bytes=4, may_halve=True
-    )
+    def need(weights_bytes, rows):
+        return estimate(LLAMA_1B, mode="full", weights_bytes=weights_bytes, tokens=rows * 4096)
+
+    choice = choose(need, device_bytes=8 * GIB, weights_bytes=4, batch=8, may_halve=True)
     assert choice[:2] == (True, "bfloat16")
     assert "may not fit" in choice.why
 
@@ -154,6 +170,35 @@ def test_memory_defaults_on_a_gpu(
     captured = capsys.readouterr()
     said = captured.err + captured.out
     assert "memory: activation checkpointing" in said
+
+
+def test_memory_defaults_split_our_batch(on_a_gpu, sft_data, monkeypatch):
+    """Where 8 rows a step would not fit without checkpointing and 4 would, our batch is
+    split in two with gradient accumulation; a batch size the user gave is not."""
+    from train import machine
+    from train.config import RunConfig
+    from train.data import load_prepared
+    from train.run import FORWARD_COLUMNS, memory_defaults
+
+    data = load_prepared(sft_data, kind="sft")
+    longest = memory.longest_row(data.train, FORWARD_COLUMNS["sft"])
+    shape = memory.read_model_shape(on_a_gpu)
+
+    def total(rows):
+        need = estimate(shape, mode="full", weights_bytes=4, tokens=rows * longest)
+        return need.total(checkpointing=False)
+
+    between = (total(4) + total(8)) / 2 / memory.HEADROOM
+    monkeypatch.setattr(machine, "device_memory", lambda: between)
+    run = RunConfig(model=str(on_a_gpu), mode="full", trl={"gradient_accumulation_steps": 3})
+    chosen = memory_defaults(run, data, "sft", "cuda")
+    assert chosen.trl["per_device_train_batch_size"] == 4
+    assert chosen.trl["gradient_accumulation_steps"] == 6
+    assert chosen.trl["activation_checkpointing"] is False
+    given = RunConfig(model=str(on_a_gpu), mode="full", trl={"per_device_train_batch_size": 8})
+    chosen = memory_defaults(given, data, "sft", "cuda")
+    assert chosen.trl["per_device_train_batch_size"] == 8
+    assert chosen.trl["activation_checkpointing"] is True
 
 
 def test_memory_defaults_leave_cpu_runs_and_given_settings(on_a_gpu, sft_data):
