@@ -44,6 +44,12 @@ class Forbidden(PageError):
     status = 403
 
 
+class BadInput(PageError):
+    """An input that cannot be shown: a damaged folder, a file that is not a dataset."""
+
+    status = 422
+
+
 @dataclass
 class Entry:
     """One path given on the command line: ``kind`` is ``file`` (a data file, or a folder

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from dataprep.ui.catalog import Catalog, NotFound, PageError
+from dataprep.ui.catalog import BadInput, Catalog, NotFound, PageError
 
 SEARCH_ROWS = 5000  # rows one search request reads at most; the page offers to go on
 SEARCH_SECONDS = 3.0
@@ -36,11 +36,11 @@ class Folder:
         try:
             self.manifest = read_manifest(path)
         except ManifestMissing:
-            raise PageError(
+            raise NotFound(
                 f"{path} is not a prepared folder (no dataprep.json): run dataprep prepare first"
             ) from None
         except ManifestDamaged as e:
-            raise PageError(
+            raise BadInput(
                 f"{path}/dataprep.json is damaged ({e.problem}): run dataprep prepare again"
             ) from None
         self._lock = threading.Lock()

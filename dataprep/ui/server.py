@@ -226,16 +226,19 @@ def serve(catalog: Catalog, host: str, port: int, say: Callable[[str], None]) ->
     import uvicorn
 
     sock = bind(host, port)
-    app, pages_app = make_app(catalog)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    shown = f"[{host}]" if ":" in host else host
-    say(f"dataprep ui: listening on http://{shown}:{sock.getsockname()[1]}/ "
-        f"({len(catalog.entries)} input{'s' if len(catalog.entries) != 1 else ''}; Ctrl-C stops)")  # fmt: skip
     try:
-        server.run(sockets=[sock])
+        app, pages_app = make_app(catalog)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        shown = f"[{host}]" if ":" in host else host
+        n = len(catalog.entries)
+        say(f"dataprep ui: listening on http://{shown}:{sock.getsockname()[1]}/ "
+            f"({n} input{'s' if n != 1 else ''}; Ctrl-C stops)")  # fmt: skip
+        try:
+            server.run(sockets=[sock])
+        finally:
+            pages_app.scans.close()
     except KeyboardInterrupt:
-        pass  # uvicorn has shut down already; it raises the signal again after
+        pass  # Ctrl-C before uvicorn took the signal, or raised again by it after its shutdown
     finally:
-        pages_app.scans.close()
         sock.close()
