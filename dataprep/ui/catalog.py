@@ -8,7 +8,8 @@ symlink) outside that folder.
 
 >>> import tempfile, os
 >>> folder = tempfile.mkdtemp()
->>> _ = open(os.path.join(folder, "a.jsonl"), "w").write('{"text": "x"}\\n')
+>>> from pathlib import Path
+>>> _ = Path(folder, "a.jsonl").write_text('{"text": "x"}\\n')
 >>> catalog = Catalog([folder])
 >>> catalog.entries[0].kind, os.path.basename(catalog.file(0, "a.jsonl").path)
 ('folder', 'a.jsonl')

@@ -172,7 +172,10 @@ def row(folders: Folders, number: int, split: str = "train", n: int = 0) -> dict
     if not 0 <= n < rows:
         raise NotFound(f"row {n} is out of range: the {split} split has {rows} rows")
     values = {name: table.column(name)[n].as_py() for name in table.column_names}
-    docs = documents(values, folder.text())
+    text = folder.text()
+    docs = documents(values, text)
+    for d in docs:
+        whole_characters(d["tokens"], text)
     trained = sum(t["trained"] for d in docs for t in d["tokens"])
     return {
         "page": "row",
@@ -186,6 +189,31 @@ def row(folders: Folders, number: int, split: str = "train", n: int = 0) -> dict
         "trained": trained,
         "documents": docs,
     }
+
+
+def whole_characters(toks: list[dict[str, Any]], text: Any) -> None:
+    """Give a character split across byte-level tokens (each decoding to U+FFFD alone) to
+    the first of them, whole, and empty text to the rest: the ids and flags stay.
+
+    >>> class Bytes:
+    ...     def decode(self, ids):
+    ...         return bytes(ids).decode("utf-8", "replace")
+    >>> toks = [{"id": b, "text": Bytes().decode([b])} for b in "é!".encode()]
+    >>> whole_characters(toks, Bytes()); [t["text"] for t in toks]
+    ['é', '', '!']
+    """
+    i = 0
+    while i < len(toks):
+        if "\ufffd" in toks[i]["text"]:
+            for j in range(i + 1, min(i + 4, len(toks))):
+                joined = text.decode([t["id"] for t in toks[i : j + 1]])
+                if "\ufffd" not in joined:
+                    toks[i]["text"] = joined
+                    for k in range(i + 1, j + 1):
+                        toks[k]["text"] = ""
+                    i = j
+                    break
+        i += 1
 
 
 def search(folders: Folders, number: int, query: str, split: str = "train",

@@ -7,7 +7,8 @@ first pages can be read before the pass ends (``wait_for``).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
->>> _ = open(path, "wb").write(b'{"text": "a"}\\n\\n{"text": "b"}\\n{"text": "c"}')
+>>> from pathlib import Path
+>>> _ = Path(path).write_bytes(b'{"text": "a"}\\n\\n{"text": "b"}\\n{"text": "c"}')
 >>> index = RowIndex(path)
 >>> index.build()
 >>> index.rows, index.line_of(1), index.locate(4)

@@ -56,4 +56,12 @@ def _check(tokenizer: str, chat_template: str | None, kwargs: dict[str, Any],
     template = resolve_template(tok, chat_template)
     add_template_tokens(tok, template)  # checked as prepare uses it, as check-template does
     report = check_template(tok, template, template_kwargs=kwargs, thinking=thinking)
+    if report.get("example"):
+        from dataprep.ui.folder import whole_characters
+
+        class _Text:
+            def decode(self, ids: list[int]) -> str:
+                return tok.decode(ids, skip_special_tokens=False)
+
+        whole_characters(report["example"]["tokens"], _Text())
     return {"tokenizer": tokenizer, "chat_template": chat_template, "report": report}

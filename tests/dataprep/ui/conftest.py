@@ -25,7 +25,7 @@ def prepared(tmp_path_factory, tok_dir) -> Path:
 
     out = tmp_path_factory.mktemp("ui") / "prepared"
     inputs = [str(SAMPLES / "messages.jsonl"), str(SAMPLES / "alpaca.jsonl")]
-    prepare(PrepareOptions(inputs=inputs, tokenizer=tok_dir, max_length=160, pack=True,
+    prepare(PrepareOptions(inputs=inputs, tokenizer=tok_dir, max_length=256, pack=True,
                            output=str(out)))  # fmt: skip
     return out
 
