@@ -15,6 +15,7 @@ import ipaddress
 import re
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -234,6 +235,9 @@ def serve(catalog: Catalog, host: str, port: int, say: Callable[[str], None]) ->
         n = len(catalog.entries)
         say(f"dataprep ui: listening on http://{shown}:{sock.getsockname()[1]}/ "
             f"({n} input{'s' if n != 1 else ''}; Ctrl-C stops)")  # fmt: skip
+        # What the first page of a file needs, imported while the server starts, not on
+        # the first request (after the "listening" line, so that start stays quick).
+        threading.Thread(target=_warm_up, daemon=True, name="ui-warm-up").start()
         try:
             server.run(sockets=[sock])
         finally:
@@ -242,3 +246,10 @@ def serve(catalog: Catalog, host: str, port: int, say: Callable[[str], None]) ->
         pass  # Ctrl-C before uvicorn took the signal, or raised again by it after its shutdown
     finally:
         sock.close()
+
+
+def _warm_up() -> None:
+    import numpy  # noqa: F401  (the row index)
+
+    import dataprep.reading
+    import dataprep.validate.canonical_row  # noqa: F401
