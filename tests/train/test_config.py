@@ -388,7 +388,7 @@ def test_there_are_configs_for_every_mode():
         (
             ["check", "{empty}"],
             2,
-            "which trainer? add `kind: sft` (or dpo, kto) to the file, or pass --kind",
+            "which trainer? add `kind: sft` (or dpo, kto, orpo, simpo, reward) to the file, or pass --kind",
         ),
         (
             ["check", "{empty}", "--kind", "dpo", "--set", "beta=strong"],
