@@ -73,7 +73,11 @@ def run_reward(
     args.remove_unused_columns = False
     checkpoint = resume_checkpoint(output_dir, resume)
 
-    # 3. The model, with a one-output head that scores a whole sequence.
+    # 3. The model, with a one-output head that scores a whole sequence: seeded, so the new
+    # head starts the same in every run with the same seed (as TRL seeds its own load).
+    from transformers import set_seed
+
+    set_seed(args.seed)
     model = models.load_model(
         models.resolve_path(run.model),
         mode=run.mode,
