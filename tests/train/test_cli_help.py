@@ -68,7 +68,7 @@ def test_python_dash_m_train_runs_the_same_cli():
         ),
         ("dpo", ["--model", "--qlora", "--full", "precompute_ref_log_probs", "--resume"]),
         ("kto", ["--model", "--qlora", "--full", "desirable_weight", "--resume", "--set"]),
-        ("orpo", ["--model", "--qlora", "--full", "no reference model", "--resume", "--set"]),
+        ("orpo", ["--model", "--qlora", "--full", "odds-ratio", "--resume", "--set"]),
         ("simpo", ["--model", "--qlora", "--full", "simpo_gamma 1.0", "cpo_alpha 0", "--resume"]),
         ("reward", ["--model", "--qlora", "--full", "center_rewards_coefficient", "--resume"]),
         ("merge", ["--base", "-o, --output"]),
