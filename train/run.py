@@ -53,9 +53,13 @@ def load_data_and_tokenizer(
 
 # The columns one example puts through the model in one forward pass (a preference pair:
 # prompt + chosen and prompt + rejected; a KTO row and the KL row beside it).
+_PAIR = ("prompt_ids", "prompt_ids", "chosen_ids", "rejected_ids")
 FORWARD_COLUMNS = {
     "sft": ("input_ids",),
-    "dpo": ("prompt_ids", "prompt_ids", "chosen_ids", "rejected_ids"),
+    "dpo": _PAIR,
+    "orpo": _PAIR,
+    "simpo": _PAIR,
+    "reward": _PAIR,
     "kto": ("prompt_ids", "completion_ids", "prompt_ids", "completion_ids"),
 }
 
@@ -69,7 +73,7 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
     import dataclasses
 
     from train import memory
-    from train.config import CONFIG_CLASSES, RENAMED
+    from train.config import RENAMED, config_class
     from train.machine import bf16_supported, device_memory, is_fsdp, local_folder
 
     set_checkpointing = any(k in run.trl for k in ("activation_checkpointing", *RENAMED))
@@ -79,10 +83,7 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
     shape = memory.read_model_shape(local_folder(models.resolve_path(run.model)))
     if shape is None:
         return run
-    import trl
-
-    config_class = getattr(trl, CONFIG_CLASSES[kind])
-    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class(kind))}
     batch = int(run.trl.get("per_device_train_batch_size", defaults["per_device_train_batch_size"]))
     longest = max(1, memory.longest_row(data.train, FORWARD_COLUMNS.get(kind, ("input_ids",))))
     precompute = run.trl.get("precompute_ref_log_probs", False)
