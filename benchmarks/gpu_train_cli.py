@@ -91,13 +91,24 @@ ARMS: dict[str, tuple[str, str, list[str]]] = {
     "sft_bf16_all": ("sft", "sft_all", ["model_dtype=bfloat16", "activation_checkpointing=false"]),
     "sft_fp32_master_all": ("sft", "sft_all", ["activation_checkpointing=false"]),
 }
+# Issue 11, defaults: nothing set (no batch size either: TRL's 8), so activation
+# checkpointing, the weights' dtype and micro-batches follow train's memory estimate; and
+# TRL's own SFT (packed, padding-free, flex attention) and DPO trainers on the same rows.
+ARMS["dpo_defaults"] = ("dpo", "dpo", [])
+ARMS["lora8b_defaults"] = ("sft", "sft", [])
+ARMS["sft_trl"] = ("trl:sft", "chats.jsonl", [])
+ARMS["dpo_trl"] = ("trl:dpo", "pairs.jsonl", [])
+# Arms on another model than the settings' shape, and arms that train an adapter.
+ARM_SHAPES = {"lora8b_defaults": "llama-8b"}
+ARM_LORA = {"lora8b_defaults"}
 # Issue 11: ours ("train orpo" ...) and TRL's own trainer ("trl:orpo") on the same pairs.
 PAIR_SETS = ["model_dtype=bfloat16", "activation_checkpointing=false"]
 for _method in ("orpo", "simpo", "reward"):
     ARMS[f"{_method}_bf16"] = (_method, "dpo", PAIR_SETS)
     ARMS[f"{_method}_trl"] = (f"trl:{_method}", "pairs.jsonl", [])
 ARM_GROUPS = {
-    "pairs": [f"{m}_{side}" for m in ("orpo", "simpo", "reward") for side in ("bf16", "trl")]
+    "pairs": [f"{m}_{side}" for m in ("orpo", "simpo", "reward") for side in ("bf16", "trl")],
+    "defaults": ["sft_defaults", "sft_trl", "dpo_defaults", "dpo_trl"],
 }
 
 
@@ -201,8 +212,8 @@ def build(folder: Path, tiny: bool) -> dict[str, Any]:
     build_tokenizer(rows, folder / "tokenizer", s["vocab"], s["tokenizer_mb"])
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"gpu_train_cli_{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)
-    # The pairs stay: TRL's own trainers tokenize them in the issue 11 arms.
-    chats, pairs = scratch / "chat.jsonl", folder / "pairs.jsonl"
+    # The rows stay: TRL's own trainers tokenize them in the issue 11 arms.
+    chats, pairs = folder / "chats.jsonl", folder / "pairs.jsonl"
     chats.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     pairs.write_text(
         "".join(
@@ -378,17 +389,22 @@ def run_arm(
     output = Path("/tmp") / f"gpu_train_cli_{name}"
     shutil.rmtree(output, ignore_errors=True)
     common_sets = run_sets(s["steps"], s["batch"])
+    if name.endswith("_defaults"):  # TRL's batch size too: train may split it
+        common_sets = [item for item in common_sets if not item.startswith("per_device")]
     if kind.startswith("trl:"):  # TRL's own trainer, in a process of its own
+        method = kind.removeprefix("trl:")
+        length = s["max_length"] if method == "sft" else s["dpo_max_length"]
         command = [
-            sys.executable, str(Path(__file__).resolve()), "trl", kind.removeprefix("trl:"),
+            sys.executable, str(Path(__file__).resolve()), "trl", method,
             "--pairs", str(data / prepared), "--model", str(model), "--tokenizer", str(tokenizer),
-            "--max-length", str(s["dpo_max_length"]), "-o", str(output),
+            "--max-length", str(length), "-o", str(output),
             *[arg for item in common_sets for arg in ("--set", item)],
         ]  # fmt: skip
     else:
+        mode = [] if name in ARM_LORA else ["--full"]
         command = [
             sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
-            "--tokenizer", str(tokenizer), "--full", "-o", str(output),
+            "--tokenizer", str(tokenizer), *mode, "-o", str(output),
             *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
         ]  # fmt: skip
     code, lines, steps, wall, memory = stream(command, timeout)
@@ -403,7 +419,7 @@ def run_arm(
         "wall_s": wall,
         **throughput(steps, s["warmup"]),
         "losses": [st["loss"] for st in steps],
-        "notes": [ln for ln in lines if ln.startswith("note:")],
+        "notes": [ln for ln in lines if ln.startswith(("note:", "memory:"))],
         "describe": next((ln for ln in lines if " parameters train " in ln), None),
         "summary": next((parse_log_line(ln) for ln in lines if "train_runtime" in ln), None),
         "log_tail": lines[-40:] if code != 0 else lines[-6:],
@@ -413,7 +429,8 @@ def run_arm(
         result["peak_used_gib"] = memory.peak / common.GIB
         result["baseline_used_gib"] = (memory.baseline or 0) / common.GIB
     if result.get("tokens_per_s"):
-        result.update(common.mfu(result["tokens_per_s"], s["shape"]))
+        shape = s["shape"] if s is TINY else ARM_SHAPES.get(name, s["shape"])
+        result.update(common.mfu(result["tokens_per_s"], shape))
     return result
 
 
@@ -422,6 +439,11 @@ def run_arm(
 
 # What `train orpo|simpo|reward --full` sets by default, so both arms train alike.
 TRL_DEFAULTS = {
+    # TRL's own defaults, as a user who follows its documentation runs them: SFT packed
+    # (best-fit, padding-free) on flex attention, TRL's documented path that keeps packed
+    # documents apart; DPO as DPOConfig comes.
+    "sft": {"packing": True, "padding_free": True},
+    "dpo": {},
     "orpo": {"learning_rate": 8e-6},
     "simpo": {"learning_rate": 5e-7, "loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.0,
               "simpo_gamma": 1.0},
@@ -455,7 +477,20 @@ def trl_arm(
     }  # fmt: skip
     values.update(dict(parse_set(item) for item in sets))
     dtype = torch.bfloat16
-    if method == "reward":
+    if method in ("sft", "dpo"):
+        import trl
+
+        if method == "sft":
+            values.update(assistant_only_loss=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir),
+            dtype=dtype,
+            attn_implementation="flex_attention" if cuda and method == "sft" else "sdpa",
+        )
+        # Both log num_tokens themselves.
+        trainer_class = trl.SFTTrainer if method == "sft" else trl.DPOTrainer
+        args = (trl.SFTConfig if method == "sft" else trl.DPOConfig)(**values)
+    elif method == "reward":
         from trl import RewardConfig, RewardTrainer
 
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -509,14 +544,22 @@ def run(folder: Path, out: Path, tiny: bool, arms: list[str], budget: float) -> 
             results["arms"][name] = {"arm": name, "ok": False, "error": "skipped: out of budget"}
             continue
         print(f"== {name}", flush=True)
+        arm_model = model
+        if name in ARM_SHAPES and not tiny:
+            arm_model = Path("/tmp") / f"gpu_train_cli_model_{ARM_SHAPES[name]}"
+            if not arm_model.is_dir():
+                save_model(ARM_SHAPES[name], folder / "tokenizer", arm_model, device)
+                if device == "cuda":
+                    torch.cuda.empty_cache()
         try:
-            result = run_arm(name, s, folder, model, folder / "tokenizer", left - 10)
+            result = run_arm(name, s, folder, arm_model, folder / "tokenizer", left - 10)
         except Exception as exc:  # one arm's failure is a result, not the end of the run
             result = {"arm": name, "ok": False, "error": repr(exc)}
         results["arms"][name] = result
         common.write_json(out / "results.json", results)
         print(line(name, result), flush=True)
-    shutil.rmtree(model, ignore_errors=True)
+    for used in {model, *(Path("/tmp") / f"gpu_train_cli_model_{v}" for v in ARM_SHAPES.values())}:
+        shutil.rmtree(used, ignore_errors=True)
     common.write_json(out / "results.json", results)
     return results
 
@@ -643,7 +686,7 @@ def main() -> int:
         "--arms", default=",".join(list(ARMS)[:4]), help="comma-separated; `pairs`: issue 11's"
     )
     go.add_argument("--budget", type=float, default=1e9, help="start no arm after this many s")
-    own = sub.add_parser("trl", help="one arm: TRL's own orpo/simpo/reward trainer on raw pairs")
+    own = sub.add_parser("trl", help="one arm: TRL's own trainer on the raw rows or pairs")
     own.add_argument("method", choices=sorted(TRL_DEFAULTS))
     own.add_argument("--pairs", required=True, type=Path)
     own.add_argument("--model", required=True, type=Path)
