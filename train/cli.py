@@ -112,6 +112,12 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Continue from the newest complete checkpoint in the output folder (same data order and step).",
         ),
+        click.option(
+            "--plot",
+            type=click.Path(dir_okay=False),
+            metavar="FILE.png",
+            help="Draw the training and eval loss curves into this PNG at the end.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -139,6 +145,11 @@ def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> 
         },
     )
     check_report_to(run)
+    if flags.get("plot"):
+        from train.summary import check_plot_path
+
+        check_plot_path(flags["plot"])
+        run.plot = flags["plot"]
     return run
 
 
@@ -275,21 +286,30 @@ def kto(
 @click.option(
     "--base", help="Base model, when the adapter's base_model_name_or_path is not where it was."
 )
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
+    default="auto",
+    show_default=True,
+    help="The merged weights' dtype; auto keeps the dtype the base was stored in.",
+)
 @click.pass_context
-def merge(ctx: click.Context, adapter: str, output: str, base: str | None) -> None:
+def merge(ctx: click.Context, adapter: str, output: str, base: str | None, dtype: str) -> None:
     """Merge a LoRA adapter (a `train sft`/`dpo`/`kto` output) into its base model.
 
     The result loads with `AutoModelForCausalLM.from_pretrained(OUT)` alone, and holds
-    the tokenizer, the training config and the data's manifest.
+    the tokenizer, the training config, the data's manifest and a model card (README.md)
+    naming the base model, the method and the data.
 
     \b
-    Example:
+    Examples:
       train merge run/ -o merged/
+      train merge run/ -o merged-bf16/ --dtype bfloat16
     """
     quiet_libraries()
     from train.merge import merge_adapter
 
-    merge_adapter(adapter, output, base=base)
+    merge_adapter(adapter, output, base=base, dtype=dtype)
     ctx.exit(0)
 
 

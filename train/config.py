@@ -93,6 +93,8 @@ class RunConfig:
     trl: dict[str, Any] = field(default_factory=dict)
     # key (dotted) -> where it was set ("sft.yaml", "--set", "--qlora"), for messages
     sources: dict[str, str] = field(default_factory=dict, repr=False)
+    # --plot FILE: the loss curves drawn at the end (a command-line choice, not a setting)
+    plot: str | None = field(default=None, repr=False)
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The config as a file that ``--config`` reads back."""
