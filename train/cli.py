@@ -44,6 +44,7 @@ def cli() -> None:
       train sft prepared/ --model ./base --qlora -o run/ --set num_train_epochs=2
       train dpo prepared-dpo/ --model ./base -o run-dpo/ --config train/configs/dpo_lora.yaml
       train kto prepared-kto/ --model ./base -o run-kto/ --config train/configs/kto_lora.yaml
+      train eval run/ --data prepared/ --generate 10                  loss, perplexity, answers
       train merge run/ -o merged/                                      a model that loads alone
       train check train/configs/sft_lora.yaml                          a config, without training
 
@@ -311,6 +312,88 @@ def merge(ctx: click.Context, adapter: str, output: str, base: str | None, dtype
 
     merge_adapter(adapter, output, base=base, dtype=dtype)
     ctx.exit(0)
+
+
+@cli.command(
+    "eval", short_help="Loss, perplexity, preference accuracy; answers to held-out prompts."
+)
+@click.argument("target", metavar="RUN_OR_MODEL")
+@click.option(
+    "--data", required=True, type=click.Path(), help="A prepared folder (`dataprep prepare`)."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["eval", "train", "all"]),
+    help="Which split [default: eval when there is one, else train].",
+)
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Sequences per batch.")
+@click.option(
+    "--base", help="Base model of an adapter, when its base_model_name_or_path is not where it was."
+)
+@click.option(
+    "--reference",
+    help="Reference model for preference rewards [default: an adapter's base; a full run's start].",
+)
+@click.option(
+    "--generate",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Also write greedy answers to N held-out prompts beside their references (JSONL).",
+)
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option(
+    "--generate-out",
+    type=click.Path(dir_okay=False),
+    help="Where the answers go [default: beside -o, else ./generations.jsonl].",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the figures as JSON.")
+def evaluate(
+    target: str,
+    data: str,
+    split: str | None,
+    batch_size: int,
+    base: str | None,
+    reference: str | None,
+    generate: int,
+    max_new_tokens: int,
+    generate_out: str | None,
+    output: str | None,
+) -> None:
+    """Evaluate a run (adapter or model folder) or any model on prepared data.
+
+    SFT data: loss and perplexity over the trained tokens, each packed document on its
+    own. DPO data: preference accuracy, and with a reference TRL's rewards/chosen,
+    rewards/rejected, rewards/margins, rewards/accuracies. KTO data: log-probabilities of
+    desirable and undesirable answers, rewards and KL. A table on stdout; `-o` writes JSON.
+
+    \b
+    Examples:
+      train eval run/ --data prepared/
+      train eval run/ --data prepared/ --split all -o metrics.json --generate 20
+      train eval ./merged --data prepared-dpo/ --reference ./base
+    """
+    quiet_libraries()
+    from train.evaluate import evaluate as run_eval
+    from train.evaluate import format_report
+
+    if generate < 0 or max_new_tokens < 1:
+        from dataprep.errors import UsageError
+
+        raise UsageError("--generate takes 0 or more prompts, --max-new-tokens 1 or more")
+    report = run_eval(
+        target,
+        data,
+        split=split,
+        batch_size=batch_size,
+        base=base,
+        reference=reference,
+        generate=generate,
+        max_new_tokens=max_new_tokens,
+        generate_out=generate_out,
+        output=output,
+    )
+    click.echo(format_report(report))
 
 
 @cli.command(short_help="Validate a config without training.")
