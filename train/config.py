@@ -509,6 +509,7 @@ RECORDED = (
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "seed",
+    "beta",  # DPO's and KTO's: `train eval` and the model card read it back
 )
 
 

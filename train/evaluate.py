@@ -287,12 +287,12 @@ def dpo_metrics(
     """Preference figures of pairs from summed log-probabilities, named as TRL names them.
 
     >>> m = dpo_metrics(np.array([-1.0, -5.0]), np.array([-3.0, -4.0]), None, None, 0.1)
-    >>> m["accuracy"], m["logps/chosen"]
+    >>> m["logps/accuracy"], m["logps/chosen"]
     (0.5, -3.0)
     """
     out: dict[str, Any] = {
         "pairs": len(chosen),
-        "accuracy": float(np.mean(chosen > rejected)),
+        "logps/accuracy": float(np.mean(chosen > rejected)),
         "logps/chosen": float(np.mean(chosen)),
         "logps/rejected": float(np.mean(rejected)),
     }
