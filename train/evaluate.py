@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from dataprep.errors import UsageError
 from train import say
 from train.card import read_run_config
 from train.data import PreparedData, has_tokenizer
+from train.generation import progress
 from train.machine import local_folder
 
 # DPO's beta when the run's config does not say it (TRL 1.16's DPOConfig and KTOConfig).
@@ -128,16 +128,6 @@ def load_causal_lm(name: str, dtype: Any, vocab_size: int) -> Any:
 
 
 # --- scoring ---------------------------------------------------------------------------
-
-
-def progress(total: int, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    from train import is_main_process
-
-    return tqdm(
-        total=total, desc=desc, unit="batch", file=sys.stderr, disable=not is_main_process()
-    )
 
 
 def score(

@@ -12,6 +12,7 @@ Written as JSON Lines: ``{"prompt", "reference", "generated", "source"}``.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,17 @@ class Prompt:
     split: str
     prompt_ids: list[int]
     reference_ids: list[int]
+
+
+def progress(total: int, desc: str) -> Any:
+    """A progress bar over ``total`` batches, on stderr, from the main process only."""
+    from tqdm.auto import tqdm
+
+    from train import is_main_process
+
+    return tqdm(
+        total=total, desc=desc, unit="batch", file=sys.stderr, disable=not is_main_process()
+    )
 
 
 def first_span(labels: np.ndarray) -> tuple[int, int] | None:
@@ -161,7 +173,6 @@ def run_generation(
     source: Callable[[str], str | None],
 ) -> Path:
     """Generate for ``count`` held-out prompts and write them to ``path`` (JSON Lines)."""
-    from train.evaluate import progress
     from train.outputs import writing_errors
 
     prompts = held_out_prompts(data, count)
