@@ -19,7 +19,12 @@ against the model's as ``train sft`` checks it (``train.run.load_data_and_tokeni
   (``train_config.yaml``), or ``--reference``.
 - KTO data: log-probabilities of desirable and undesirable answers; with a reference,
   their rewards and the KL estimate (each prompt with its neighbour's answer, as KTO
-  pairs them; ``train.kto.kl_sources``).
+  pairs them; ``train.kto.kl_sources``, in batches of ``--batch-size``).
+
+Every figure is a mean over the split's pairs or answers (the loss over its tokens).
+TRL's eval log averages per-batch means instead, which differs when batches hold unequal
+numbers of each KTO label; with the whole split in one batch the two agree
+(``tests/train/test_eval.py`` holds them equal).
 
 Per source: the prepared data keeps no per-row source (no column; ``dataprep.json``
 accounts per source in totals only), so a split's figures are attributed to a source
@@ -490,6 +495,12 @@ def evaluate(
             notes.append(f"beta {beta:g}, from the run's train_config.yaml")
         else:
             notes.append(f"beta {beta:g} (TRL's default; the target records none)")
+        loss_type = target.config.get("loss_type")
+        if kind == "dpo" and loss_type not in (None, "sigmoid", ["sigmoid"]):
+            notes.append(
+                f"the run trained with loss_type {loss_type}; the loss here is DPO's sigmoid "
+                "loss (the rewards and accuracies do not depend on it)"
+            )
         if target.reference is not None:
             from train.models import compute_dtype
 
