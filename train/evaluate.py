@@ -21,10 +21,10 @@ against the model's as ``train sft`` checks it (``train.run.load_data_and_tokeni
   their rewards and the KL estimate (each prompt with its neighbour's answer, as KTO
   pairs them; ``train.kto.kl_sources``, in batches of ``--batch-size``).
 
-Every figure is a mean over the split's pairs or answers (the loss over its tokens).
-TRL's eval log averages per-batch means instead, which differs when batches hold unequal
-numbers of each KTO label; with the whole split in one batch the two agree
-(``tests/train/test_eval.py`` holds them equal).
+Every figure is a mean over the split's pairs or answers (the SFT loss over its trained
+tokens). TRL's eval log averages per-batch means instead, which differs when batches
+hold unequal token counts or unequal numbers of each KTO label; with the whole split in
+one batch the two agree (``tests/train/test_eval.py`` holds them equal).
 
 Per source: the prepared data keeps no per-row source (no column; ``dataprep.json``
 accounts per source in totals only), so a split's figures are attributed to a source

@@ -28,7 +28,7 @@ class RunSummary:
     kind: str
     mode: str
     steps: int
-    seconds: float
+    seconds: float  # the training call's wall time, evals during training included
     tokens_seen: int  # tokens in the batches trained on, padding excluded
     tokens_trained: int  # of those, the tokens the loss was taken on
     tokens_counted_by: str
@@ -38,6 +38,7 @@ class RunSummary:
     loss_last: float | None
     eval_loss_first: float | None
     eval_loss_last: float | None
+    train_loss_mean: float | None  # the trainer's mean over the run (logged at its end)
     output: str
     adapter: bool
     data: str
@@ -113,6 +114,9 @@ def summarize(
         loss_last=train[-1][1] if train else None,
         eval_loss_first=evals[0][1] if evals else None,
         eval_loss_last=evals[-1][1] if evals else None,
+        train_loss_mean=next(
+            (float(e["train_loss"]) for e in reversed(history) if "train_loss" in e), None
+        ),
         output=str(output),
         adapter=adapter,
         data=str(data),
@@ -131,13 +135,17 @@ def format_summary(s: RunSummary) -> str:
             else "none logged"
         )
 
+    loss = arrow(s.loss_first, s.loss_last)
+    if s.loss_first is None and s.train_loss_mean is not None:
+        loss = f"mean {s.train_loss_mean:.4f} (no step logged: fewer steps than logging_steps)"
+
     session = " (this session)" if s.resumed else ""
     lines = [
         f"done: {s.kind} {s.mode}, {s.steps:,} steps",
         f"  tokens{session}: {s.tokens_seen:,} in batches, {s.tokens_trained:,} trained; "
         f"{s.tokens_per_second:,.0f} tokens/s over {s.seconds:,.1f} s",
         f"  peak memory: {s.peak_memory_gib:.2f} GiB ({s.peak_memory_of})",
-        f"  loss: {arrow(s.loss_first, s.loss_last)}",
+        f"  loss: {loss}",
     ]
     if s.eval_loss_first is not None:
         lines.append(f"  eval loss: {arrow(s.eval_loss_first, s.eval_loss_last)}")

@@ -152,3 +152,34 @@ def test_losses_of_a_log_history(history, train, evals, tmp_path):
     assert losses(history) == (train, evals)
     path = plot_losses(history, tmp_path / "plot.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("history", "line"),
+    [
+        ([{"loss": 2.5, "step": 1}, {"loss": 2.0, "step": 2}], "  loss: 2.5000 -> 2.0000"),
+        (
+            [{"train_loss": 2.25, "step": 2}],
+            "  loss: mean 2.2500 (no step logged: fewer steps than logging_steps)",
+        ),
+        ([], "  loss: none logged"),
+    ],
+)
+def test_the_loss_line_of_the_summary(tmp_path, history, line):
+    from train.summary import format_summary, summarize
+
+    summary = summarize(
+        history,
+        command="train sft d",
+        kind="sft",
+        mode="full",
+        steps=2,
+        seconds=1.0,
+        tokens=(10, 4),
+        output=tmp_path / "run",
+        data=tmp_path / "d",
+    )
+    text = format_summary(summary).splitlines()
+    assert line in text
+    assert "  model: " + str(tmp_path / "run") in text
+    assert not any("train merge" in t for t in text)  # a full model has nothing to merge
