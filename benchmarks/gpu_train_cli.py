@@ -14,6 +14,8 @@ as a subprocess, and reads the throughput from the trainer's own log lines (TRL'
     # the whole thing on a CPU with a tiny model, to try the script first
     python benchmarks/gpu_train_cli.py build --dir /tmp/cli-tiny --tiny
     python benchmarks/gpu_train_cli.py run --dir /tmp/cli-tiny --out /tmp/cli-out --tiny
+    # issue 11: train orpo / simpo / reward against TRL's own trainers on the same pairs
+    python benchmarks/gpu_train_cli.py run --dir .bench_cli --out $OUT --arms pairs
 
 Arms (``--arms``, in this order by default): ``sft_bf16`` (``--set model_dtype=bfloat16
 --set activation_checkpointing=false``: the issue's setup), ``sft_fp32_master`` (the
@@ -21,6 +23,17 @@ default fp32 master weights, activation checkpointing off), ``dpo_bf16`` (``trai
 --full`` with bf16 weights through ``model_init_kwargs``), ``sft_defaults`` (nothing set:
 fp32 masters and activation checkpointing, what ``train sft --full`` does by default);
 outside the default list, ``sft_bf16_all`` and ``sft_fp32_master_all`` train every token.
+
+Issue 11 (``--arms pairs``): ``train orpo``, ``train simpo`` and ``train reward`` with
+``--full``, bf16 weights and no activation checkpointing, each beside TRL's own trainer
+(``ORPOTrainer``, ``CPOTrainer`` with the simpo loss, ``RewardTrainer``) built from the raw
+pairs (``pairs.jsonl``, kept by ``build``) with TRL's own tokenization, the same model,
+weights dtype, batch, steps and settings, sdpa attention (``python gpu_train_cli.py trl``,
+one process per arm). ORPO and CPO log no ``num_tokens`` in TRL 1.16: both arms log it
+through ``train.pair_batches.CountsTokens`` (non-padding tokens of the chosen and
+rejected sequences, the prompt with each), which only counts. TRL's own path adds an EOS
+after each answer and drops nothing; ``prepare`` applied its length policy: the token
+counts of a step differ a little, the rate is per real token in both.
 
 Timing: the arrival of the log line of step ``warmup`` to that of the last step (each line
 is printed after its step's loss is read back, so the GPU is done with the step). Peak
@@ -77,6 +90,14 @@ ARMS: dict[str, tuple[str, str, list[str]]] = {
     # of the LM head's work, and these arms take that difference out of the comparison.
     "sft_bf16_all": ("sft", "sft_all", ["model_dtype=bfloat16", "activation_checkpointing=false"]),
     "sft_fp32_master_all": ("sft", "sft_all", ["activation_checkpointing=false"]),
+}
+# Issue 11: ours ("train orpo" ...) and TRL's own trainer ("trl:orpo") on the same pairs.
+PAIR_SETS = ["model_dtype=bfloat16", "activation_checkpointing=false"]
+for _method in ("orpo", "simpo", "reward"):
+    ARMS[f"{_method}_bf16"] = (_method, "dpo", PAIR_SETS)
+    ARMS[f"{_method}_trl"] = (f"trl:{_method}", "pairs.jsonl", [])
+ARM_GROUPS = {
+    "pairs": [f"{m}_{side}" for m in ("orpo", "simpo", "reward") for side in ("bf16", "trl")]
 }
 
 
@@ -180,7 +201,8 @@ def build(folder: Path, tiny: bool) -> dict[str, Any]:
     build_tokenizer(rows, folder / "tokenizer", s["vocab"], s["tokenizer_mb"])
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"gpu_train_cli_{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)
-    chats, pairs = scratch / "chat.jsonl", scratch / "pairs.jsonl"
+    # The pairs stay: TRL's own trainers tokenize them in the issue 11 arms.
+    chats, pairs = scratch / "chat.jsonl", folder / "pairs.jsonl"
     chats.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     pairs.write_text(
         "".join(
@@ -356,11 +378,19 @@ def run_arm(
     output = Path("/tmp") / f"gpu_train_cli_{name}"
     shutil.rmtree(output, ignore_errors=True)
     common_sets = run_sets(s["steps"], s["batch"])
-    command = [
-        sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
-        "--tokenizer", str(tokenizer), "--full", "-o", str(output),
-        *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
-    ]  # fmt: skip
+    if kind.startswith("trl:"):  # TRL's own trainer, in a process of its own
+        command = [
+            sys.executable, str(Path(__file__).resolve()), "trl", kind.removeprefix("trl:"),
+            "--pairs", str(data / prepared), "--model", str(model), "--tokenizer", str(tokenizer),
+            "--max-length", str(s["dpo_max_length"]), "-o", str(output),
+            *[arg for item in common_sets for arg in ("--set", item)],
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "train", kind, str(data / prepared), "--model", str(model),
+            "--tokenizer", str(tokenizer), "--full", "-o", str(output),
+            *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
+        ]  # fmt: skip
     code, lines, steps, wall, memory = stream(command, timeout)
     written = output / "train_config.yaml"  # the run's config as TRL took it
     config = written.read_text() if written.is_file() else None
@@ -385,6 +415,72 @@ def run_arm(
     if result.get("tokens_per_s"):
         result.update(common.mfu(result["tokens_per_s"], s["shape"]))
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# trl: TRL's own ORPO / CPO (simpo) / reward trainer on the raw pairs, one arm's process
+
+# What `train orpo|simpo|reward --full` sets by default, so both arms train alike.
+TRL_DEFAULTS = {
+    "orpo": {"learning_rate": 8e-6},
+    "simpo": {"learning_rate": 5e-7, "loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.0,
+              "simpo_gamma": 1.0},
+    "reward": {"learning_rate": 1e-5},
+}  # fmt: skip
+
+
+def trl_arm(
+    method: str, pairs: Path, model_dir: Path, tokenizer_dir: Path, max_length: int,
+    output: Path, sets: list[str],
+) -> int:  # fmt: skip
+    """TRL's trainer for ``method`` built as its documentation shows: the raw pairs
+    (conversational prompt/chosen/rejected) tokenized by TRL, the model loaded in bf16
+    with sdpa attention, bf16 autocast on a GPU, no activation checkpointing. Prints
+    the trainer's log lines, as `train` does, for the timing to read."""
+    import datasets
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from train.config import parse_set
+    from train.pair_batches import CountsTokens
+
+    cuda = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    rows = [json.loads(line) for line in pairs.read_text().splitlines() if line.strip()]
+    dataset = datasets.Dataset.from_list(rows)
+    values: dict[str, Any] = {
+        "output_dir": str(output), "report_to": "none", "bf16": cuda, "use_cpu": not cuda,
+        "activation_checkpointing": False, "max_length": max_length,
+        "lr_scheduler_type": "cosine", "warmup_steps": 0.03, **TRL_DEFAULTS[method],
+    }  # fmt: skip
+    values.update(dict(parse_set(item) for item in sets))
+    dtype = torch.bfloat16
+    if method == "reward":
+        from trl import RewardConfig, RewardTrainer
+
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), num_labels=1, dtype=dtype, attn_implementation="sdpa"
+        )
+        trainer_class, args = RewardTrainer, RewardConfig(**values)
+    else:
+        from train._upstream import trl_experimental
+
+        module = trl_experimental("orpo" if method == "orpo" else "cpo")
+        base = module.ORPOTrainer if method == "orpo" else module.CPOTrainer
+        config = module.ORPOConfig if method == "orpo" else module.CPOConfig
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=dtype, attn_implementation="sdpa"
+        )
+        trainer_class = type(f"Counted{base.__name__}", (CountsTokens, base), {})
+        args = config(**values)
+    if cuda:
+        model = model.to("cuda")
+    trainer = trainer_class(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer
+    )
+    print(f"{method} (TRL's own trainer) on {len(dataset):,} pairs", flush=True)
+    trainer.train()
+    return 0
 
 
 def run(folder: Path, out: Path, tiny: bool, arms: list[str], budget: float) -> dict[str, Any]:
@@ -543,8 +639,18 @@ def main() -> int:
     go.add_argument("--dir", required=True, type=Path)
     go.add_argument("--out", required=True, type=Path)
     go.add_argument("--tiny", action="store_true")
-    go.add_argument("--arms", default=",".join(list(ARMS)[:4]), help="comma-separated")
+    go.add_argument(
+        "--arms", default=",".join(list(ARMS)[:4]), help="comma-separated; `pairs`: issue 11's"
+    )
     go.add_argument("--budget", type=float, default=1e9, help="start no arm after this many s")
+    own = sub.add_parser("trl", help="one arm: TRL's own orpo/simpo/reward trainer on raw pairs")
+    own.add_argument("method", choices=sorted(TRL_DEFAULTS))
+    own.add_argument("--pairs", required=True, type=Path)
+    own.add_argument("--model", required=True, type=Path)
+    own.add_argument("--tokenizer", required=True, type=Path)
+    own.add_argument("--max-length", required=True, type=int)
+    own.add_argument("-o", "--output", required=True, type=Path)
+    own.add_argument("--set", dest="sets", action="append", default=[])
     both = sub.add_parser("launch", help="accelerate launch -m train sft with each shipped config")
     both.add_argument("--dir", required=True, type=Path)
     both.add_argument("--out", required=True, type=Path)
@@ -563,7 +669,10 @@ def main() -> int:
         print(json.dumps(data_summary(summary), indent=1, default=str))
         print(f"{args.dir}: {summary['bytes'] / 2**20:.1f} MiB")
         return 0
-    arms = args.arms.split(",")
+    if args.cmd == "trl":
+        return trl_arm(args.method, args.pairs, args.model, args.tokenizer, args.max_length,
+                       args.output, args.sets)  # fmt: skip
+    arms = [a for group in args.arms.split(",") for a in ARM_GROUPS.get(group, [group])]
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         parser.error(f"unknown arms {unknown}; known: {', '.join(ARMS)}")

@@ -128,6 +128,10 @@ def folder_stats(folder: str) -> dict[str, Any]:
                 "row_length": percentiles(np.diff(offsets)),
                 "duplicate_documents": duplicates,
                 "_lengths": docs,
+                # Per document: the share of its tokens that are trained (the ui's chart).
+                "_trainable_shares": np.add.reduceat(trained, starts) / np.maximum(docs, 1)
+                if len(docs)
+                else np.zeros(0),
             }
         elif "completion_ids" in table.column_names:
             prompt, completion = (
@@ -147,6 +151,7 @@ def folder_stats(folder: str) -> dict[str, Any]:
                 "prompt_length": percentiles(prompt),
                 "completion_length": percentiles(completion),
                 "_lengths": prompt + completion,
+                "_trainable_shares": completion / np.maximum(prompt + completion, 1),
             }
         else:
             prompt, chosen, rejected = (
@@ -165,6 +170,7 @@ def folder_stats(folder: str) -> dict[str, Any]:
                 "chosen_length": percentiles(chosen),
                 "rejected_length": percentiles(rejected),
                 "_lengths": prompt + np.maximum(chosen, rejected),
+                "_trainable_shares": (chosen + rejected) / np.maximum(total, 1),
             }
     return out
 

@@ -56,7 +56,9 @@ def test_every_dataprep_command_has_help_and_is_in_readme(command):
     assert f"dataprep {command}" in README
 
 
-@pytest.mark.parametrize("command", ["sft", "dpo", "kto", "eval", "merge", "check"])
+@pytest.mark.parametrize(
+    "command", ["sft", "dpo", "kto", "orpo", "simpo", "reward", "eval", "merge", "check"]
+)
 def test_every_train_command_is_in_readme(command):
     assert f"train {command}" in README
 

@@ -152,7 +152,7 @@ def _has_var_keyword(function: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# TRL: the dataset preparation step of DPOTrainer and KTOTrainer
+# TRL: the dataset preparation step of DPOTrainer, KTOTrainer and RewardTrainer
 
 PREPARE_PARAMETERS = ("dataset", "processing_class", "args", "dataset_name")
 
@@ -181,8 +181,9 @@ class TakesPreparedData:
     becomes :meth:`prepared_dataset`, which returns the data as it is unless a subclass
     says otherwise.
 
-    Coupling ``dpo_prepare_dataset`` / ``kto_prepare_dataset`` (set ``coupling``):
-    trl 1.16's ``DPOTrainer`` and ``KTOTrainer`` send every dataset, from ``__init__``
+    Coupling ``dpo_prepare_dataset`` / ``kto_prepare_dataset`` /
+    ``reward_prepare_dataset`` (set ``coupling``): trl 1.16's ``DPOTrainer``,
+    ``KTOTrainer`` and ``RewardTrainer`` send every dataset, from ``__init__``
     and from ``evaluate``, through the private ``_prepare_dataset(dataset,
     processing_class, args, dataset_name)``, and TRL has no switch to skip it.
     """
@@ -202,6 +203,149 @@ class TakesPreparedData:
         self, dataset: Any, processing_class: Any, args: Any, dataset_name: str
     ) -> Any:
         return self.prepared_dataset(dataset, args, dataset_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# TRL: the experimental ORPOTrainer and CPOTrainer, which tokenize in __init__
+
+
+def trl_experimental(name: str) -> types.ModuleType:
+    """``trl.experimental.<name>`` (``orpo``, ``cpo``, ``utils``), imported without TRL's
+    warning that experimental APIs may change: ``pyproject.toml`` pins trl, and the
+    couplings below are checked against the installed version instead.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="You are importing from 'trl.experimental'")
+        return importlib.import_module(f"trl.experimental.{name}")
+
+
+def _probe_tokenizes_in_init(module: str, class_name: str) -> Callable[[], str | None]:
+    def probe() -> str | None:
+        try:
+            trainer = getattr(trl_experimental(module), class_name)
+        except (ImportError, AttributeError) as e:
+            return f"lacks trl.experimental.{module}.{class_name} ({e})"
+        init = trainer.__init__
+        for text in (
+            "train_dataset.map(self.tokenize_row",
+            "eval_dataset.map(self.tokenize_row",
+            "self.use_dpo_data_collator = True",
+        ):
+            if lack := _source_lacks(init, f"{class_name}.__init__", text):
+                return lack
+        from transformers import Trainer
+
+        return _source_lacks(
+            Trainer.__init__, "transformers' Trainer.__init__", "self.train_dataset = train_dataset"
+        )
+
+    return probe
+
+
+class TokenizedInInit:
+    """Put before trl.experimental's ``ORPOTrainer`` or ``CPOTrainer`` for data that
+    ``dataprep prepare`` already tokenized; pass a ``data_collator`` that makes TRL's
+    batch columns from the prepared ones (``train.pair_batches.PairCollator``).
+
+    Coupling ``orpo_tokenize_row`` / ``cpo_tokenize_row`` (set ``coupling``): trl 1.16's
+    ``ORPOTrainer`` and ``CPOTrainer`` tokenize text columns in ``__init__`` (three
+    ``Dataset.map`` passes: extract the prompt, apply the chat template,
+    ``tokenize_row``), with no switch to skip them and no other preparation later:
+    ``evaluate`` and the dataloaders read ``self.train_dataset`` / ``self.eval_dataset``,
+    which ``transformers.Trainer.__init__`` keeps as given. So ``__init__`` gets empty
+    in-memory stand-ins with the same columns (the passes cost nothing, and nothing is
+    written beside the prepared data, where ``Dataset.map`` would put its cache), and
+    the prepared splits are put in their place after. TRL marks batches from its own
+    collator (``use_dpo_data_collator``), which ours wraps.
+    """
+
+    coupling: str = ""
+
+    def __init__(self, *args: Any, train_dataset: Any, eval_dataset: Any = None, **kwargs: Any):
+        check(self.coupling)
+        super().__init__(
+            *args,
+            train_dataset=_empty_like(train_dataset),
+            eval_dataset=None if eval_dataset is None else _empty_like(eval_dataset),
+            **kwargs,
+        )
+        self.train_dataset = train_dataset
+        self.eval_dataset = eval_dataset
+        self.use_dpo_data_collator = True  # ours pads with TRL's DPODataCollatorWithPadding
+
+
+def _empty_like(dataset: Any) -> Any:
+    import datasets
+
+    return datasets.Dataset.from_dict(
+        {name: [] for name in dataset.column_names}, features=dataset.features
+    )
+
+
+def quiet_reward_head_load() -> Any:
+    """A context in which a causal LM checkpoint loads as a sequence classifier without
+    transformers' load report of the new ``score`` head and the unused ``lm_head`` (the
+    run says it in its own words).
+
+    Coupling ``seqcls_load_report``: trl 1.16's ``reward_trainer.suppress_seqcls_warning``,
+    the context its ``RewardTrainer`` loads a model name in.
+    """
+    check("seqcls_load_report")
+    from trl.trainer.reward_trainer import suppress_seqcls_warning
+
+    return suppress_seqcls_warning()
+
+
+def _probe_seqcls_load_report() -> str | None:
+    module = importlib.import_module("trl.trainer.reward_trainer")
+    if not callable(getattr(module, "suppress_seqcls_warning", None)):
+        return "lacks trl.trainer.reward_trainer.suppress_seqcls_warning"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# TRL: the loss types DPOTrainer knows
+
+
+def dpo_loss_types() -> tuple[str, ...]:
+    """The values of ``DPOConfig.loss_type`` that the installed ``DPOTrainer`` computes.
+
+    Coupling ``dpo_loss_types``: trl 1.16's ``DPOConfig`` takes any string (a list of
+    them) and ``DPOTrainer`` refuses an unknown one only when it computes the first loss,
+    in a chain of ``loss_type == "name"`` branches; the names are read from that chain,
+    so a run refuses an unknown loss before loading anything.
+    """
+    check("dpo_loss_types")
+    return _dpo_loss_types()
+
+
+@functools.cache
+def _dpo_loss_types() -> tuple[str, ...]:
+    import re
+
+    import trl
+
+    try:
+        source = inspect.getsource(trl.DPOTrainer)
+    except (OSError, TypeError):
+        return ()
+    return tuple(dict.fromkeys(re.findall(r'\bloss_type == "(\w+)"', source)))
+
+
+def _probe_dpo_loss_types() -> str | None:
+    import trl
+
+    if not hasattr(trl, "DPOTrainer"):
+        return "lacks trl.DPOTrainer"
+    try:
+        inspect.getsource(trl.DPOTrainer)
+    except (OSError, TypeError):
+        return None  # no source installed: nothing to read, the trainer still refuses
+    if "sigmoid" not in _dpo_loss_types():
+        return 'no longer has the `loss_type == "sigmoid"` branches in DPOTrainer'
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,6 +698,48 @@ COUPLINGS: dict[str, Coupling] = {
             "sends every dataset through KTOTrainer._prepare_dataset from __init__ and "
             "evaluate, and builds KL_completion_ids there",
             _probe_prepare_dataset("KTOTrainer"),
+        ),
+        Coupling(
+            "reward_prepare_dataset",
+            "trl",
+            "1.16.0",
+            ">=1.16,<1.17",
+            "sends every dataset through RewardTrainer._prepare_dataset from __init__ and evaluate",
+            _probe_prepare_dataset("RewardTrainer"),
+        ),
+        Coupling(
+            "orpo_tokenize_row",
+            "trl",
+            "1.16.0",
+            ">=1.16,<1.17",
+            "tokenizes only in ORPOTrainer.__init__ (tokenize_row mapped over the datasets), "
+            "then trains on Trainer.train_dataset as given",
+            _probe_tokenizes_in_init("orpo", "ORPOTrainer"),
+        ),
+        Coupling(
+            "cpo_tokenize_row",
+            "trl",
+            "1.16.0",
+            ">=1.16,<1.17",
+            "tokenizes only in CPOTrainer.__init__ (tokenize_row mapped over the datasets), "
+            "then trains on Trainer.train_dataset as given",
+            _probe_tokenizes_in_init("cpo", "CPOTrainer"),
+        ),
+        Coupling(
+            "dpo_loss_types",
+            "trl",
+            "1.16.0",
+            ">=1.16,<1.17",
+            'names every loss it computes in DPOTrainer as `loss_type == "name"`',
+            _probe_dpo_loss_types,
+        ),
+        Coupling(
+            "seqcls_load_report",
+            "trl",
+            "1.16.0",
+            ">=1.16,<1.17",
+            "has reward_trainer.suppress_seqcls_warning(), a context for loading a reward model",
+            _probe_seqcls_load_report,
         ),
         Coupling(
             "running_loss",

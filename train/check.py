@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dataprep.errors import UsageError
 from train.config import load_run_config, trainer_config
-from train.data import load_prepared, read_manifest
+from train.data import DATA_KIND, load_prepared, read_manifest
 from train.machine import bf16_supported, device_type, local_folder
 from train.reporting import check_report_to
 
@@ -31,16 +31,19 @@ def check_config(
     packed, has_eval = False, True
     if data is not None:
         stated = read_manifest(data).kind
-        if kind and stated and kind != stated:
+        if kind and stated and DATA_KIND.get(kind, kind) != stated:
             raise UsageError(f"--kind {kind}: {data} holds {stated} data")
         # Opened as `train` will open it, so a damaged folder fails here and not at the run.
         prepared = load_prepared(data, kind=kind or stated or run.kind or "sft")
-        kind = prepared.kind
+        if kind is None:  # the config's kind when it trains on this data (orpo on dpo data)
+            fits = run.kind and DATA_KIND.get(run.kind, run.kind) == prepared.kind
+            kind = run.kind if fits else prepared.kind
         packed, has_eval = prepared.packed, prepared.eval is not None
     kind = kind or run.kind
     if kind is None:
         raise UsageError(
-            f"{path}: which trainer? add `kind: sft` (or dpo, kto) to the file, or pass --kind"
+            f"{path}: which trainer? add `kind: sft` (or dpo, kto, orpo, simpo, reward) to the "
+            "file, or pass --kind"
         )
 
     device = device_type()

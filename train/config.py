@@ -5,7 +5,7 @@ A config file holds our few fields and, beside them, any field of TRL's ``SFTCon
 through untouched, so TRL validates its own fields and its documentation stays the
 reference::
 
-    kind: sft                  # sft | dpo | kto; optional, the command says it too
+    kind: sft                  # sft | dpo | kto | orpo | simpo | reward; optional, the command says it too
     model: samples/tiny-model  # a folder or a Hugging Face name
     mode: lora                 # lora | qlora | full
     model_dtype: auto          # auto | bfloat16 | float16 | float32: the weights as loaded
@@ -37,12 +37,26 @@ from typing import Any
 
 import yaml
 
-from dataprep.contract import KINDS
 from dataprep.errors import UsageError
 from train.limits import check_numbers, check_shape
 
-# TRL's config class for each kind, by name (trl is imported only when a run needs it).
-CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig"}
+# TRL's config class for each kind, by name under ``trl`` (imported only when a run needs
+# it). ORPO and SimPO run on TRL's experimental trainers (SimPO is CPOTrainer's simpo loss).
+CONFIG_CLASSES = {
+    "sft": "SFTConfig",
+    "dpo": "DPOConfig",
+    "kto": "KTOConfig",
+    "orpo": "experimental.orpo.ORPOConfig",
+    "simpo": "experimental.cpo.CPOConfig",
+    "reward": "RewardConfig",
+}
+# Defaults of a kind that TRL's own differ from, under the user's keys. SimPO: CPOConfig's
+# loss "simpo" without CPO's NLL term (cpo_alpha 0: pure SimPO, as TRL's docs say for it);
+# CPO's beta 0.1 is for summed log-probabilities, and SimPO's are averaged per token, so
+# its paper's scale: beta 2.0 and a target margin gamma of 1.0 (gamma/beta 0.5).
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "simpo": {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.0, "simpo_gamma": 1.0},
+}
 MODES = ("lora", "qlora", "full")
 # The dtype the weights are loaded in; "auto" is the table in train.models (fp32 master
 # weights for a full fine-tune, like TRL's SFTTrainer; the compute dtype for LoRA's frozen
@@ -243,8 +257,8 @@ def parse_run_config(
         if not isinstance(value, str) or not value:
             raise fail(key, f"expected a string, got {value!r}")
         setattr(run, key, value)
-    if run.kind is not None and run.kind not in KINDS:
-        raise fail("kind", f"expected one of {', '.join(KINDS)}, got {run.kind!r}")
+    if run.kind is not None and run.kind not in CONFIG_CLASSES:
+        raise fail("kind", f"expected one of {', '.join(CONFIG_CLASSES)}, got {run.kind!r}")
     if run.mode not in MODES:
         raise fail("mode", f"expected one of {', '.join(MODES)}, got {run.mode!r}")
     if run.model_dtype not in MODEL_DTYPES:
@@ -327,9 +341,15 @@ def load_run_config(
 
 def default_learning_rate(kind: str, mode: str) -> float:
     """LoRA trains few weights and takes a large rate; DPO and KTO (whose paper uses
-    DPO's settings) want a much smaller one."""
-    if kind in ("dpo", "kto"):
+    DPO's settings) want a much smaller one, and so does SimPO (its paper: 3e-7 to 1e-6).
+    ORPO keeps an SFT term and its paper trains at 8e-6; a reward model trains a new
+    head, at SFT's rates of 1e-5 (full) and 1e-4 (LoRA, TRL's RewardConfig default)."""
+    if kind in ("dpo", "kto", "simpo"):
         return 5e-7 if mode == "full" else 5e-5
+    if kind == "orpo":
+        return 8e-6 if mode == "full" else 8e-5
+    if kind == "reward":
+        return 1e-5 if mode == "full" else 1e-4
     return 2e-5 if mode == "full" else 2e-4
 
 
@@ -374,15 +394,14 @@ def trainer_config(
     ``packed`` (the data has ``seq_lengths``) turns on TRL's padding-free collation, the
     path on which packed documents never attend to each other.
     """
-    import trl
-
-    cls = getattr(trl, CONFIG_CLASSES[kind])
+    cls = config_class(kind)
     if run.kind is not None and run.kind != kind:
         where = source_of(run.sources, "kind", "config")
         raise UsageError(f"{where}: kind: the config is for `train {run.kind}`, not `train {kind}`")
     given = check_trl_keys(run, cls)
 
     values = defaults_for(kind, run.mode, device_type, bf16_ok=bf16_ok, has_eval=has_eval)
+    values.update(KIND_DEFAULTS.get(kind, {}))
     # transformers 5 renamed gradient checkpointing; TRL still sets the old name, which
     # only counts when the new one is unset. Take the old name as an alias of the new.
     for old, new in RENAMED.items():
@@ -415,6 +434,18 @@ def trainer_config(
         return cls(**values)
     except (TypeError, ValueError) as e:
         raise UsageError(f"{cls.__name__} refused the config: {e}") from None
+
+
+def config_class(kind: str) -> type:
+    """TRL's config class for ``kind`` (``CONFIG_CLASSES``)."""
+    import trl
+
+    module, _, name = CONFIG_CLASSES[kind].rpartition(".")
+    if module.startswith("experimental."):
+        from train._upstream import trl_experimental
+
+        return getattr(trl_experimental(module.removeprefix("experimental.")), name)
+    return getattr(trl, name)
 
 
 def check_trl_keys(run: RunConfig, cls: type) -> dict[str, Any]:
@@ -520,7 +551,7 @@ def write_config(run: RunConfig, path: str | Path, command: str, effective: Any 
     """
     record = run.to_yaml_dict()
     if effective is not None:
-        names = {name: kind for kind, name in CONFIG_CLASSES.items()}
+        names = {name.rpartition(".")[2]: kind for kind, name in CONFIG_CLASSES.items()}
         record["kind"] = names[type(effective).__name__]
         for key in [*run.trl, *RECORDED]:
             if hasattr(effective, key) and key not in ("output_dir", "model_init_kwargs"):

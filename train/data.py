@@ -32,6 +32,9 @@ from dataprep.contract import (
 from dataprep.errors import PrepareError, TrainError, UsageError
 
 COMMAND_FOR = {"sft": "train sft", "dpo": "train dpo", "kto": "train kto"}
+# Commands that train on another command's kind of data: ORPO, SimPO and reward models
+# learn from the same pairs as DPO.
+DATA_KIND = {"orpo": "dpo", "simpo": "dpo", "reward": "dpo"}
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
 
@@ -110,7 +113,8 @@ def split_problem(path: Path) -> str | None:
 
 def load_prepared(path: str | Path, *, kind: str | None) -> PreparedData:
     """Open a prepared folder for ``train <kind>``; refuse data made for the other trainer.
-    ``kind`` None takes the data as whatever kind it is (``train eval``).
+    ``kind`` is a command (``orpo`` takes DPO data: ``DATA_KIND``); the result's ``kind``
+    is the data's. ``kind`` None takes the data as whatever kind it is (``train eval``).
 
     Raises UsageError for a DPO run on SFT data and the like (the command was wrong),
     TrainError for a folder that is not complete prepared data.
@@ -140,10 +144,11 @@ def load_prepared(path: str | Path, *, kind: str | None) -> PreparedData:
 
     data_kind = _kind_of(path, manifest, train.column_names)
     kind = kind or data_kind
+    command, kind = f"train {kind}", DATA_KIND.get(kind, kind)
     if data_kind != kind:
         raise UsageError(
             f"{path}: this is {data_kind.upper()} data; train it with `{COMMAND_FOR[data_kind]}` "
-            f"(or prepare {kind.upper()} data for `{COMMAND_FOR[kind]}`)"
+            f"(or prepare {kind.upper()} data for `{command}`)"
         )
     for name, split in (("train", train), ("eval", evaluation)):
         if split is None:

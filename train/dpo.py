@@ -23,9 +23,16 @@ from typing import Any
 
 from trl import DPOTrainer
 
+from dataprep.errors import UsageError
 from train import _upstream, machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, trainer_config
-from train.run import load_data_and_tokenizer, load_model, make_trainer, train_and_save
+from train.config import RunConfig, resume_checkpoint, source_of, trainer_config
+from train.run import (
+    load_data_and_tokenizer,
+    load_model,
+    make_trainer,
+    memory_defaults,
+    train_and_save,
+)
 
 
 class PretokenizedDPOTrainer(_upstream.TakesPreparedData, DPOTrainer):
@@ -38,6 +45,21 @@ class PretokenizedDPOTrainer(_upstream.TakesPreparedData, DPOTrainer):
     """
 
     coupling = "dpo_prepare_dataset"
+
+
+def check_loss_types(run: RunConfig, args: Any) -> None:
+    """Refuse a ``loss_type`` the installed TRL does not compute, before anything loads:
+    ``DPOConfig`` takes any name and ``DPOTrainer`` fails on it only at the first step.
+    Every loss TRL 1.16 has runs on prepared pairs (``tests/train/test_dpo_losses.py``);
+    the settings some need (``exo_pair``: ``label_smoothing`` above 0) TRL checks itself."""
+    known = _upstream.dpo_loss_types()  # empty where TRL's source is not installed
+    unknown = [name for name in args.loss_type if name not in known]
+    if known and unknown:
+        where = source_of(run.sources, "loss_type", "config")
+        raise UsageError(
+            f"{where}: loss_type: {', '.join(map(repr, unknown))} is not a DPO loss of this "
+            f"TRL; known: {', '.join(known)}"
+        )
 
 
 def run_dpo(
@@ -56,8 +78,10 @@ def run_dpo(
     # 1. The data, and the tokenizer it was made with.
     data, tokenizer = load_data_and_tokenizer(data_dir, run, kind="dpo")
 
-    # 2. TRL's config: our defaults for the mode and device, then the user's keys.
+    # 2. TRL's config: our defaults for the mode and device (activation checkpointing
+    # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
     device = machine.device_type()
+    run = memory_defaults(run, data, "dpo", device)
     args = trainer_config(
         run,
         "dpo",
@@ -66,6 +90,7 @@ def run_dpo(
         bf16_ok=machine.bf16_supported(device),
         has_eval=data.eval is not None,
     )
+    check_loss_types(run, args)
     checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The policy, and for full fine-tuning its frozen reference.

@@ -35,7 +35,13 @@ from trl import KTOTrainer
 
 from train import _upstream, machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
-from train.run import load_data_and_tokenizer, load_model, make_trainer, train_and_save
+from train.run import (
+    load_data_and_tokenizer,
+    load_model,
+    make_trainer,
+    memory_defaults,
+    train_and_save,
+)
 
 
 class PretokenizedKTOTrainer(_upstream.TakesPreparedData, KTOTrainer):
@@ -144,8 +150,10 @@ def run_kto(
     desirable = int(np.count_nonzero(labels))
     undesirable = len(data.train) - desirable
 
-    # 2. TRL's config: our defaults for the mode and device, then the user's keys.
+    # 2. TRL's config: our defaults for the mode and device (activation checkpointing
+    # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
     device = machine.device_type()
+    run = memory_defaults(run, data, "kto", device)
     args = trainer_config(
         run,
         "kto",

@@ -26,6 +26,13 @@ def bf16_supported(device: str) -> bool:
     return device == "cuda" and torch.cuda.is_bf16_supported()
 
 
+def device_memory() -> int:
+    """Bytes of memory on this process's GPU."""
+    import torch
+
+    return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+
+
 def is_fsdp() -> bool:
     return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
 

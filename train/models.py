@@ -130,9 +130,14 @@ def load_model(
     init_kwargs: dict[str, Any] | None = None,
     model_dtype: str = "auto",
     vocab_size: int | None = None,
+    reward_head: bool = False,
 ) -> Any:
     """The causal LM for training in ``mode``, on the attention path ``fastpath`` picks,
     with its weights in :func:`weights_dtype`.
+
+    ``reward_head`` loads the same checkpoint as a sequence classifier with one output
+    (``AutoModelForSequenceClassification``, ``num_labels=1``): a reward model, scoring a
+    sequence at its last token; the head is new (random) unless the checkpoint has one.
 
     ``vocab_size`` (the tokenizer's length) grows the embeddings when the tokenizer has
     tokens the model has no row for (special tokens the data's chat template added); new
@@ -142,7 +147,7 @@ def load_model(
     config can still choose ``dtype``, ``attn_implementation`` or ``trust_remote_code``.
     """
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     compute = compute_dtype(device)
     kwargs: dict[str, Any] = {
@@ -163,13 +168,21 @@ def load_model(
         )
         # 4-bit weights are placed at load time; each process takes its own device.
         kwargs["device_map"] = {"": PartialState().device if device == "cuda" else "cpu"}
+    if reward_head:
+        kwargs["num_labels"] = 1
     kwargs.update(init_kwargs or {})
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        if reward_head:
+            with _upstream.quiet_reward_head_load():
+                model = AutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as e:
-        raise UsageError(
-            f"--model {name_or_path}: cannot load a causal language model: {e}"
-        ) from None
+        what = "a reward model" if reward_head else "a causal language model"
+        raise UsageError(f"--model {name_or_path}: cannot load {what}: {e}") from None
+    # The checkpoint's own architectures: a causal LM's has no head to score with.
+    if reward_head and not any(is_sequence_classifier(a) for a in model.config.architectures or ()):
+        say("note: the reward head (score, one output) is new: it starts from random weights")
     for note in fastpath.adapt_model(model, device_type=device, packed=packed):
         say(f"note: {note}")
     rows = model.get_input_embeddings().num_embeddings
@@ -203,9 +216,17 @@ def lora_config(settings: LoraSettings, model: Any = None, new_tokens: Sequence[
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=settings.target_modules,
-        task_type="CAUSAL_LM",
+        # A reward model's adapter: peft then trains and saves its new score head in full.
+        task_type="SEQ_CLS" if is_sequence_classifier(model) else "CAUSAL_LM",
         **extra,
     )
+
+
+def is_sequence_classifier(model: Any) -> bool:
+    """Whether ``model`` (or a class name) scores sequences (a reward model) rather than
+    predicting tokens."""
+    name = model if isinstance(model, str) else type(model).__name__
+    return name.endswith("ForSequenceClassification")
 
 
 def embedding_layers(model: Any) -> tuple[list[str], bool]:

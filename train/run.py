@@ -54,6 +54,85 @@ def load_data_and_tokenizer(
     return data, tokenizer
 
 
+# The columns one example puts through the model in one forward pass (a preference pair:
+# prompt + chosen and prompt + rejected; a KTO row and the KL row beside it).
+_PAIR = ("prompt_ids", "prompt_ids", "chosen_ids", "rejected_ids")
+FORWARD_COLUMNS = {
+    "sft": ("input_ids",),
+    "dpo": _PAIR,
+    "orpo": _PAIR,
+    "simpo": _PAIR,
+    "reward": _PAIR,
+    "kto": ("prompt_ids", "completion_ids", "prompt_ids", "completion_ids"),
+}
+
+
+def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) -> RunConfig:
+    """``run`` with activation checkpointing and the weights' dtype chosen from a memory
+    estimate of the model, batch and longest row on this device (``train.memory``), where
+    the user set neither; says what was chosen and why. On the CPU, under FSDP, or for a
+    model whose size the estimate cannot read, ``run`` is returned as it is (the defaults
+    of ``train.config.defaults_for`` hold)."""
+    import dataclasses
+
+    from train import memory
+    from train.config import RENAMED, config_class
+    from train.machine import bf16_supported, device_memory, is_fsdp, local_folder
+
+    set_checkpointing = any(k in run.trl for k in ("activation_checkpointing", *RENAMED))
+    set_dtype = "model_dtype" in run.sources or run.model_dtype != "auto"
+    if device != "cuda" or is_fsdp() or (set_checkpointing and set_dtype):
+        return run
+    shape = memory.read_model_shape(local_folder(models.resolve_path(run.model)))
+    if shape is None:
+        return run
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class(kind))}
+    batch = int(run.trl.get("per_device_train_batch_size", defaults["per_device_train_batch_size"]))
+    longest = max(1, memory.longest_row(data.train, FORWARD_COLUMNS.get(kind, ("input_ids",))))
+    precompute = run.trl.get("precompute_ref_log_probs", False)
+    reference = kind in ("dpo", "kto") and run.mode == "full" and not precompute
+    weights = models.weights_dtype(run.mode, device, run.model_dtype).itemsize
+
+    def need(weights_bytes: int, rows: int) -> memory.Need:
+        return memory.estimate(
+            shape,
+            mode=run.mode,
+            weights_bytes=weights_bytes,
+            tokens=rows * longest,
+            reference=reference,
+        )
+
+    checkpointing = None
+    if set_checkpointing:
+        given = run.trl.get("activation_checkpointing", run.trl.get("gradient_checkpointing"))
+        checkpointing = bool(given)
+    choice = memory.choose(
+        need,
+        device_bytes=device_memory(),
+        weights_bytes=weights,
+        batch=batch,
+        # A batch size the user chose is kept; ours may be split (same rows a step).
+        may_split="per_device_train_batch_size" not in run.trl,
+        # KTO estimates its KL term from the other rows of a micro-batch.
+        min_rows=2 if kind == "kto" else 1,
+        may_halve=run.mode == "full" and not set_dtype and bf16_supported(device),
+        checkpointing=checkpointing,
+    )
+    trl_keys = dict(run.trl)
+    if not set_checkpointing:
+        trl_keys["activation_checkpointing"] = choice.activation_checkpointing
+    if choice.rows < batch:
+        trl_keys["per_device_train_batch_size"] = choice.rows
+        accumulation = int(run.trl.get("gradient_accumulation_steps", 1))
+        trl_keys["gradient_accumulation_steps"] = accumulation * (batch // choice.rows)
+    dtype = run.model_dtype if set_dtype else choice.model_dtype
+    say(
+        f"memory: {choice.why} ({batch} rows of up to {longest:,} tokens a step); "
+        "--set activation_checkpointing=... / model_dtype=... decide instead"
+    )
+    return dataclasses.replace(run, trl=trl_keys, model_dtype=dtype)
+
+
 def load_model(run: RunConfig, tokenizer: Any, device: str, *, packed: bool = False) -> Any:
     """The run's model (the policy, or a frozen reference: load it twice), with its
     embeddings grown to the tokenizer's length where prepare added special tokens for
@@ -223,7 +302,7 @@ def write_summary_and_card(
     from train.config import CONFIG_CLASSES
 
     history = summary_history(trainer, checkpoint)
-    kinds = {name: kind for kind, name in CONFIG_CLASSES.items()}
+    kinds = {name.rpartition(".")[2]: kind for kind, name in CONFIG_CLASSES.items()}
     summary = summarize(
         history,
         command=command,

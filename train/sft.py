@@ -19,7 +19,13 @@ from trl import SFTTrainer
 
 from train import machine, models, processes, say
 from train.config import RunConfig, resume_checkpoint, trainer_config
-from train.run import load_data_and_tokenizer, load_model, make_trainer, train_and_save
+from train.run import (
+    load_data_and_tokenizer,
+    load_model,
+    make_trainer,
+    memory_defaults,
+    train_and_save,
+)
 
 
 def run_sft(
@@ -38,8 +44,10 @@ def run_sft(
     # 1. The data, and the tokenizer it was made with.
     data, tokenizer = load_data_and_tokenizer(data_dir, run, kind="sft")
 
-    # 2. TRL's config: our defaults for the mode and device, then the user's keys.
+    # 2. TRL's config: our defaults for the mode and device (activation checkpointing
+    # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
     device = machine.device_type()
+    run = memory_defaults(run, data, "sft", device)
     args = trainer_config(
         run,
         "sft",

@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "stats",
         "Rows, turns, lengths and trainable share of a file or prepared folder.",
     ),
+    "ui": (
+        "dataprep.cli.ui",
+        "ui",
+        "See files, prepared rows, rejects and template checks in a browser.",
+    ),
 }
 
 

@@ -3,50 +3,19 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from dataprep.cli._options import tokenizer_option
-from dataprep.contract import IGNORE_INDEX as IGNORE
 from dataprep.contract import Manifest
 from dataprep.errors import UsageError
 
+# The token view is the library's (dataprep.token_view), shared with `dataprep ui`.
+from dataprep.token_view import TokenText, documents
+
 # Colours in a terminal; markers that survive a pipe, a log file or a bug report otherwise.
 TRAINED_OPEN, TRAINED_CLOSE = "«", "»"
-
-
-class TokenText:
-    """Token ids -> text, with the lightest tool that can: the ``tokenizers`` library on a
-    tokenizer.json (milliseconds), transformers only for folders without one."""
-
-    def __init__(
-        self,
-        name_or_path: str,
-        fallback: str | None = None,
-        added: Any = None,
-    ):
-        # ``added``: the special tokens prepare added for its chat template (the manifest's
-        # tokenizer.added_tokens), added here again so that their ids read back.
-        from dataprep.contract import restore_added_tokens
-
-        for candidate in (name_or_path, fallback):
-            if candidate and (Path(candidate) / "tokenizer.json").is_file():
-                from tokenizers import Tokenizer
-
-                self._tok = Tokenizer.from_file(str(Path(candidate) / "tokenizer.json"))
-                restore_added_tokens(self._tok, added)
-                self._decode = lambda ids: self._tok.decode(ids, skip_special_tokens=False)
-                return
-        from dataprep.prepare.template.choice import load_tokenizer
-
-        tokenizer = load_tokenizer(name_or_path)
-        restore_added_tokens(tokenizer, added)
-        self._decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
-
-    def decode(self, ids: list[int]) -> str:
-        return self._decode(list(ids)) if ids else ""
 
 
 def load_row(folder: str, split: str, index: int) -> tuple[Manifest, dict[str, list[int]], int]:
@@ -75,47 +44,6 @@ def load_row(folder: str, split: str, index: int) -> tuple[Manifest, dict[str, l
     index %= table.num_rows
     row = {name: table.column(name)[index].as_py() for name in table.column_names}
     return manifest, row, table.num_rows
-
-
-def documents(row: dict[str, list[int]], text: TokenText) -> list[dict[str, Any]]:
-    """The row as documents of tokens: ``[{"doc", "tokens": [{"id", "text", "trained"}]}]``.
-
-    SFT rows are cut at ``seq_lengths`` (one document when unpacked); a DPO row gives its
-    prompt (not trained), chosen and rejected (trained) as three parts; a KTO row its
-    prompt and its completion, named with its label.
-    """
-    if "completion_ids" in row:
-        judged = "desirable" if row["label"] else "undesirable"
-        parts = [("prompt", row["prompt_ids"], False),
-                 (f"completion ({judged})", row["completion_ids"], True)]  # fmt: skip
-    elif "prompt_ids" in row:
-        parts = [("prompt", row["prompt_ids"], False), ("chosen", row["chosen_ids"], True),
-                 ("rejected", row["rejected_ids"], True)]  # fmt: skip
-    if "prompt_ids" in row:
-        return [
-            {
-                "doc": i,
-                "part": name,
-                "tokens": [{"id": t, "text": text.decode([t]), "trained": trained} for t in ids],
-            }
-            for i, (name, ids, trained) in enumerate(parts)
-        ]
-    ids, labels = row["input_ids"], row["labels"]
-    lengths = row.get("seq_lengths") or [len(ids)]
-    out, start = [], 0
-    for i, n in enumerate(lengths):
-        tokens = [
-            # The first label of a document is never a target (labels are shifted).
-            {
-                "id": ids[j],
-                "text": text.decode([ids[j]]),
-                "trained": labels[j] != IGNORE and j > start,
-            }
-            for j in range(start, start + n)
-        ]
-        out.append({"doc": i, "tokens": tokens})
-        start += n
-    return out
 
 
 def highlighted(tokens: list[dict[str, Any]], text: TokenText, color: bool) -> str:

@@ -66,7 +66,10 @@ def test_our_fields_and_the_rest_for_trl(raw, mode, lora, trl):
     ("raw", "message"),
     [
         ({"mode": "qlor"}, "config: mode: expected one of lora, qlora, full, got 'qlor'"),
-        ({"kind": "ppo"}, "config: kind: expected one of sft, dpo, kto, got 'ppo'"),
+        (
+            {"kind": "ppo"},
+            "config: kind: expected one of sft, dpo, kto, orpo, simpo, reward, got 'ppo'",
+        ),
         ({"model": 3}, "config: model: expected a string, got 3"),
         ({"lora": {"r": 0}}, "config: lora.r: expected a positive integer, got 0"),
         ({"lora": {"alpha": True}}, "config: lora.alpha: expected a positive integer, got True"),
@@ -388,7 +391,7 @@ def test_there_are_configs_for_every_mode():
         (
             ["check", "{empty}"],
             2,
-            "which trainer? add `kind: sft` (or dpo, kto) to the file, or pass --kind",
+            "which trainer? add `kind: sft` (or dpo, kto, orpo, simpo, reward) to the file, or pass --kind",
         ),
         (
             ["check", "{empty}", "--kind", "dpo", "--set", "beta=strong"],

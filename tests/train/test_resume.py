@@ -14,7 +14,10 @@ from dataprep.errors import UsageError
 from train.config import RunConfig
 from train.dpo import run_dpo
 from train.kto import run_kto
+from train.orpo import run_orpo
+from train.reward import run_reward
 from train.sft import run_sft
+from train.simpo import run_simpo
 
 pytestmark = [
     # peft reads a transformers attribute deprecated in 5.x when it wraps a model.
@@ -25,11 +28,15 @@ RECIPES = {
     "sft": (run_sft, "sft_packed"),
     "dpo": (run_dpo, "dpo_data"),
     "kto": (run_kto, "kto_data"),
+    "orpo": (run_orpo, "dpo_data"),
+    "simpo": (run_simpo, "dpo_data"),
+    "reward": (run_reward, "dpo_data"),
 }
 # Batches of 3: the packed SFT data (22 rows) takes 8 steps an epoch, the DPO data (32
 # pairs) 11, the KTO data (64 answers) 22. Stopping at 6 resumes mid-epoch; 12 steps cross
 # into the second epoch (SFT, DPO), whose order comes from the restored sampler state;
-# KTO's order is its shuffle, made again alike from the seed.
+# KTO's order is its shuffle, made again alike from the seed. ORPO, SimPO and the reward
+# model take the DPO pairs; the reward model's new head is seeded, so both runs start alike.
 SETTINGS = {
     "max_steps": 12,
     "save_steps": 3,

@@ -17,6 +17,9 @@ import torch
 from train import _upstream
 
 CPU_LIGHT = [name for name in _upstream.COUPLINGS if name != "liger_kernels"]
+# Imported as train imports them (without TRL's experimental-API warning), for the damage
+# below to reach them by module name.
+_upstream.trl_experimental("orpo"), _upstream.trl_experimental("cpo")
 
 
 def _skip_unless_installed(name: str) -> None:
@@ -73,6 +76,10 @@ def _forward_without_kwargs(self, input_ids=None):
     return None
 
 
+def _init_that_tokenizes_later(self, model=None, args=None, train_dataset=None, **kwargs):
+    self.train_dataset = train_dataset  # a TRL that would prepare the data elsewhere
+
+
 @pytest.mark.parametrize(
     ("name", "damage", "expected"),
     [
@@ -87,6 +94,23 @@ def _forward_without_kwargs(self, input_ids=None):
             _remove("trl:KTOTrainer._prepare_dataset"),
             "kto_prepare_dataset was written against trl 1.16.0; installed trl 1.16.0 "
             "lacks KTOTrainer._prepare_dataset",
+        ),
+        (
+            "reward_prepare_dataset",
+            _remove("trl:RewardTrainer._prepare_dataset"),
+            "lacks RewardTrainer._prepare_dataset",
+        ),
+        (
+            "orpo_tokenize_row",
+            _replace(
+                "trl.experimental.orpo", "ORPOTrainer", "__init__", _init_that_tokenizes_later
+            ),
+            "no longer has `train_dataset.map(self.tokenize_row` in ORPOTrainer.__init__",
+        ),
+        (
+            "cpo_tokenize_row",
+            _replace("trl.experimental.cpo", "CPOTrainer", "__init__", _init_that_tokenizes_later),
+            "no longer has `train_dataset.map(self.tokenize_row` in CPOTrainer.__init__",
         ),
         (
             "running_loss",
@@ -346,3 +370,31 @@ def test_liger_kernels_symbols():
     pytest.importorskip("liger_kernel", reason="liger-kernel is not installed (a GPU extra)")
     assert _upstream.problems("liger_kernels") == []
     assert "llama" in _upstream.liger_model_types()
+
+
+def test_dpo_loss_types_are_read_from_the_trainer():
+    names = _upstream.dpo_loss_types()
+    assert {"sigmoid", "ipo", "sft"} <= set(names)
+    assert len(names) == len(set(names))
+
+
+def test_tokenized_in_init_trains_on_the_data_given():
+    # TRL's __init__ maps its tokenization over empty stand-ins; the trainer then holds
+    # the prepared splits themselves, and marks the batches as its own collator's.
+    import datasets
+
+    seen = {}
+
+    class Stub:
+        def __init__(self, *, train_dataset, eval_dataset, **kwargs):
+            seen["train"] = train_dataset.map(lambda row: {"touched": 1})
+            seen["eval"] = eval_dataset
+
+    class Probe(_upstream.TokenizedInInit, Stub):
+        coupling = "orpo_tokenize_row"
+
+    train = datasets.Dataset.from_dict({"prompt_ids": [[1, 2]], "chosen_ids": [[3]]})
+    probe = Probe(train_dataset=train, eval_dataset=None)
+    assert len(seen["train"]) == 0 and seen["eval"] is None
+    assert probe.train_dataset is train and probe.eval_dataset is None
+    assert probe.use_dpo_data_collator is True

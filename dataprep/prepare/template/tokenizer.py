@@ -16,9 +16,11 @@ with ``TokenizersBackend`` and nothing else decides its tokens:
 - the config's ``tokenizer_class`` is ``TokenizersBackend`` or ``PreTrainedTokenizerFast``
   (a model class such as ``Qwen2Tokenizer`` or ``LlamaTokenizer`` may rebuild the backend
   from the vocabulary with its own pre-tokenizer: only transformers knows how);
-- there is no ``config.json`` naming a ``model_type`` (transformers picks the tokenizer
-  class by model type for some models, and patches Mistral's regex by it), no
-  ``tekken.json`` (Mistral's own format);
+- a model folder's ``config.json`` names no ``model_type`` for which transformers picks
+  a model's own tokenizer class whatever the config says (``CLASS_BY_MODEL_TYPE``: the
+  types transformers 5.24 lists as having a wrong class on the Hub and maps to a class
+  of their own); any other model type is loaded as the config's class says, so light.
+  No ``tekken.json`` (Mistral's own format);
 - the config has none of the keys that make transformers do more than read it
   (``_TRANSFORMERS_ONLY_KEYS``: remote code, another tokenizer file, GGUF, regex fixes).
 
@@ -56,6 +58,24 @@ _TRANSFORMERS_ONLY_KEYS = (
     "init_inputs",
 )
 
+# Model types whose folders transformers 5.24 loads with the model's own tokenizer class
+# even when tokenizer_config.json says TokenizersBackend: AutoTokenizer's
+# MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS entries that TOKENIZER_MAPPING_NAMES maps to a
+# class of their own (models/auto/tokenization_auto.py). That class may rebuild the
+# backend from the vocabulary, so only transformers knows the tokens. Every other model
+# type gets TokenizersBackend (a Llama 3, Mistral, Gemma or Phi-3 folder whose config says
+# PreTrainedTokenizerFast is light). tests/dataprep/prepare/template/test_tokenizer.py
+# derives this table from the installed transformers and checks it equal.
+CLASS_BY_MODEL_TYPE = {
+    "hyperclovax_vision_v2": "GPT2Tokenizer",
+    "qwen2": "Qwen2Tokenizer",
+    "qwen3_5": "Qwen3_5Tokenizer",
+    "qwen3_5_moe": "Qwen3_5Tokenizer",
+    "qwen3_5_moe_text": "Qwen3_5Tokenizer",
+    "qwen4_exp": "Qwen3_5Tokenizer",
+    "siglip2": "Siglip2Tokenizer",
+}
+
 # The named special tokens, in transformers' order (all_special_tokens keeps it).
 SPECIAL_TOKENS_ATTRIBUTES = (
     "bos_token",
@@ -85,8 +105,11 @@ def light_refusal(name_or_path: str) -> str | None:
             model_type = json.loads(model_config.read_text(encoding="utf-8")).get("model_type")
         except (OSError, ValueError, AttributeError):
             return "config.json unreadable"
-        if model_type:
-            return f"config.json names model_type {model_type!r}"
+        if isinstance(model_type, str) and model_type in CLASS_BY_MODEL_TYPE:
+            return (
+                f"config.json names model_type {model_type!r}, which transformers loads "
+                f"with {CLASS_BY_MODEL_TYPE[model_type]}"
+            )
     try:
         config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

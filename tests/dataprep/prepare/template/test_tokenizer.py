@@ -15,6 +15,7 @@ from tokenizers import AddedToken, Tokenizer
 from dataprep.prepare.template.choice import builtin_template, load_tokenizer
 from dataprep.prepare.template.special_tokens import add_template_tokens
 from dataprep.prepare.template.tokenizer import (
+    CLASS_BY_MODEL_TYPE,
     LightTokenizer,
     light_refusal,
     load_light_tokenizer,
@@ -313,8 +314,9 @@ def _config_json(model_type):
         (_config_update(tokenizer_class="LlamaTokenizer"), "tokenizer_class 'LlamaTokenizer'"),
         (_config_update(tokenizer_class="Qwen2Tokenizer"), "tokenizer_class 'Qwen2Tokenizer'"),
         (lambda f: _config_update(tokenizer_class=None)(f), "tokenizer_class None"),
-        (_config_json("qwen2"), "model_type 'qwen2'"),
-        (_config_json("mistral"), "model_type 'mistral'"),
+        (_config_json("qwen2"), "model_type 'qwen2', which transformers loads with Qwen2Tokenizer"),
+        (_config_json("qwen3_5"), "model_type 'qwen3_5'"),
+        (lambda f: (f / "config.json").write_text("{not json"), "config.json unreadable"),
         (lambda f: (f / "tekken.json").write_text("{}"), "tekken.json"),
         (_config_update(auto_map={"AutoTokenizer": ["x.Tok", None]}), "auto_map"),
         (_config_update(fix_mistral_regex=True), "fix_mistral_regex"),
@@ -328,6 +330,58 @@ def test_folders_transformers_must_load(tmp_path, edit, reason):
     shutil.copytree(TINY, folder)
     edit(folder)
     assert reason in (light_refusal(str(folder)) or "")
+
+
+def test_class_by_model_type_is_transformers_own_table():
+    """The model types whose folders AutoTokenizer loads with a class of their own, read
+    from the installed transformers the way its AutoTokenizer decides (a tokenizer_config
+    saying TokenizersBackend is overruled only for a type it lists as wrong on the Hub
+    and maps to another class)."""
+    from transformers.models.auto import tokenization_auto as auto
+
+    generic = {"TokenizersBackend", "PythonBackend", "PreTrainedTokenizer", "MistralCommonBackend"}
+    want = {}
+    for model_type in auto.MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS:
+        name = (auto.TOKENIZER_MAPPING_NAMES.get(model_type) or "").removesuffix("Fast")
+        if name and name not in generic:
+            want[model_type] = name
+    assert want == CLASS_BY_MODEL_TYPE
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"model_type": "llama"},
+        {"model_type": "mistral", "transformers_version": "4.44.0"},  # the old-regex check
+        {"model_type": "mistral"},
+        {"model_type": "gemma3"},
+        {"model_type": "phi3"},  # listed as wrong on the Hub, mapped to TokenizersBackend
+        {"model_type": "qwen3"},
+        {"model_type": "deepseek_v3"},
+        {"model_type": "gpt2"},
+        {"model_type": "qwen2"},
+        {"model_type": "qwen3_5_moe"},
+        {"model_type": "siglip2"},
+        {"model_type": "not_a_model_type_transformers_knows"},
+        {"architectures": ["LlamaForCausalLM"]},  # no model_type at all
+    ],
+    ids=lambda c: c.get("model_type", "none"),
+)
+def test_model_folders_load_as_transformers_loads_them(tmp_path, config):
+    """A model folder (config.json beside a tokenizer saying TokenizersBackend) is light
+    exactly when AutoTokenizer builds TokenizersBackend for it, and then equal to it."""
+    folder = tmp_path / "model"
+    shutil.copytree(TINY, folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    hf = _auto(folder)
+    if light_refusal(str(folder)) is None:
+        assert type(hf).__name__ == "TokenizersBackend"
+        light = load_tokenizer(str(folder))
+        assert isinstance(light, LightTokenizer)
+        assert_same(light, hf)
+    else:
+        assert type(hf).__name__ != "TokenizersBackend"
+        assert not isinstance(load_tokenizer(str(folder)), LightTokenizer)
 
 
 def test_refused_folder_loads_with_transformers(tmp_path):
