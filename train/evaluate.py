@@ -77,6 +77,11 @@ def resolve_target(name: str, *, base: str | None = None, reference: str | None 
     if folder is None:
         raise UsageError(f"{name}: no such folder, and not a cached model")
     config, _ = read_run_config(folder)
+    if config.get("kind") == "reward":
+        raise UsageError(
+            f"{name} is a reward model (`train reward`): train eval scores language models; "
+            "a reward model's own eval (accuracy of its scores) is in its training log"
+        )
     tokenizer = str(folder) if has_tokenizer(folder) else None
     adapter_config = folder / "adapter_config.json"
     if adapter_config.is_file():

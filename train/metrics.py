@@ -49,10 +49,26 @@ def log_perplexity(trainer: Any) -> None:
 def batch_tokens(inputs: dict[str, Any]) -> tuple[Any, Any]:
     """(tokens in the batch, tokens the loss is taken on) of one collated batch, as
     tensors: SFT's ``labels`` other than ``IGNORE_INDEX``, DPO's and KTO's
-    ``completion_mask`` (TRL 1.16's collators); padding excluded by ``attention_mask``
-    (absent with padding-free collation, where every position is a token)."""
+    ``completion_mask`` (TRL 1.16's collators), ORPO's and SimPO's ``chosen_labels`` and
+    ``rejected_labels`` (``train.pair_batches``); padding excluded by the attention masks
+    (absent with padding-free collation, where every position is a token). A reward
+    model's batch has no such mask: every token counts as trained.
+
+    >>> import torch
+    >>> ids = torch.tensor([[5, 6, 0]]); labels = torch.tensor([[-100, 6, -100]])
+    >>> [int(n) for n in batch_tokens({"input_ids": ids, "labels": labels})]
+    [3, 1]
+    >>> pair = {"chosen_attention_mask": torch.tensor([[1, 1, 0]]), "chosen_labels": labels,
+    ...         "rejected_attention_mask": torch.tensor([[1, 1, 1]]), "rejected_labels": labels}
+    >>> [int(n) for n in batch_tokens(pair)]
+    [5, 2]
+    """
     import torch
 
+    if "chosen_labels" in inputs:  # prompt + answer, twice
+        seen = inputs["chosen_attention_mask"].sum() + inputs["rejected_attention_mask"].sum()
+        trained = (inputs["chosen_labels"] != IGNORE_INDEX).sum()
+        return seen, trained + (inputs["rejected_labels"] != IGNORE_INDEX).sum()
     mask = inputs.get("attention_mask")
     ids = inputs.get("input_ids")
     count = ids.numel() if ids is not None else 0

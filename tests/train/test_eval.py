@@ -294,6 +294,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, finished_run, sft_packed
         ("none", ["--batch-size", "0"], 2, "--batch-size 0: expected 1 or more"),
         ("other-tokenizer", [], 1, "is not the one"),
         ("empty-folder", [], 2, "neither an adapter (adapter_config.json) nor a model"),
+        ("reward-model", [], 2, "is a reward model (`train reward`): train eval scores"),
     ],
 )
 def test_eval_refusals(
@@ -311,6 +312,10 @@ def test_eval_refusals(
     elif setup == "empty-folder":
         target = tmp_path / "nothing"
         target.mkdir()
+    elif setup == "reward-model":
+        target = tmp_path / "rm"
+        shutil.copytree(tiny_model, target)
+        (target / "train_config.yaml").write_text("# train reward d\nkind: reward\nmode: full\n")
     with pytest.raises(SystemExit) as exited:
         main(["eval", str(target), "--data", str(sft_packed), *argv])
     assert exited.value.code == code

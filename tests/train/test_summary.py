@@ -42,6 +42,7 @@ def tokens_in(kind, split):
         ("sft", "sft_data", 8, "lora"),  # 64 rows, one per conversation
         ("sft", "sft_packed", 2, "full"),  # packed rows: padding-free batches
         ("dpo", "dpo_data", 8, "lora"),  # 32 pairs
+        ("orpo", "dpo_data", 8, "lora"),  # the same pairs, through train.pair_batches
     ],
 )
 def test_one_epoch_counts_every_token_of_the_data(
@@ -66,7 +67,10 @@ def test_one_epoch_counts_every_token_of_the_data(
             "disable_tqdm": True,
         },
     )
-    trainer = (run_sft if kind == "sft" else run_dpo)(folder, run, tmp_path / "run")
+    from train.orpo import run_orpo
+
+    recipe = {"sft": run_sft, "dpo": run_dpo, "orpo": run_orpo}[kind]
+    trainer = recipe(folder, run, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "run_summary.json").read_text())
     seen, trained = tokens_in(kind, split)
     assert (summary["tokens_seen"], summary["tokens_trained"]) == (seen, trained)
