@@ -57,7 +57,7 @@ def test_every_dataprep_command_has_help_and_is_in_readme(command):
 
 
 @pytest.mark.parametrize(
-    "command", ["sft", "dpo", "kto", "orpo", "simpo", "reward", "merge", "check"]
+    "command", ["sft", "dpo", "kto", "orpo", "simpo", "reward", "eval", "merge", "check"]
 )
 def test_every_train_command_is_in_readme(command):
     assert f"train {command}" in README

@@ -3,14 +3,16 @@
     train sft DIR --model PATH -o OUT        supervised fine-tuning (LoRA by default)
     train dpo DIR --model PATH -o OUT        preference optimisation
     train kto DIR --model PATH -o OUT        KTO: answers labelled desirable or not
+    train eval OUT --data DIR                loss, perplexity, preference figures, answers
     train merge OUT -o MERGED                a LoRA adapter folded into its base model
     train check CONFIG.yaml                  a config validated without training
 
 The modules read in pipeline order: ``config`` (YAML -> our fields -> TRL's config),
 ``data`` (the prepared folder and its manifest), ``models`` (model, tokenizer, LoRA,
 precision), then the recipes ``sft``, ``dpo`` and ``kto`` (the steps they take alike in
-``run``), ``merge``, ``callbacks``, and ``check`` (``train check``, above ``config``,
-``data`` and ``reporting``). Below them: ``machine`` (device, bf16, the local
+``run``; what a run logs and says at its end in ``metrics``, ``summary`` and ``card``),
+``merge``, ``evaluate`` (with ``generation``), ``callbacks``, and ``check`` (``train
+check``, above ``config``, ``data`` and ``reporting``). Below them: ``machine`` (device, bf16, the local
 model cache) and ``_upstream`` (every reliance on another project's internals, each with
 the version it was written against).
 Importing this package imports nothing heavy: ``train --help`` answers without torch.

@@ -47,6 +47,7 @@ def cli() -> None:
       train orpo prepared-dpo/ --model ./base -o run-orpo/                no reference model
       train simpo prepared-dpo/ --model ./base -o run-simpo/ --set simpo_gamma=0.5
       train reward prepared-dpo/ --model ./base -o run-rm/                a reward model
+      train eval run/ --data prepared/ --generate 10                  loss, perplexity, answers
       train merge run/ -o merged/                                      a model that loads alone
       train check train/configs/sft_lora.yaml                          a config, without training
 
@@ -115,6 +116,12 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Continue from the newest complete checkpoint in the output folder (same data order and step).",
         ),
+        click.option(
+            "--plot",
+            type=click.Path(dir_okay=False),
+            metavar="FILE.png",
+            help="Draw the training and eval loss curves into this PNG at the end.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -142,6 +149,11 @@ def run_config(config_file: str | None, sets: tuple[str, ...], **flags: Any) -> 
         },
     )
     check_report_to(run)
+    if flags.get("plot"):
+        from train.summary import check_plot_path
+
+        check_plot_path(flags["plot"])
+        run.plot = flags["plot"]
     return run
 
 
@@ -376,22 +388,113 @@ def reward(
 @click.option(
     "--base", help="Base model, when the adapter's base_model_name_or_path is not where it was."
 )
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
+    default="auto",
+    show_default=True,
+    help="The merged weights' dtype; auto keeps the dtype the base was stored in.",
+)
 @click.pass_context
-def merge(ctx: click.Context, adapter: str, output: str, base: str | None) -> None:
+def merge(ctx: click.Context, adapter: str, output: str, base: str | None, dtype: str) -> None:
     """Merge a LoRA adapter (a `train sft`/`dpo`/`kto` output) into its base model.
 
     The result loads with `AutoModelForCausalLM.from_pretrained(OUT)` alone, and holds
-    the tokenizer, the training config and the data's manifest.
+    the tokenizer, the training config, the data's manifest and a model card (README.md)
+    naming the base model, the method and the data.
 
     \b
-    Example:
+    Examples:
       train merge run/ -o merged/
+      train merge run/ -o merged-bf16/ --dtype bfloat16
     """
     quiet_libraries()
     from train.merge import merge_adapter
 
-    merge_adapter(adapter, output, base=base)
+    merge_adapter(adapter, output, base=base, dtype=dtype)
     ctx.exit(0)
+
+
+@cli.command(
+    "eval", short_help="Loss, perplexity, preference accuracy; answers to held-out prompts."
+)
+@click.argument("target", metavar="RUN_OR_MODEL")
+@click.option(
+    "--data", required=True, type=click.Path(), help="A prepared folder (`dataprep prepare`)."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["eval", "train", "all"]),
+    help="Which split [default: eval when there is one, else train].",
+)
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Sequences per batch.")
+@click.option(
+    "--base", help="Base model of an adapter, when its base_model_name_or_path is not where it was."
+)
+@click.option(
+    "--reference",
+    help="Reference model for preference rewards [default: an adapter's base; a full run's start].",
+)
+@click.option(
+    "--generate",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Also write greedy answers to N held-out prompts beside their references (JSONL).",
+)
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option(
+    "--generate-out",
+    type=click.Path(dir_okay=False),
+    help="Where the answers go [default: beside -o, else ./generations.jsonl].",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the figures as JSON.")
+def evaluate(
+    target: str,
+    data: str,
+    split: str | None,
+    batch_size: int,
+    base: str | None,
+    reference: str | None,
+    generate: int,
+    max_new_tokens: int,
+    generate_out: str | None,
+    output: str | None,
+) -> None:
+    """Evaluate a run (adapter or model folder) or any model on prepared data.
+
+    SFT data: loss and perplexity over the trained tokens, each packed document on its
+    own. DPO data: preference accuracy, and with a reference TRL's rewards/chosen,
+    rewards/rejected, rewards/margins, rewards/accuracies. KTO data: log-probabilities of
+    desirable and undesirable answers, rewards and KL. A table on stdout; `-o` writes JSON.
+
+    \b
+    Examples:
+      train eval run/ --data prepared/
+      train eval run/ --data prepared/ --split all -o metrics.json --generate 20
+      train eval ./merged --data prepared-dpo/ --reference ./base
+    """
+    quiet_libraries()
+    from train.evaluate import evaluate as run_eval
+    from train.evaluate import format_report
+
+    if generate < 0 or max_new_tokens < 1:
+        from dataprep.errors import UsageError
+
+        raise UsageError("--generate takes 0 or more prompts, --max-new-tokens 1 or more")
+    report = run_eval(
+        target,
+        data,
+        split=split,
+        batch_size=batch_size,
+        base=base,
+        reference=reference,
+        generate=generate,
+        max_new_tokens=max_new_tokens,
+        generate_out=generate_out,
+        output=output,
+    )
+    click.echo(format_report(report))
 
 
 @cli.command(short_help="Validate a config without training.")

@@ -107,6 +107,8 @@ class RunConfig:
     trl: dict[str, Any] = field(default_factory=dict)
     # key (dotted) -> where it was set ("sft.yaml", "--set", "--qlora"), for messages
     sources: dict[str, str] = field(default_factory=dict, repr=False)
+    # --plot FILE: the loss curves drawn at the end (a command-line choice, not a setting)
+    plot: str | None = field(default=None, repr=False)
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The config as a file that ``--config`` reads back."""
@@ -538,6 +540,7 @@ RECORDED = (
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "seed",
+    "beta",  # DPO's and KTO's: `train eval` and the model card read it back
 )
 
 

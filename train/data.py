@@ -111,10 +111,10 @@ def split_problem(path: Path) -> str | None:
     return None
 
 
-def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
+def load_prepared(path: str | Path, *, kind: str | None) -> PreparedData:
     """Open a prepared folder for ``train <kind>``; refuse data made for the other trainer.
     ``kind`` is a command (``orpo`` takes DPO data: ``DATA_KIND``); the result's ``kind``
-    is the data's.
+    is the data's. ``kind`` None takes the data as whatever kind it is (``train eval``).
 
     Raises UsageError for a DPO run on SFT data and the like (the command was wrong),
     TrainError for a folder that is not complete prepared data.
@@ -143,6 +143,7 @@ def load_prepared(path: str | Path, *, kind: str) -> PreparedData:
         train, evaluation = loaded, None
 
     data_kind = _kind_of(path, manifest, train.column_names)
+    kind = kind or data_kind
     command, kind = f"train {kind}", DATA_KIND.get(kind, kind)
     if data_kind != kind:
         raise UsageError(

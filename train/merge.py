@@ -1,11 +1,12 @@
 """Fold a LoRA adapter into its base model: a model ``transformers`` loads alone.
 
-    train merge OUT -o MERGED [--base PATH]
+    train merge OUT -o MERGED [--base PATH] [--dtype bfloat16|float16|float32|auto]
 
 The base comes from the adapter's ``base_model_name_or_path`` (``train`` records it as an
 absolute path), or ``--base``. The merge runs in fp32 whatever the training precision
 (an adapter trained with QLoRA merges into the full-precision base), and the merged
-weights are saved in the dtype the base was stored in.
+weights are saved in ``--dtype``: by default (``auto``) the dtype the base was stored in.
+A model card (README.md) names the base, the method and the data (``train.card``).
 
 The merged folder is built under ``MERGED.partial`` and renamed when complete
 (``train.outputs.atomic_folder``): a merge killed midway leaves no ``MERGED``, and
@@ -19,19 +20,28 @@ import shutil
 from pathlib import Path
 
 from dataprep.errors import TrainError, UsageError
-from train import say
+from train import card, say
 from train.checkpoints import weights_problem
 from train.data import MANIFEST, has_tokenizer
 from train.outputs import atomic_folder, check_output_folder, writing_errors
+from train.summary import SUMMARY
 
-KEPT_FILES = (MANIFEST, "train_config.yaml")
+KEPT_FILES = (MANIFEST, "train_config.yaml", SUMMARY)
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 def merge_adapter(
-    adapter_dir: str | Path, output_dir: str | Path, *, base: str | None = None
+    adapter_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    base: str | None = None,
+    dtype: str = "auto",
 ) -> Path:
-    """Merge ``adapter_dir`` into its base and save model and tokenizer in ``output_dir``."""
+    """Merge ``adapter_dir`` into its base and save model and tokenizer in ``output_dir``,
+    the weights in ``dtype`` (``auto``: the base's stored dtype), with a model card."""
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     config_path = adapter_dir / "adapter_config.json"
     if not config_path.is_file():
         if (adapter_dir / "config.json").is_file():
@@ -75,13 +85,25 @@ def merge_adapter(
         # embeddings (saved in the adapter): the base grows to match before loading them.
         model.resize_token_embeddings(len(tokenizer))
     model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-    if isinstance(stored, torch.dtype) and stored in (torch.bfloat16, torch.float16):
+    if dtype != "auto":
+        model = model.to(getattr(torch, dtype))
+    elif isinstance(stored, torch.dtype) and stored in (torch.bfloat16, torch.float16):
         model = model.to(stored)
+    saved_as = str(model.dtype).removeprefix("torch.")
+    config, command = card.read_run_config(adapter_dir)
+    text = card.model_card(
+        base=base,
+        config=config,
+        manifest=card.read_card_manifest(adapter_dir),
+        command=command,
+        merged_dtype=saved_as,
+    )
     with writing_errors(output_dir), atomic_folder(output_dir) as partial:
         model.save_pretrained(str(partial))
         tokenizer.save_pretrained(str(partial))
         for name in KEPT_FILES:
             if (adapter_dir / name).is_file():
                 shutil.copyfile(adapter_dir / name, partial / name)
-    say(f"merged {adapter_dir} into {base}: {output_dir}")
+        card.write_card(partial, text)  # after save_pretrained: it may write a card of its own
+    say(f"merged {adapter_dir} into {base} ({saved_as}): {output_dir}")
     return output_dir

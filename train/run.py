@@ -8,7 +8,9 @@ models), so it still reads top to bottom; they share a shape, not a base class.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from train.data import (
     restore_tokens,
     template_note,
 )
+from train.summary import format_summary, plot_losses, summarize, write_summary
 
 
 def load_data_and_tokenizer(
@@ -177,6 +180,12 @@ def make_trainer(
     except ValueError as e:
         raise UsageError(f"the trainer refused the run: {e}") from None
     trainer.add_callback(StopOnNonFiniteLoss(trainer))
+    from trl import SFTTrainer
+
+    if isinstance(trainer, SFTTrainer):
+        from train.metrics import log_perplexity
+
+        log_perplexity(trainer)  # eval_perplexity beside eval_loss, in the logs and report_to
     return trainer
 
 
@@ -193,7 +202,9 @@ def train_and_save(
 ) -> None:
     """Train (from ``checkpoint`` when resuming), then save in ``output_dir``
     everything needed to use or reproduce the run: the adapter (or model), the
-    tokenizer, the effective config and the data's manifest.
+    tokenizer, the effective config, the data's manifest, a model card (README.md)
+    and the run's summary (run_summary.json, also said at the end; ``run.plot`` draws
+    the loss curves).
 
     The save is written aside and moved in with the weights last
     (``train.outputs.publish``): a kill leaves no folder that loads without its
@@ -201,8 +212,11 @@ def train_and_save(
     training, before the save was complete) gives the save without training again.
     """
     from train.callbacks import advise_on_oom
+    from train.metrics import TokenCount
 
     main = trainer.is_world_process_zero()
+    count = TokenCount(trainer)
+    started = time.perf_counter()
     staging = outputs.staging_folder(output_dir)
     last_step = checkpoints.finished_at(checkpoint, args.max_steps) if checkpoint else None
     with outputs.writing_errors(output_dir):
@@ -213,6 +227,8 @@ def train_and_save(
                 trainer.train(resume_from_checkpoint=checkpoint)
         elif main:
             say(f"{Path(checkpoint).name} is the run's last step ({last_step}): saving it")
+        seconds = time.perf_counter() - started
+        tokens = count.totals()  # every process: it sums over them
         if main:
             outputs.new_partial(staging)
         try:
@@ -228,9 +244,81 @@ def train_and_save(
                 tokenizer.save_pretrained(str(staging))
                 write_config(run, staging / "train_config.yaml", command, effective=args)
                 copy_manifest(data, staging)
+                summary = write_summary_and_card(
+                    trainer,
+                    staging,
+                    run=run,
+                    args=args,
+                    data=data,
+                    output_dir=output_dir,
+                    command=command,
+                    seconds=seconds,
+                    tokens=tokens,
+                    checkpoint=checkpoint,
+                )
                 outputs.publish(staging, output_dir)
         except BaseException:
             if main:
                 shutil.rmtree(staging, ignore_errors=True)  # e.g. a full disk: give it back
             raise
         say(f"saved to {output_dir}")
+        if main:
+            say(format_summary(summary))
+            if run.plot:
+                title = f"{summary.kind} ({summary.mode}): {output_dir}"
+                plot_losses(summary_history(trainer, checkpoint), run.plot, title=title)
+                say(f"loss curve: {run.plot}")
+
+
+def summary_history(trainer: Any, checkpoint: str | None) -> list[dict[str, Any]]:
+    """The run's log history; when the save came from a finished checkpoint (nothing
+    trained in this process), the checkpoint's."""
+    if trainer.state.log_history or not checkpoint:
+        return trainer.state.log_history
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_bytes())
+    except (OSError, ValueError):
+        return []
+    history = state.get("log_history") if isinstance(state, dict) else None
+    return history if isinstance(history, list) else []
+
+
+def write_summary_and_card(
+    trainer: Any,
+    folder: Path,
+    *,
+    run: RunConfig,
+    args: Any,
+    data: PreparedData,
+    output_dir: Path,
+    command: str,
+    seconds: float,
+    tokens: tuple[int, int],
+    checkpoint: str | None,
+) -> Any:
+    """``run_summary.json`` and the model card (``README.md``, replacing the one peft or
+    TRL wrote) in ``folder``, where the save is staged; returns the summary."""
+    from train import card
+    from train.config import CONFIG_CLASSES
+
+    history = summary_history(trainer, checkpoint)
+    kinds = {name.rpartition(".")[2]: kind for kind, name in CONFIG_CLASSES.items()}
+    summary = summarize(
+        history,
+        command=command,
+        kind=kinds.get(type(args).__name__, data.kind),
+        mode=run.mode,
+        steps=trainer.state.global_step or max((e.get("step", 0) for e in history), default=0),
+        seconds=seconds,
+        tokens=tokens,
+        output=output_dir,
+        data=data.path,
+        resumed=checkpoint is not None,
+    )
+    write_summary(summary, folder)
+    config, _ = card.read_run_config(folder)
+    base = models.resolve_path(run.model) if run.model else "?"
+    card.write_card(
+        folder, card.model_card(base=base, config=config, manifest=data.manifest, command=command)
+    )
+    return summary

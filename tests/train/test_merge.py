@@ -113,3 +113,71 @@ def test_merge_refusals(tmp_path, tiny_model, tiny_tokenizer, setup, message, ca
 def test_merge_library_error_type(tmp_path):
     with pytest.raises(UsageError):
         merge_adapter(tmp_path, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        ("bfloat16", torch.bfloat16),
+        ("float16", torch.float16),
+        ("float32", torch.float32),
+        ("auto", torch.float32),  # the tiny base is stored in float32
+    ],
+)
+def test_merge_saves_the_dtype_asked_for(tmp_path, tiny_model, tiny_tokenizer, dtype, expected):
+    import json
+
+    from safetensors import safe_open
+
+    adapter = make_adapter(tiny_model, tiny_tokenizer, tmp_path / "adapter", "all-linear")
+    merge_adapter(adapter, tmp_path / "merged", dtype=dtype)
+    config = json.loads((tmp_path / "merged" / "config.json").read_text())
+    assert config["dtype"] == str(expected).removeprefix("torch.")
+    with safe_open(str(tmp_path / "merged" / "model.safetensors"), "pt") as weights:
+        tensor = weights.get_tensor(next(iter(weights.keys())))
+    assert tensor.dtype == expected
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged"), dtype="auto")
+    assert loaded.dtype == expected
+
+
+def test_cli_merge_dtype_choices(tmp_path, finished_run, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["merge", str(finished_run), "-o", str(tmp_path / "m"), "--dtype", "int8"])
+    assert exited.value.code == 2
+    assert (
+        "'int8' is not one of 'auto', 'bfloat16', 'float16', 'float32'" in capsys.readouterr().err
+    )
+
+
+def test_the_merged_card_names_the_base_the_method_and_the_data(
+    tmp_path, finished_run, sft_packed, tiny_model
+):
+    from dataprep.contract import read_manifest
+
+    with pytest.raises(SystemExit) as exited:
+        main(["merge", str(finished_run), "-o", str(tmp_path / "merged"), "--dtype", "bfloat16"])
+    assert exited.value.code == 0
+    card = (tmp_path / "merged" / "README.md").read_text()
+    manifest = read_manifest(sft_packed)
+    train = manifest.splits["train"]
+    for words in (
+        f"base_model: {tiny_model}\n",
+        "library_name: transformers",
+        f"# SFT of {tiny_model}",
+        "- method: supervised fine-tuning (SFT)",
+        "- mode: LoRA adapter, merged into the base and saved in bfloat16",
+        "| learning_rate | 0.003 |",
+        "| lora.r | 16 |",
+        "- mask policy: assistant",
+        f"- max length {manifest.max_length}, length policy {manifest.length_policy}, packing on",
+        f"| train | {train.rows:,} | {train.tokens:,} | {train.trainable_tokens:,} |",
+        f"- tokens: {manifest.tokens.total:,} ({manifest.tokens.trainable:,} trained)",
+        f"| {manifest.inputs[0].path} | messages |",
+    ):
+        assert words in card, words
+    assert "None" not in card
+    # The run's own card (replacing peft's) says the same base, as an adapter.
+    own = (finished_run / "README.md").read_text()
+    assert f"base_model: {tiny_model}\n" in own
+    assert "library_name: peft" in own
+    assert "base_model: None" not in own
