@@ -73,13 +73,26 @@ def merge_adapter(
             "(run it again with --resume to finish it)"
         )
 
+    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
+    # A reward model's adapter (`train reward`) carries its score head: the base is loaded
+    # as a one-output sequence classifier, or the merge would drop the head silently.
+    scores = adapter_config.get("task_type") == "SEQ_CLS"
     try:
         stored = AutoConfig.from_pretrained(base).dtype
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        if scores:
+            from transformers import AutoModelForSequenceClassification
+
+            model = AutoModelForSequenceClassification.from_pretrained(
+                base, num_labels=1, dtype=torch.float32
+            )
+        else:
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise UsageError(f"base model {base}: cannot load it ({e}); pass --base PATH") from None
-    tokenizer_from = adapter_dir if has_tokenizer(adapter_dir) else base
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from))
+    if scores and model.config.pad_token_id is None:
+        # The classifier finds each sequence's last token by the pad id, as in training.
+        model.config.pad_token_id = tokenizer.pad_token_id
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # The run added special tokens for its chat template and trained the grown
         # embeddings (saved in the adapter): the base grows to match before loading them.

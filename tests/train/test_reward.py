@@ -166,3 +166,26 @@ def test_unpadding_keeps_the_last_token_score(tiny_model):
         alone = torch.stack([plain(input_ids=torch.tensor([s])).logits[0, 0] for s in sequences])
         batched = fast(input_ids=ids, attention_mask=mask).logits[:, 0]
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_merged_reward_adapter_keeps_its_head(tmp_path, dpo_data, tiny_model, tiny_tokenizer):
+    """`train merge` of a reward adapter gives a sequence classifier that scores as the
+    adapter on its base does (the trained score head kept, not dropped)."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from train.merge import merge_adapter
+
+    train(dpo_data, tmp_path / "run", tiny_model, tiny_tokenizer, max_steps=3, learning_rate=3e-3)
+    merged = merge_adapter(tmp_path / "run", tmp_path / "merged", dtype="float32")
+    config = json.loads((merged / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"]
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_tokenizer))
+    ids = torch.tensor([tokenizer.encode("What is 2 + 3? 5")])
+    base = AutoModelForSequenceClassification.from_pretrained(str(tiny_model), num_labels=1)
+    base.config.pad_token_id = tokenizer.pad_token_id
+    adapted = PeftModel.from_pretrained(base, str(tmp_path / "run")).eval()
+    alone = AutoModelForSequenceClassification.from_pretrained(str(merged)).eval()
+    with torch.no_grad():
+        want, got = adapted(input_ids=ids).logits, alone(input_ids=ids).logits
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
