@@ -72,7 +72,9 @@ def batch_tokens(inputs: dict[str, Any]) -> tuple[Any, Any]:
     mask = inputs.get("attention_mask")
     ids = inputs.get("input_ids")
     count = ids.numel() if ids is not None else 0
-    seen = mask.sum() if mask is not None else torch.tensor(count)
+    # Padding-free rows carry no attention mask: every token is real, counted on the
+    # batch's own device (a CPU count beside CUDA sums could not be stacked).
+    seen = mask.sum() if mask is not None else torch.tensor(count, device=_device(ids))
     if "labels" in inputs:
         trained = (inputs["labels"] != IGNORE_INDEX).sum()
     elif "completion_mask" in inputs:
@@ -80,6 +82,10 @@ def batch_tokens(inputs: dict[str, Any]) -> tuple[Any, Any]:
     else:
         trained = seen
     return seen, trained
+
+
+def _device(tensor: Any) -> Any:
+    return tensor.device if tensor is not None else None
 
 
 class TokenCount:
@@ -113,7 +119,8 @@ class TokenCount:
         """(tokens seen, tokens trained) over every process of the run."""
         import torch
 
-        values = torch.stack([torch.as_tensor(self.seen), torch.as_tensor(self.trained)])
+        # Once, at the end: each count to the host (a sync), whatever device it grew on.
+        values = torch.stack([torch.as_tensor(v).cpu() for v in (self.seen, self.trained)])
         accelerator = getattr(self.trainer, "accelerator", None)
         if accelerator is not None and accelerator.num_processes > 1:
             values = accelerator.reduce(values.to(accelerator.device), reduction="sum")

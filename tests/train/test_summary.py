@@ -187,3 +187,17 @@ def test_the_loss_line_of_the_summary(tmp_path, history, line):
     assert line in text
     assert "  model: " + str(tmp_path / "run") in text
     assert not any("train merge" in t for t in text)  # a full model has nothing to merge
+
+
+def test_padding_free_counts_stay_on_the_batch_device():
+    """A padding-free batch has no attention mask: its token count is made on the batch's
+    device, so it adds up with the trained count (on CUDA, a CPU count beside a CUDA sum
+    broke the summary at the end of a run). The meta device stands in for CUDA here."""
+    import torch
+
+    from train.metrics import batch_tokens
+
+    ids = torch.ones(1, 6, dtype=torch.long, device="meta")
+    labels = torch.full((1, 6), 5, dtype=torch.long, device="meta")
+    seen, trained = batch_tokens({"input_ids": ids, "labels": labels})
+    assert seen.device == trained.device == ids.device
