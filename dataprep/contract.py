@@ -60,6 +60,8 @@ KIND_COLUMN = {"sft": "input_ids", "dpo": "chosen_ids", "kto": "completion_ids"}
 
 MANIFEST = "dataprep.json"
 REJECTS = "rejects.jsonl"
+# int32 numpy array (``.npy``), one entry a document: which source it came from.
+DOCUMENT_SOURCES = "document_sources.npy"
 DATASET_INFO = "dataset_info.json"
 DATASET_DICT = "dataset_dict.json"
 
@@ -304,8 +306,12 @@ class Manifest(Record):
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    # When more than one source fed the run: each split folder holds DOCUMENT_SOURCES,
+    # every document's index (in the order the rows hold them) into this list: "sources"
+    # (a recipe's) or "inputs".
+    document_sources: str | None = None
 
-    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources"})
+    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources", "document_sources"})
 
     @classmethod
     def from_json(cls, value: Any) -> Manifest:

@@ -26,10 +26,10 @@ tokens). TRL's eval log averages per-batch means instead, which differs when bat
 hold unequal token counts or unequal numbers of each KTO label; with the whole split in
 one batch the two agree (``tests/train/test_eval.py`` holds them equal).
 
-Per source: the prepared data keeps no per-row source (no column; ``dataprep.json``
-accounts per source in totals only), so a split's figures are attributed to a source
-only when the manifest shows that one source alone fed the split; otherwise the output
-says so and reports per split, with the manifest's per-source accounting beside.
+Per source: where more than one source fed the data, prepare records each document's
+source beside the rows (``document_sources.npy``, indexes into the manifest's sources or
+inputs), and every figure is also given for each source apart; data with one source is
+that source's; data prepared before that record existed is reported per split, saying so.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from dataprep.contract import IGNORE_INDEX, Manifest
+from dataprep.contract import DOCUMENT_SOURCES, IGNORE_INDEX, Manifest
 from dataprep.errors import UsageError
 from train import say
 from train.card import read_run_config
@@ -394,46 +394,91 @@ class _nothing:
         return None
 
 
-def evaluate_split(kind: str, split: Any, name: str, scorer: Scorer, beta: float) -> dict[str, Any]:
+def evaluate_split(
+    kind: str,
+    split: Any,
+    name: str,
+    scorer: Scorer,
+    beta: float,
+    groups: np.ndarray | None = None,
+) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """The split's figures, and with ``groups`` (each document's source index, in the
+    order the rows hold the documents) the same figures for each source apart."""
     if kind == "sft":
         documents = sft_documents(split)
         sums, counts = scorer.policy(documents[:, 2], sft_fetch(split, documents), f"eval {name}")
-        return nll_metrics(sums, counts)
-    n = len(split)
-    same = np.arange(n)
-    if kind == "dpo":
+
+        def figures(keep: Any) -> dict[str, Any]:
+            return nll_metrics(sums[keep], counts[keep])
+
+    elif kind == "dpo":
+        n = len(split)
+        same = np.arange(n)
         answers, sources = ["chosen_ids", "rejected_ids"], [same, same]
         lengths = answer_lengths(split, answers, sources)
         fetch = answer_fetch(split, answers, sources)
         sums, _ = scorer.policy(lengths, fetch, f"eval {name}")
         ref = scorer.ref(lengths, fetch, f"reference {name}")
-        return dpo_metrics(
-            sums[:n],
-            sums[n:],
-            None if ref is None else ref[:n],
-            None if ref is None else ref[n:],
-            beta,
-        )
-    from train.kto import kl_sources
 
-    # Each prompt with its neighbour's answer, rotated within batches as KTO pairs them.
-    answers = ["completion_ids", "completion_ids"]
-    sources = [same, kl_sources(n, scorer.batch_size)]
-    if not scorer.has_reference:
-        answers, sources = answers[:1], sources[:1]
-    lengths = answer_lengths(split, answers, sources)
-    fetch = answer_fetch(split, answers, sources)
-    sums, _ = scorer.policy(lengths, fetch, f"eval {name}")
-    ref = scorer.ref(lengths, fetch, f"reference {name}")
-    labels = np.asarray(split.with_format("arrow")["label"].to_pylist(), dtype=bool)
-    return kto_metrics(
-        sums[:n],
-        labels,
-        None if ref is None else ref[:n],
-        sums[n:] if ref is not None else None,
-        None if ref is None else ref[n:],
-        beta,
-    )
+        def figures(keep: Any) -> dict[str, Any]:
+            return dpo_metrics(
+                sums[:n][keep],
+                sums[n:][keep],
+                None if ref is None else ref[:n][keep],
+                None if ref is None else ref[n:][keep],
+                beta,
+            )
+
+    else:
+        from train.kto import kl_sources
+
+        # Each prompt with its neighbour's answer, rotated within batches as KTO pairs them.
+        n = len(split)
+        answers = ["completion_ids", "completion_ids"]
+        sources = [np.arange(n), kl_sources(n, scorer.batch_size)]
+        if not scorer.has_reference:
+            answers, sources = answers[:1], sources[:1]
+        lengths = answer_lengths(split, answers, sources)
+        fetch = answer_fetch(split, answers, sources)
+        sums, _ = scorer.policy(lengths, fetch, f"eval {name}")
+        ref = scorer.ref(lengths, fetch, f"reference {name}")
+        labels = np.asarray(split.with_format("arrow")["label"].to_pylist(), dtype=bool)
+
+        def figures(keep: Any) -> dict[str, Any]:
+            return kto_metrics(
+                sums[:n][keep],
+                labels[keep],
+                None if ref is None else ref[:n][keep],
+                sums[n:][keep] if ref is not None else None,
+                None if ref is None else ref[n:][keep],
+                beta,
+            )
+
+    by_group: dict[int, dict[str, Any]] = {}
+    documents = len(sums) if kind == "sft" else n
+    if groups is not None and len(groups) == documents:  # else damaged: not used
+        for group in np.unique(groups):
+            by_group[int(group)] = figures(groups == group)
+    return figures(slice(None)), by_group
+
+
+def document_sources(data: PreparedData, split: str) -> tuple[np.ndarray | None, list[str]]:
+    """Each document's source index in ``split`` (as its rows hold the documents), and the
+    names the indexes stand for; (None, []) where prepare recorded none (one source)."""
+    from dataprep.prepare.output import read_document_sources, split_folders
+
+    manifest = data.manifest
+    if manifest.document_sources is None:
+        return None, []
+    folder = split_folders(data.path).get(split)
+    groups = read_document_sources(folder) if folder is not None else None
+    if manifest.document_sources == "sources":
+        names = [s.name for s in manifest.sources or ()]
+    else:
+        names = [item.path for item in manifest.inputs]
+    if groups is None or (len(groups) and int(groups.max()) >= len(names)):
+        return None, []
+    return groups, names
 
 
 def split_sources(manifest: Manifest, split: str) -> list[str]:
@@ -548,16 +593,19 @@ def evaluate(
         ],
     }
     for name, rows in splits.items():
-        metrics = evaluate_split(kind, rows, name, scorer, beta)
+        groups, names = document_sources(data, name)
+        metrics, by_group = evaluate_split(kind, rows, name, scorer, beta, groups)
         report["splits"][name] = metrics
         fed_by = split_sources(data.manifest, name)
-        if len(fed_by) == 1:
+        if by_group:
+            report["by_source"][name] = {names[g]: figures for g, figures in by_group.items()}
+        elif len(fed_by) == 1:
             report["by_source"][name] = {fed_by[0]: metrics}
         else:
             notes.append(
                 f"{name}: {len(fed_by)} sources fed this split ({', '.join(fed_by)}) and the "
-                "prepared data does not record each row's source, so its figures are per "
-                "split only"
+                f"prepared data records no document's source ({DOCUMENT_SOURCES}: prepared "
+                "by an older dataprep), so its figures are per split only"
             )
     if generate:
         from train.generation import run_generation
@@ -605,17 +653,23 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The table said on stdout: one block per split, one line per figure."""
+    """The table said on stdout: one block per split, one line per figure; then, where
+    several sources fed a split, one block per source."""
     lines = [
         f"{report['target']} on {report['data']} ({report['kind']})",
     ]
     if report.get("reference"):
         lines.append(f"reference: {report['reference']}")
     for name, metrics in report["splits"].items():
-        sources = report["by_source"].get(name)
-        source = f", source {next(iter(sources))}" if sources else ""
-        lines.append(f"{name}{source}")
-        lines += [f"  {key:<20} {_figure(value)}" for key, value in metrics.items()]
+        sources = report["by_source"].get(name) or {}
+        blocks = [(name, metrics)]
+        if len(sources) == 1:
+            blocks = [(f"{name}, source {next(iter(sources))}", metrics)]
+        elif sources:
+            blocks += [(f"{name}, source {source}", figures) for source, figures in sources.items()]
+        for title, figures in blocks:
+            lines.append(title)
+            lines += [f"  {key:<20} {_figure(value)}" for key, value in figures.items()]
     lines += [f"note: {note}" for note in report["notes"]]
     if report.get("generations"):
         lines.append(f"generations: {report['generations']}")

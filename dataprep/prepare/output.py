@@ -35,6 +35,7 @@ from dataprep.contract import (  # noqa: F401  (re-exported for the writer's cal
     COLUMNS,
     DATASET_DICT,
     DATASET_INFO,
+    DOCUMENT_SOURCES,
     DPO_COLUMNS,
     KTO_COLUMNS,
     MANIFEST,
@@ -300,6 +301,21 @@ class SplitWriter:
         (self.folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
         (self.folder / DATASET_INFO).write_text(json.dumps(info, indent=2))
         return self.rows
+
+
+def write_document_sources(folder: str | os.PathLike, sources: np.ndarray) -> None:
+    """Each document's source index, in the order the split's rows hold the documents
+    (``contract.DOCUMENT_SOURCES``): what lets ``train eval`` score each source apart."""
+    with open(Path(folder) / DOCUMENT_SOURCES, "wb") as f:
+        np.save(f, np.ascontiguousarray(sources, dtype=np.int32), allow_pickle=False)
+
+
+def read_document_sources(folder: str | os.PathLike) -> np.ndarray | None:
+    """The split's ``DOCUMENT_SOURCES``, or None where prepare wrote none (one source)."""
+    path = Path(folder) / DOCUMENT_SOURCES
+    if not path.is_file():
+        return None
+    return np.load(path, allow_pickle=False)
 
 
 def write_dataset_dict(folder: str | os.PathLike, splits: list[str]) -> None:

@@ -98,6 +98,7 @@ from dataprep.prepare.output import (
     SplitWriter,
     fingerprint_of,
     write_dataset_dict,
+    write_document_sources,
 )
 from dataprep.prepare.packing import (
     pack_best_fit_decreasing,
@@ -251,6 +252,14 @@ class Plan:
     span_checks: list[Any]
     selection: Any = None  # a recipe's mix (``sources.Selection``); None: every row once
 
+    @property
+    def document_sources(self) -> str | None:
+        """What each document's recorded source indexes (``DOCUMENT_SOURCES``): a
+        recipe's ``sources``, or the ``inputs``; None when only one fed the run."""
+        if self.selection is not None:
+            return "sources" if len(self.selection.rows_read) > 1 else None
+        return "inputs" if len(self.inputs) > 1 else None
+
 
 def plan_inputs(options: PrepareOptions, inputs: list[Input], tokenizer_id: dict[str, Any]) -> Plan:
     """Load the tokenizer and template, peek at each input's format, decide the kind,
@@ -393,6 +402,8 @@ class Encoded:
     shown: list[dict[str, Any]] = field(default_factory=list)  # the first rejects
     notes: dict[str, None] = field(default_factory=dict)  # ordered, without repeats
     sources: list[SourceTally] = field(default_factory=list)  # a recipe's, per source
+    # Per split, each document's source (a recipe's source, else the input) in spill order.
+    doc_sources: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -423,6 +434,7 @@ def encode(
         spills={s: DocumentSpill(folder / ".spill", s, plan.columns) for s in splits},
         trained={s: [] for s in splits},
         formats=[Counter() for _ in inputs],
+        doc_sources={s: [] for s in splits},
     )
     counts, formats = out.counts, out.formats
     selection = plan.selection
@@ -504,6 +516,8 @@ def encode(
                 part[column] = (values[np.repeat(chosen, lengths)], lengths[chosen])
             out.spills[name].add(part)
             out.trained[name].append(result.trained[chosen])
+            source = selection.owner[index] if selection is not None else index
+            out.doc_sources[name].append(np.full(int(chosen.sum()), source, dtype=np.int32))
             if kind == "kto":
                 out.desirable[name] += int(part["label"][0].sum())
         if on_rows is not None:
@@ -591,6 +605,10 @@ def pack_and_write(
         )
         spill.write_rows(rows_plan, writer, seq_lengths_of="input_ids" if pack else None)
         writer.close()
+        if plan.document_sources is not None:
+            sources = encoded.doc_sources[name]
+            in_spill = np.concatenate(sources) if sources else np.zeros(0, np.int32)
+            write_document_sources(split_folder, in_spill[rows_plan.doc_order])
         spill.remove()
         trained = encoded.trained[name]
         split_trained = np.concatenate(trained) if trained else np.zeros(0, np.int64)
@@ -681,6 +699,7 @@ def build_manifest(
         system=options.system,
         columns=PACKED_COLUMNS if plan.pack else plan.columns,
         splits=splits,
+        document_sources=plan.document_sources,
         labels=LabelCounts(
             desirable=sum(s.desirable or 0 for s in splits.values()),
             undesirable=sum(s.undesirable or 0 for s in splits.values()),

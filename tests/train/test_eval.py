@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM
 from dataprep.contract import Manifest
 from train.cli import main
 from train.config import RunConfig
-from train.evaluate import evaluate, split_sources
+from train.evaluate import evaluate, format_report, split_sources
 
 pytestmark = [
     # peft reads a transformers attribute deprecated in 5.x when it wraps a model.
@@ -244,31 +244,73 @@ def test_which_sources_fed_a_split(recorded, split, expected):
     assert split_sources(recorded, split) == expected
 
 
-def test_a_split_of_several_sources_is_reported_per_split_and_says_why(
-    tmp_path, tiny_model, tiny_tokenizer
-):
+def _two_sources(folder, kind):
+    paths = []
+    for name in ("one", "two"):
+        if kind == "sft":
+            rows = [
+                {"messages": [{"role": "user", "content": f"{name} {i}?"},
+                              {"role": "assistant", "content": f"{i} {name} " * (i + 1)}]}
+                for i in range(6 if name == "one" else 9)
+            ]  # fmt: skip
+        else:
+            rows = [
+                {"prompt": [{"role": "user", "content": f"{name} {i}?"}],
+                 "chosen": [{"role": "assistant", "content": f"{i} {name}."}],
+                 "rejected": [{"role": "assistant", "content": f"no {name} {i * 7}"}]}
+                for i in range(5 if name == "one" else 7)
+            ]  # fmt: skip
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        paths.append(str(path))
+    return paths
+
+
+def _prepare(inputs, tokenizer, folder, kind):
     from dataprep.prepare.pipeline import PrepareOptions, prepare
 
-    inputs = []
-    for name in ("one", "two"):
-        rows = [
-            {"messages": [{"role": "user", "content": f"{name} {i}?"},
-                          {"role": "assistant", "content": f"{i} {name}."}]}
-            for i in range(6)
-        ]  # fmt: skip
-        path = tmp_path / f"{name}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        inputs.append(str(path))
-    folder = tmp_path / "prepared"
+    options = {"pack": True} if kind == "sft" else {"kind": "dpo"}
     prepare(
         PrepareOptions(
-            inputs=inputs, tokenizer=str(tiny_tokenizer), output=str(folder), max_length=256
+            inputs=inputs, tokenizer=str(tokenizer), output=str(folder), max_length=256, **options
         )
     )
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+def test_each_source_is_scored_apart(tmp_path, tiny_model, tiny_tokenizer, kind):
+    """Two inputs prepared together (packed, for SFT: their documents share rows): each
+    input's figures equal those of the same input prepared and evaluated alone."""
+    inputs = _two_sources(tmp_path, kind)
+    together = _prepare(inputs, tiny_tokenizer, tmp_path / "together", kind)
+    report = evaluate(str(tiny_model), together)
+    by_source = report["by_source"]["train"]
+    assert set(by_source) == set(inputs)
+    for i, path in enumerate(inputs):
+        alone = _prepare([path], tiny_tokenizer, tmp_path / f"alone{i}", kind)
+        want = evaluate(str(tiny_model), alone)["splits"]["train"]
+        got = by_source[path]
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-5), (path, key)
+    # The split's own figures count every document of both.
+    counted = "documents" if kind == "sft" else "pairs"
+    assert report["splits"]["train"][counted] == sum(f[counted] for f in by_source.values())
+    table = format_report(report)
+    assert all(f"train, source {path}" in table for path in inputs)
+
+
+def test_data_without_document_sources_is_reported_per_split_and_says_why(
+    tmp_path, tiny_model, tiny_tokenizer
+):
+    from dataprep.contract import DOCUMENT_SOURCES
+
+    folder = _prepare(_two_sources(tmp_path, "sft"), tiny_tokenizer, tmp_path / "p", "sft")
+    (folder / DOCUMENT_SOURCES).unlink()  # as prepared by an older dataprep
     report = evaluate(str(tiny_model), folder)
     assert report["by_source"] == {}
     assert any(
-        "2 sources fed this split" in n and "does not record each row's source" in n
+        "2 sources fed this split" in n and "records no document's source" in n
         for n in report["notes"]
     )
 

@@ -190,6 +190,54 @@ def test_the_eval_split_follows_content_not_source_order(tmp_path, tok_dir, caps
     assert 0 < len(splits[0]) < 80
 
 
+@pytest.mark.parametrize("pack", ["--pack", "--no-pack"])
+def test_each_document_records_its_source(tmp_path, tok_dir, capsys, pack):
+    """document_sources.npy names, for each document in the order the rows hold them
+    (packed or not, train and eval), the recipe source it came from: checked against
+    the text of each document, decoded from the rows."""
+    import numpy as np
+    from datasets import load_from_disk
+    from tokenizers import Tokenizer
+
+    from dataprep.contract import DOCUMENT_SOURCES
+
+    write_jsonl(tmp_path / "a.jsonl", [chat("alpha", i) for i in range(9)])
+    write_jsonl(tmp_path / "b.jsonl", [chat("beta", i) for i in range(6)])
+    (tmp_path / "mix.yaml").write_text(
+        "eval_fraction: 0.3\nsources:\n  - path: a.jsonl\n  - path: b.jsonl\n"
+    )
+    out = tmp_path / "out"
+    code, stdout, _ = prepare(capsys, tmp_path / "mix.yaml", tok_dir, out, pack)
+    assert code == 0, stdout
+    manifest = read_manifest(out)
+    assert manifest.document_sources == "sources"
+    names = [s.name for s in manifest.sources]
+    tokenizer = Tokenizer.from_file(str(Path(tok_dir) / "tokenizer.json"))
+    for split, rows in load_from_disk(str(out)).items():
+        recorded = np.load(out / split / DOCUMENT_SOURCES)
+        texts = []
+        for row in rows:
+            lengths = row.get("seq_lengths") or [len(row["input_ids"])]
+            start = 0
+            for n in lengths:
+                texts.append(tokenizer.decode(row["input_ids"][start : start + n]))
+                start += n
+        assert len(recorded) == len(texts) == manifest.splits[split].documents
+        for source, text in zip(recorded, texts, strict=True):
+            tag = "alpha" if "alpha" in text else "beta"
+            assert names[source].endswith("a.jsonl" if tag == "alpha" else "b.jsonl")
+
+
+def test_one_source_records_none(tmp_path, tok_dir, capsys):
+    from dataprep.contract import DOCUMENT_SOURCES
+
+    write_jsonl(tmp_path / "a.jsonl", [chat("a", i) for i in range(5)])
+    code, stdout, _ = prepare(capsys, tmp_path / "a.jsonl", tok_dir, tmp_path / "out")
+    assert code == 0, stdout
+    assert read_manifest(tmp_path / "out").document_sources is None
+    assert not (tmp_path / "out" / DOCUMENT_SOURCES).exists()
+
+
 def test_an_eval_source_goes_to_the_eval_split(tmp_path, tok_dir, capsys):
     write_jsonl(tmp_path / "a.jsonl", [chat("a", i) for i in range(5)])
     write_jsonl(tmp_path / "held.jsonl", [chat("h", i) for i in range(3)])
