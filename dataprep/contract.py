@@ -44,6 +44,8 @@ KINDS = ("sft", "dpo", "kto")
 MASK_POLICIES = ("assistant", "last", "all", "completion")
 # What happens to a row longer than --max-length.
 OVERLONG_POLICIES = ("drop", "truncate", "split")
+# Where prepare encodes the rows (``prepare --engine``); the output is the same bytes.
+ENGINES = ("local", "ray")
 
 # The label of a token that is not trained (PyTorch's cross-entropy ignore_index).
 IGNORE_INDEX = -100
@@ -304,6 +306,9 @@ class Manifest(Record):
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    # Where the rows were encoded: "local" or "ray" (the same output either way; older
+    # manifests have none).
+    engine: str | None = None
 
     OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources"})
 

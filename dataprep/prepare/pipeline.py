@@ -515,7 +515,11 @@ def encode(
     # Worker processes only where the input pays for them (or --num-proc says so).
     num_proc = worker_count(options.num_proc, inputs)
     try:
-        if num_proc == 1:
+        if options.engine == "ray":
+            from dataprep.prepare.ray_engine import encode_on_ray
+
+            encode_on_ray(options, plan, inputs, collect)
+        elif num_proc == 1:
             worker = plan.worker
             picks = selection.picks if selection is not None else None
             for index, records in batches(inputs, picks):
@@ -715,6 +719,7 @@ def build_manifest(
         notes=tuple(encoded.notes),
         options=option_record(options),
         seconds=round(time.perf_counter() - started, 3),
+        engine=options.engine,
     )
 
 
