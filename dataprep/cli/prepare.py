@@ -190,6 +190,8 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
         address=address,
     )
     options = PrepareOptions(**_with_config(ctx, base, datasets, dataset_dir))
+    if address is not None and options.engine != "ray":
+        raise click.UsageError("--address goes with --engine ray")
     output = options.output
     bar: Any = None
 

@@ -15,6 +15,7 @@ from dataprep.formats.mapping import Mapping
 from dataprep.prepare.encode.gate import check_accept
 from dataprep.prepare.output import check_replaceable
 from dataprep.reading.hub import parse_hub_ref
+from dataprep.reading.inputs import is_glob
 
 # The kinds whose rows are never packed or split, and what one of their rows is.
 UNSPLIT = {"dpo": "a preference pair", "kto": "a KTO example"}
@@ -108,20 +109,23 @@ def check_options(options: PrepareOptions) -> None:
     if unsplit and options.overlong == "split":
         raise UsageError(f"--overlong split applies to SFT only: {unsplit} cannot be split")
     for path in options.inputs:
-        if path != "-" and not Path(path).exists() and parse_hub_ref(path) is None:
+        if (
+            path != "-"
+            and not Path(path).exists()
+            and parse_hub_ref(path) is None
+            and not is_glob(path)  # expanded, or refused, with the inputs
+        ):
             raise UsageError(f"no such file: {path}")
     Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
     check_accept(options.accept)
-    check_engine(options.engine, options.address)
+    check_engine(options.engine)
     check_replaceable(options.output)
 
 
-def check_engine(engine: str, address: str | None) -> None:
+def check_engine(engine: str) -> None:
     """--engine is local or ray; ray needs the ray extra (exit 2 saying how to get it)."""
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if engine == "local" and address is not None:
-        raise UsageError("--address goes with --engine ray")
     if engine == "ray":
         from dataprep.prepare.ray_engine import require_ray
 

@@ -124,12 +124,14 @@ def plan_blocks(inputs: list[Input], size: int) -> list[Block]:
 
     blocks: list[Block] = []
     for i, item in enumerate(inputs):
-        if item.size > size and _is_plain_jsonl(item.read_from):
+        # Absolute: a Ray worker does not run in the driver's folder.
+        path = os.path.abspath(item.read_from)
+        if item.size > size and _is_plain_jsonl(path):
             n = -(-item.size // size)
-            for chunk in split_jsonl(item.read_from, n):
-                blocks.append(Block(len(blocks), i, item.read_from, chunk.start, chunk.end))
+            for chunk in split_jsonl(path, n):
+                blocks.append(Block(len(blocks), i, path, chunk.start, chunk.end))
         else:
-            blocks.append(Block(len(blocks), i, item.read_from))
+            blocks.append(Block(len(blocks), i, path))
     return blocks
 
 
@@ -383,7 +385,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
         level = data_logger.level
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        data_logger.setLevel(logging.WARNING)
+        data_logger.setLevel(logging.ERROR)
         try:
             yield ray
         finally:
