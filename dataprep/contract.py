@@ -310,7 +310,7 @@ class Manifest(Record):
     # manifests have none).
     engine: str | None = None
 
-    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources"})
+    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources", "engine"})
 
     @classmethod
     def from_json(cls, value: Any) -> Manifest:
