@@ -355,6 +355,32 @@ def _in_order(rows: Any, key: str) -> Iterator[dict[str, Any]]:
         yield {"index": expected, key: row[key]}
 
 
+CONNECT_SECONDS = 10
+
+
+def check_reachable(address: str | None) -> None:
+    """A usage error when nothing answers at a ``HOST:PORT`` address (Ray itself retries
+    for minutes, saying little); other forms (``auto``, ``ray://``) are Ray's to check.
+
+    >>> check_reachable("127.0.0.1:1")
+    Traceback (most recent call last):
+    dataprep.errors.UsageError: --engine ray: nothing answers at 127.0.0.1:1 (Connection refused): start the cluster (ray start --head --port 1) or fix --address
+    """
+    if not address or "://" in address or address.count(":") != 1:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise UsageError(f"--address {address}: expected HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise UsageError(
+            f"--engine ray: nothing answers at {address} ({why}): start the cluster "
+            f"(ray start --head --port {port}) or fix --address"
+        ) from e
+
+
 @contextmanager
 def ray_session(address: str | None) -> Iterator[Any]:
     """Ray, connected to the cluster at ``address`` (None: ``RAY_ADDRESS``, else a Ray
@@ -370,6 +396,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
 
         started = not ray.is_initialized()
         if started:
+            check_reachable(address or os.environ.get("RAY_ADDRESS"))
             try:
                 ray.init(
                     address=address,
