@@ -114,6 +114,63 @@ def child(spec: dict) -> dict:
     }
 
 
+def overhead_child(spec: dict) -> dict:
+    """CPU time, in this one process and without Ray, of what the ray engine adds to each
+    row's work: the actor slimming the records and pickling a block's results
+    (``EncodeBlocks.encode``), the driver unpickling them; and the bytes a row sends to the
+    driver. Measured on the parts themselves: the difference of two whole runs drowns in
+    the noise of a shared machine."""
+    import pickle
+    import tempfile
+
+    import dataprep
+    from dataprep.prepare import pipeline, ray_engine
+    from dataprep.prepare.encode.workers import batches_of
+    from dataprep.prepare.identity import gather_inputs, tokenizer_identity
+    from dataprep.reading.limits import max_row_bytes
+
+    options = pipeline.PrepareOptions(
+        inputs=[spec["input"]], tokenizer=spec["tokenizer"], max_length=MAX_LENGTH, output="x"
+    )
+    inputs = gather_inputs(options, Path(tempfile.mkdtemp()))
+    plan = pipeline.plan_inputs(options, inputs, tokenizer_identity(options.tokenizer))
+    actor = ray_engine.EncodeBlocks(
+        plan.job, plan.tokenizer, plan.template, max_row_bytes(), False, dataprep.__version__
+    )
+    blocks = ray_engine.plan_blocks(inputs, ray_engine.block_bytes(inputs, 2))
+    work = slim = dumps = loads = 0.0
+    rows = shipped = 0
+    for block in blocks:
+        start = time.process_time()
+        results = [
+            (records, actor.worker.run(0, [r.value for r in records]))
+            for records in batches_of(ray_engine.block_records(block))
+        ]
+        work += time.process_time() - start
+        start = time.process_time()
+        slimmed = [(actor._slim(records, result), result) for records, result in results]
+        slim += time.process_time() - start
+        start = time.process_time()
+        payload = pickle.dumps(("ok", 0, slimmed), protocol=pickle.HIGHEST_PROTOCOL)
+        dumps += time.process_time() - start
+        start = time.process_time()
+        pickle.loads(payload)
+        loads += time.process_time() - start
+        rows += sum(len(records) for records, _ in results)
+        shipped += len(payload)
+    return {
+        "rows": rows,
+        "blocks": len(blocks),
+        "input_bytes": sum(i.size for i in inputs),
+        "work_cpu_us_per_row": work / rows * 1e6,
+        "slim_cpu_us_per_row": slim / rows * 1e6,
+        "pickle_cpu_us_per_row": dumps / rows * 1e6,
+        "driver_unpickle_cpu_us_per_row": loads / rows * 1e6,
+        "bytes_sent_per_row": shipped / rows,
+        "load": os.getloadavg()[0],
+    }
+
+
 def run(spec: dict) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(spec)],
@@ -238,20 +295,35 @@ def main() -> None:
     parser.add_argument("--plan-only", action="store_true")
     parser.add_argument("--out", type=Path, default=CACHE / "results-issue13.json")
     parser.add_argument("--child")
+    parser.add_argument("--overhead-child")
+    parser.add_argument("--overhead-only", action="store_true")
     parser.add_argument("--plan-child", type=int)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
+        return
+    if args.overhead_child:
+        print(json.dumps(overhead_child(json.loads(args.overhead_child))))
         return
     if args.plan_child:
         print(json.dumps(plan_child(args.plan_child)))
         return
 
     runs: list[dict] = []
+    overhead = None
     if not args.plan_only:
+        data, tok = prepare_inputs(args.size_mb)
+        spec = json.dumps({"input": str(data), "tokenizer": str(tok)})
+        done = subprocess.run(
+            [sys.executable, __file__, "--overhead-child", spec],
+            capture_output=True, text=True, cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True,
+        )  # fmt: skip
+        overhead = json.loads(done.stdout.strip().splitlines()[-1])
+        print("CPU per row, no Ray: " + json.dumps(overhead), flush=True)
+    if not args.plan_only and not args.overhead_only:
         from ray_cluster import ray_cluster
 
-        data, tok = prepare_inputs(args.size_mb)
         out = CACHE / "out-ray-bench"
         print(f"input {data} ({data.stat().st_size / 2**20:.1f} MiB), tokenizer {tok}", flush=True)
         with ray_cluster(CACHE, cpus=1, nodes=2) as cluster:
@@ -277,11 +349,11 @@ def main() -> None:
             p.name: p.read_bytes() for p in sorted((out / "ray-2").rglob("*.arrow"))
         }
         print(f"ray x2 data files byte-identical to local x1: {same}", flush=True)
-    plans = [run_plan(int(n)) for n in args.plan_docs.split(",") if n]
+    plans = [] if args.overhead_only else [run_plan(int(n)) for n in args.plan_docs.split(",")]
     for p in plans:
         print(f"BFD {p['docs']:,} docs: {p['seconds']:.1f} s, +{p['peak_above_lengths_mb']:.0f} MB")
     args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs, "plans": plans}, indent=2))
+    args.out.write_text(json.dumps({"runs": runs, "plans": plans, "overhead": overhead}, indent=2))
     if runs:
         print(report(runs, plans))
     print(f"results: {args.out}")
