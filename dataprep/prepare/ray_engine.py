@@ -222,14 +222,14 @@ class EncodeBlocks:
                     "the inputs must be at the same path on every node (a shared filesystem)"
                 )
             batches = []
-            last_line = 0
-            for records in batches_of(block_records(block), block.picks):
+            read = _LastLine(block_records(block))
+            for records in batches_of(read, block.picks):
                 result = self.worker.run(block.input_index, _payload(records))
-                last_line = records[-1].line
                 batches.append((self._slim(records, result), result))
         except DataprepError as e:
             return _error_payload(e)
-        return pickle.dumps(("ok", last_line, batches), protocol=pickle.HIGHEST_PROTOCOL)
+        # The line of the block's last record, taken or not: the lines of a range.
+        return pickle.dumps(("ok", read.line, batches), protocol=pickle.HIGHEST_PROTOCOL)
 
     def _slim(self, records: list[Record], result: BatchResult) -> list[Record]:
         """The records as the driver needs them: line and problem always; the row only
@@ -246,6 +246,19 @@ class EncodeBlocks:
             )
             for pos, r in enumerate(records)
         ]
+
+
+class _LastLine:
+    """Records as they are read, remembering the line of the last one (``line``)."""
+
+    def __init__(self, records: Iterator[Record]):
+        self._records = records
+        self.line = 0
+
+    def __iter__(self) -> Iterator[Record]:
+        for record in self._records:
+            self.line = record.line
+            yield record
 
 
 def count_records(batch: dict[str, Any]) -> dict[str, Any]:

@@ -95,8 +95,10 @@ def data(tmp_path_factory) -> Path:
     (folder / "a.jsonl").write_bytes(lines(rows))
     (folder / "shards").mkdir()
     for part in range(2):
-        shard = [sharegpt(part * 100 + i) for i in range(70)]
+        shard: list = [sharegpt(part * 100 + i) for i in range(70)]
         shard.insert(9, chat(3))  # a duplicate of a row of a.jsonl
+        for at in (20, 45, 66):
+            shard.insert(at, b"[1, 2]")  # non-object-row, in every range of the file
         (folder / "shards" / f"part-{part}.jsonl").write_bytes(lines(shard))
     (folder / "c.json").write_bytes(orjson.dumps([alpaca(i) for i in range(40)]))
     return folder
@@ -142,6 +144,7 @@ def test_the_data_is_what_the_test_means(data, local):
     assert m["engine"] == "local"
     assert set(m["counts"]["rejected"]) == {
         "invalid-json",
+        "non-object-row",
         "unknown-format",
         "too-long",
         "duplicate",
@@ -206,8 +209,8 @@ def test_a_recipe_runs_on_ray_with_the_same_mix_and_bytes(
     recipe = tmp_path / "mix.yaml"
     recipe.write_text(
         f"seed: 5\neval_fraction: 0.1\ndedup: true\nengine: ray\naddress: {cluster.address}\n"
-        f"sources:\n  - path: {data / 'a.jsonl'}\n    rows: 300\n"
-        f"  - path: {data / 'shards'}\n    fraction: 0.5\n"
+        f"sources:\n  - path: {data / 'a.jsonl'}\n    fraction: 0.6\n"
+        f"  - path: {data / 'shards'}\n    rows: 100\n"
         f"  - path: {data / 'c.json'}\n    weight: 1\n"
     )
     common = ["prepare", recipe, "--tokenizer", tok_dir, "--max-length", 192]
@@ -216,7 +219,7 @@ def test_a_recipe_runs_on_ray_with_the_same_mix_and_bytes(
     code, _, err = run_cli(capsys, *common, "-o", tmp_path / "local", "--engine", "local")
     assert code == 0, err
     ray_manifest = orjson.loads((tmp_path / "ray" / "dataprep.json").read_bytes())
-    assert ray_manifest["engine"] == "ray" and ray_manifest["sources"][0]["rows_selected"] == 300
+    assert ray_manifest["engine"] == "ray" and ray_manifest["sources"][1]["rows_selected"] == 100
     assert files(tmp_path / "ray") == files(tmp_path / "local")
     assert manifest(tmp_path / "ray") == manifest(tmp_path / "local")
 
