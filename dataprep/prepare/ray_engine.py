@@ -27,7 +27,8 @@ Why Ray Data, and how it keeps order and line numbers: Ray Data streams the bloc
 through an actor pool with backpressure (the object store bounds what is in flight), keeps
 their order (``preserve_order``), and restarts a worker that dies and retries its block
 (``max_restarts``/``max_task_retries``, which Ray Data sets to unlimited for an actor
-pool). Its own file readers are not used: they know neither our formats' quirks (a
+pool; ``Attempts`` stops a block that kills its worker every time after ``MAX_ATTEMPTS``).
+Its own file readers are not used: they know neither our formats' quirks (a
 ``.json`` holding JSON Lines, UTF-16, CSV cells holding JSON, blank lines kept in the
 numbering) nor line numbers, and ``file:line`` of every reject must be what the local
 engine reports. So the blocks are descriptors (file, byte range) that our reader reads
@@ -63,7 +64,7 @@ from typing import Any
 import numpy as np
 
 import dataprep
-from dataprep.errors import DataprepError, InternalError, UsageError
+from dataprep.errors import DataprepError, InternalError, PrepareError, UsageError
 from dataprep.prepare.encode.workers import BatchResult, Job, Worker, batches_of
 from dataprep.prepare.identity import Input
 from dataprep.reading.records import Record
@@ -77,6 +78,8 @@ INSTALL = 'pip install "dataprep[ray]"'
 BLOCK_MIN_BYTES = 1 << 20
 BLOCK_MAX_BYTES = 32 << 20
 BLOCKS_PER_WORKER = 4
+# Calls of one block before the run stops: the first, and two retries after its worker died.
+MAX_ATTEMPTS = 3
 
 
 def require_ray() -> None:
@@ -191,11 +194,13 @@ class EncodeBlocks:
         max_row_bytes: int,
         keep_values: bool,
         version: str,
+        attempts: Any = None,
     ):
         from dataprep.reading.limits import set_max_row_bytes
 
         self.failure: bytes | None = None
         self.keep_values = keep_values
+        self.attempts = attempts  # the run's ``Attempts`` actor
         try:
             if version != dataprep.__version__:
                 raise UsageError(
@@ -216,6 +221,12 @@ class EncodeBlocks:
         if self.failure is not None:
             return self.failure
         try:
+            if self._attempt(block.index) > MAX_ATTEMPTS:
+                raise PrepareError(
+                    f"{_where(block)}: a Ray worker died on this block {MAX_ATTEMPTS} times "
+                    "(killed, out of memory, or crashed): stopped instead of retrying it "
+                    "without end; the logs of the Ray nodes say why"
+                )
             if not os.path.exists(block.read_from):
                 raise UsageError(
                     f"{block.read_from}: not found on the Ray node {socket.gethostname()}: "
@@ -230,6 +241,14 @@ class EncodeBlocks:
             return _error_payload(e)
         # The line of the block's last record, taken or not: the lines of a range.
         return pickle.dumps(("ok", read.line, batches), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _attempt(self, index: int) -> int:
+        """Which call this is for block ``index`` (1: the first; more: Ray retried it)."""
+        if self.attempts is None:
+            return 1
+        import ray
+
+        return ray.get(self.attempts.start.remote(index))
 
     def _slim(self, records: list[Record], result: BatchResult) -> list[Record]:
         """The records as the driver needs them: line and problem always; the row only
@@ -246,6 +265,28 @@ class EncodeBlocks:
             )
             for pos, r in enumerate(records)
         ]
+
+
+class Attempts:
+    """The calls each block got, counted in one Ray actor for the run.
+
+    Ray Data restarts an actor that dies and retries its block without end: a block that
+    kills its worker every time (out of memory on a huge row, a crash in native code)
+    would loop forever. Counted here, its ``MAX_ATTEMPTS + 1``-th call stops the run with
+    an error naming the block."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, int] = {}
+
+    def start(self, index: int) -> int:
+        self.calls[index] = self.calls.get(index, 0) + 1
+        return self.calls[index]
+
+
+def _where(block: Block) -> str:
+    if block.is_range:
+        return f"{block.read_from} (bytes {block.start}-{block.end})"
+    return block.read_from
 
 
 class _LastLine:
@@ -309,6 +350,7 @@ def encode_on_ray(options: Any, plan: Any, inputs: list[Input], collect: Collect
                 max_row_bytes(),
                 options.dedup,
                 dataprep.__version__,
+                ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(Attempts).remote(),
             ),
             batch_size=1,
             num_cpus=1,

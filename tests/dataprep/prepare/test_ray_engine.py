@@ -9,6 +9,7 @@ Ray a failure instead."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -172,16 +173,19 @@ def test_a_worker_killed_mid_job_is_retried_and_the_output_is_unchanged(
     cluster, data, local, tok_dir, tmp_path, small_blocks
 ):
     killed: list[int] = []
+    before: list[int] = []
+    after: set[int] = set()
     seen = []
 
     def kill_one_worker(n: int) -> None:
         seen.append(n)
         if killed:
+            after.update(cluster.actors("EncodeBlocks"))
             return
-        workers = cluster.actors("EncodeBlocks")
-        assert workers, "no Ray Data actor of ours found"
-        os.kill(workers[0], signal.SIGKILL)
-        killed.append(workers[0])
+        before.extend(cluster.actors("EncodeBlocks"))
+        assert before, "no Ray Data actor of ours found"
+        os.kill(before[0], signal.SIGKILL)
+        killed.append(before[0])
 
     out = tmp_path / "ray"
     result = prepare(
@@ -190,6 +194,7 @@ def test_a_worker_killed_mid_job_is_retried_and_the_output_is_unchanged(
     )
     assert killed and len(seen) > 5  # killed at the first batch, with many still to come
     assert killed[0] not in cluster.actors("EncodeBlocks")
+    assert after - set(before), "Ray started no worker in place of the killed one"
     assert result.manifest["counts"]["rows_in"] == sum(seen)
     assert files(out) == files(local)
     assert manifest(out) == manifest(local)
@@ -273,3 +278,28 @@ def test_a_workers_error_is_raised_on_the_driver_as_it_was(error):
         ray_engine._raise_error(kind, args, attrs)
     assert str(info.value) == str(error) and vars(info.value) == vars(error)
     assert info.value.exit_code == error.exit_code
+
+
+@pytest.mark.parametrize(
+    ("attempt", "error", "message"),
+    [
+        # Retries up to MAX_ATTEMPTS go on (here to the missing file of the next check)...
+        (ray_engine.MAX_ATTEMPTS, UsageError, "/nowhere/a.jsonl: not found on the Ray node"),
+        # ...one more stops the run, naming the block.
+        (
+            ray_engine.MAX_ATTEMPTS + 1,
+            PrepareError,
+            "/nowhere/a.jsonl (bytes 100-200): a Ray worker died on this block 3 times",
+        ),
+    ],
+)
+def test_a_block_that_kills_its_worker_every_time_stops_the_run(attempt, error, message):
+    import pickle
+
+    actor = ray_engine.EncodeBlocks.__new__(ray_engine.EncodeBlocks)
+    actor.failure = None
+    actor._attempt = lambda index: attempt
+    status, *rest = pickle.loads(actor.encode(ray_engine.Block(4, 0, "/nowhere/a.jsonl", 100, 200)))
+    assert status == "error"
+    with pytest.raises(error, match=re.escape(message)):
+        ray_engine._raise_error(*rest)
