@@ -142,8 +142,9 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
     \b
     --engine ray reads and encodes on a Ray cluster (`ray start --head` on one node,
     `ray start --address HEAD:6379` on the others; every node with dataprep[ray,train]
-    installed and the inputs and tokenizer at the same paths); this machine plans the
-    packing and writes the folder. The output is byte-identical to --engine local.
+    installed and the inputs at the same paths); this machine plans the packing and
+    writes the folder. The output is byte-identical to --engine local. A recipe may say
+    `engine: ray` and `address: HOST:PORT`.
 
     \b
     A single IN that is a recipe YAML, a LLaMA-Factory dataset_info.json (with

@@ -41,9 +41,10 @@ cut into ranges has its ranges' records counted first (one Ray Data pass), so th
 range gets its share of the picks.
 
 The workers must be able to import the same dataprep as the driver (install
-``dataprep[ray,train]`` on every node), and read the inputs and the tokenizer at the
-paths the driver names (a shared filesystem, as Ray Data needs for local paths): a worker
-that cannot is a usage error that names the node.
+``dataprep[ray,train]`` on every node), and read the inputs at the paths the driver names
+(a shared filesystem, as Ray Data needs for local paths): a worker that cannot is a usage
+error that names the node. The tokenizer and template are the driver's, sent pickled to
+each actor (the same objects the masks were verified with; no node needs the files).
 
     prepare(PrepareOptions(inputs=["data/*.jsonl"], tokenizer="./tok", max_length=2048,
                            output="prepared", engine="ray", address="10.0.0.1:6379"))
