@@ -355,7 +355,9 @@ def encode_on_ray(options: Any, plan: Any, inputs: list[Input], collect: Collect
             ),
             batch_size=1,
             num_cpus=1,
-            compute=ray.data.ActorPoolStrategy(size=workers),
+            # Up to ``workers`` actors, as many as the cluster has room for: --num-proc
+            # above the cluster's CPUs waits for none of them.
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers),
         )
         offsets = [0] * len(inputs)  # lines of a file read in the ranges before
         for row in _in_order(dataset.iter_rows(), "result"):
@@ -461,7 +463,8 @@ def ray_session(address: str | None) -> Iterator[Any]:
                     runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
                 )
             except (ConnectionError, ValueError, RuntimeError) as e:
-                raise UsageError(f"--engine ray: cannot connect to Ray at {address}: {e}") from e
+                where = address or os.environ.get("RAY_ADDRESS") or "this machine"
+                raise UsageError(f"--engine ray: cannot start or reach Ray at {where}: {e}") from e
         context = ray.data.DataContext.get_current()
         saved = (context.execution_options.preserve_order, context.enable_progress_bars)
         data_logger = logging.getLogger("ray.data")
