@@ -229,6 +229,41 @@ def test_a_recipe_runs_on_ray_with_the_same_mix_and_bytes(
     assert manifest(tmp_path / "ray") == manifest(tmp_path / "local")
 
 
+def test_a_hub_dataset_prepares_on_ray_as_locally(
+    cluster, tok_dir, tmp_path, tmp_path_factory, small_blocks, monkeypatch
+):
+    # The driver resolves the Hub id to the files in its cache (offline, the cache filled
+    # through the fake Hub); the workers read those paths, as any other input.
+    from hub_cache import fill_cache, write_repo
+    from huggingface_hub import constants
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    shards = {
+        f"data/train-0000{k}-of-00002.jsonl": [chat(k * 100 + i) for i in range(60)]
+        + [{"messages": [{"role": "user", "content": "no answer"}]}]
+        for k in range(2)
+    }
+    repo = write_repo(tmp_path_factory.mktemp("repo"), shards)
+    cache = str(tmp_path_factory.mktemp("hub-cache"))
+    answers, _ = fill_cache({"org/chats": repo}, sha, [["org/chats", {}]], cache)
+    assert answers[0].get("sha") == sha, answers
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", cache)
+
+    def run(name: str, **kw) -> Path:
+        out = tmp_path / name
+        prepare(PrepareOptions(inputs=["org/chats"], tokenizer=tok_dir, max_length=192,
+                               output=str(out), **kw))  # fmt: skip
+        return out
+
+    local, ray = run("local", num_proc=1), run("ray", engine="ray", address=cluster.address)
+    m = manifest(ray)
+    assert [i["hub"]["path"] for i in m["inputs"]] == sorted(shards)
+    assert m["counts"]["rejected"] == {"no-final-assistant": 2}
+    assert files(ray) == files(local)
+    assert m == manifest(local)
+
+
 # --- without a cluster -------------------------------------------------------------------
 
 
