@@ -20,7 +20,9 @@ the temporary folder until packing has placed them (see ``output.DocumentSpill``
 
 Beside this module: ``options`` (what a run takes), ``identity`` (the hashes behind the
 fingerprint), ``workers`` (the per-row work, in-process or in worker processes),
-``encode/`` (template, tokens, masks, lengths), ``packing`` and ``output``.
+``encode/`` (template, tokens, masks, lengths), ``packing`` and ``output``; ``ray_engine``
+(the encode stage's loop on a Ray cluster, ``--engine ray``: the same workers, collected
+here in the same order).
 
     from dataprep.prepare.pipeline import PrepareOptions, prepare
     result = prepare(PrepareOptions(inputs=["data.jsonl"], tokenizer="./tok",

@@ -287,6 +287,14 @@ def test_usage_errors(capsys, monkeypatch, tok_dir, tmp_path, args, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_glob_that_matches_nothing_is_a_usage_error(capsys, tok_dir, tmp_path):
+    pattern = tmp_path / "shards" / "*.jsonl"
+    code, _, err = run_cli(capsys, "prepare", pattern, "--tokenizer", tok_dir,
+                           "--max-length", 64, "-o", tmp_path / "out")  # fmt: skip
+    assert code == 2
+    assert f"error: no file matches {pattern}" in err
+
+
 def test_a_recipe_names_a_known_engine(capsys, tok_dir, tmp_path):
     (tmp_path / "in.jsonl").write_bytes(lines([chat(0)]))
     recipe = tmp_path / "mix.yaml"
