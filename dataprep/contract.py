@@ -44,6 +44,8 @@ KINDS = ("sft", "dpo", "kto")
 MASK_POLICIES = ("assistant", "last", "all", "completion")
 # What happens to a row longer than --max-length.
 OVERLONG_POLICIES = ("drop", "truncate", "split")
+# Where prepare encodes the rows (``prepare --engine``); the output is the same bytes.
+ENGINES = ("local", "ray")
 
 # The label of a token that is not trained (PyTorch's cross-entropy ignore_index).
 IGNORE_INDEX = -100
@@ -310,8 +312,13 @@ class Manifest(Record):
     # every document's index (in the order the rows hold them) into this list: "sources"
     # (a recipe's) or "inputs".
     document_sources: str | None = None
+    # Where the rows were encoded: "local" or "ray" (the same output either way; older
+    # manifests have none).
+    engine: str | None = None
 
-    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset({"sources", "document_sources"})
+    OMIT_WHEN_NONE: typing.ClassVar[frozenset[str]] = frozenset(
+        {"sources", "document_sources", "engine"}
+    )
 
     @classmethod
     def from_json(cls, value: Any) -> Manifest:

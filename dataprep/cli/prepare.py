@@ -67,6 +67,21 @@ from dataprep.contract import OVERLONG_POLICIES as OVERLONG
     help="Worker processes; given, it is used as it is. [default: none (the main process "
     "alone) for inputs under 2 MB, above that one per MB of input, at most one per core, up to 8]",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(("local", "ray")),
+    default="local",
+    show_default=True,
+    help="Where the rows are encoded: this machine (--num-proc processes) or a Ray cluster "
+    '(one worker per CPU, or --num-proc; needs pip install "dataprep[ray]"). The output '
+    "is the same bytes either way.",
+)
+@click.option(
+    "--address",
+    metavar="ADDR",
+    help="--engine ray: the cluster's address (HOST:PORT of `ray start --head`) "
+    "[default: RAY_ADDRESS, else a Ray started on this machine for the run].",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the eval split.")
 @mapping_options
 @hub_options
@@ -94,7 +109,7 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
             kind: str | None, mask: str | None, pack: bool | None, overlong: str,
             chat_template: str | None, system: str | None, thinking: str,
             template_kwargs: dict[str, Any], eval_fraction: float, dedup: bool,
-            num_proc: int | None, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
+            num_proc: int | None, engine: str, address: str | None, seed: int, fields: tuple[str, ...], roles: tuple[str, ...],
             format_: str | None, accept: tuple[str, ...], datasets: str | None,
             dataset_dir: str | None, force: bool, as_json: bool, split: str | None,
             subset: str | None, revision: str | None) -> None:  # fmt: skip
@@ -121,6 +136,15 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
           --chat-template chatml --eval-fraction 0.05 --dedup --num-proc 4
       dataprep prepare HuggingFaceH4/ultrachat_200k --split train_sft \\
           --tokenizer ./tok --max-length 2048 -o ultrachat/
+      dataprep prepare 'shards/*.jsonl' --tokenizer ./tok --max-length 4096 -o out/ \\
+          --engine ray --address 10.0.0.1:6379
+
+    \b
+    --engine ray reads and encodes on a Ray cluster (`ray start --head` on one node,
+    `ray start --address HEAD:6379` on the others; every node with dataprep[ray,train]
+    installed and the inputs at the same paths); this machine plans the packing and
+    writes the folder. The output is byte-identical to --engine local. A recipe may say
+    `engine: ray` and `address: HOST:PORT`.
 
     \b
     A single IN that is a recipe YAML, a LLaMA-Factory dataset_info.json (with
@@ -163,8 +187,12 @@ def prepare(ctx: click.Context, inputs: tuple[str, ...], tokenizer: str | None,
         split=split,
         subset=subset,
         revision=revision,
+        engine=engine,
+        address=address,
     )
     options = PrepareOptions(**_with_config(ctx, base, datasets, dataset_dir))
+    if address is not None and options.engine != "ray":
+        raise click.UsageError("--address goes with --engine ray")
     output = options.output
     bar: Any = None
 
@@ -215,6 +243,7 @@ _CONFIGURABLE = {
     "chat_template": "chat_template", "pack": "pack", "eval_fraction": "eval_fraction",
     "dedup": "dedup", "seed": "seed", "mask": "mask", "system": "system",
     "fields": "fields", "roles": "roles", "format_": "format",
+    "engine": "engine", "address": "address",
 }  # fmt: skip
 
 

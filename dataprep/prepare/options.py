@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataprep.contract import KINDS, OVERLONG_POLICIES
+from dataprep.contract import ENGINES, KINDS, OVERLONG_POLICIES
 from dataprep.contract import MASK_POLICIES as MASKS
 from dataprep.errors import PrepareError, UsageError
 from dataprep.formats import FORMATS
@@ -15,6 +15,7 @@ from dataprep.formats.mapping import Mapping
 from dataprep.prepare.encode.gate import check_accept
 from dataprep.prepare.output import check_replaceable
 from dataprep.reading.hub import parse_hub_ref
+from dataprep.reading.inputs import is_glob
 
 # The kinds whose rows are never packed or split, and what one of their rows is.
 UNSPLIT = {"dpo": "a preference pair", "kto": "a KTO example"}
@@ -23,8 +24,8 @@ THINKING = ("keep", "last", "drop")
 
 @dataclass
 class PrepareOptions:
-    """Everything ``dataprep prepare`` takes. Only ``num_proc`` and ``force`` are left out
-    of the fingerprint: they change how fast, not what."""
+    """Everything ``dataprep prepare`` takes. ``num_proc``, ``force``, ``engine`` and
+    ``address`` are left out of the fingerprint: they change how fast, not what."""
 
     inputs: list[str]
     tokenizer: str
@@ -55,6 +56,10 @@ class PrepareOptions:
     split: str | None = None
     subset: str | None = None
     revision: str | None = None
+    # Where the per-row work runs: "local" (this machine, --num-proc processes) or "ray"
+    # (a Ray cluster at ``address``; None: RAY_ADDRESS, else a Ray started for the run).
+    engine: str = "local"
+    address: str | None = None
 
 
 @dataclass
@@ -104,11 +109,27 @@ def check_options(options: PrepareOptions) -> None:
     if unsplit and options.overlong == "split":
         raise UsageError(f"--overlong split applies to SFT only: {unsplit} cannot be split")
     for path in options.inputs:
-        if path != "-" and not Path(path).exists() and parse_hub_ref(path) is None:
+        if (
+            path != "-"
+            and not Path(path).exists()
+            and parse_hub_ref(path) is None
+            and not is_glob(path)  # expanded, or refused, with the inputs
+        ):
             raise UsageError(f"no such file: {path}")
     Mapping.from_specs(options.fields, options.roles)  # raises UsageError on a bad spec
     check_accept(options.accept)
+    check_engine(options.engine)
     check_replaceable(options.output)
+
+
+def check_engine(engine: str) -> None:
+    """--engine is local or ray; ray needs the ray extra (exit 2 saying how to get it)."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "ray":
+        from dataprep.prepare.ray_engine import require_ray
+
+        require_ray()
 
 
 def option_record(options: PrepareOptions) -> dict[str, Any]:

@@ -20,7 +20,9 @@ the temporary folder until packing has placed them (see ``output.DocumentSpill``
 
 Beside this module: ``options`` (what a run takes), ``identity`` (the hashes behind the
 fingerprint), ``workers`` (the per-row work, in-process or in worker processes),
-``encode/`` (template, tokens, masks, lengths), ``packing`` and ``output``.
+``encode/`` (template, tokens, masks, lengths), ``packing`` and ``output``; ``ray_engine``
+(the encode stage's loop on a Ray cluster, ``--engine ray``: the same workers, collected
+here in the same order).
 
     from dataprep.prepare.pipeline import PrepareOptions, prepare
     result = prepare(PrepareOptions(inputs=["data.jsonl"], tokenizer="./tok",
@@ -529,7 +531,11 @@ def encode(
     # Worker processes only where the input pays for them (or --num-proc says so).
     num_proc = worker_count(options.num_proc, inputs)
     try:
-        if num_proc == 1:
+        if options.engine == "ray":
+            from dataprep.prepare.ray_engine import encode_on_ray
+
+            encode_on_ray(options, plan, inputs, collect)
+        elif num_proc == 1:
             worker = plan.worker
             picks = selection.picks if selection is not None else None
             for index, records in batches(inputs, picks):
@@ -734,6 +740,7 @@ def build_manifest(
         notes=tuple(encoded.notes),
         options=option_record(options),
         seconds=round(time.perf_counter() - started, 3),
+        engine=options.engine,
     )
 
 

@@ -43,6 +43,8 @@ CONFIG_OPTIONS = (
     ("seed", "--seed"),
     ("mask", "--mask"),
     ("system", "--system"),
+    ("engine", "--engine"),
+    ("address", "--address"),
 )
 # Data file kinds looked for in a plain folder named as a source (LLaMA-Factory's
 # file_name may name a folder of files).

@@ -6,7 +6,9 @@ of one subset in the Hugging Face cache (``hub.resolve_hub``: fetched when onlin
 in the cache when ``HF_HUB_OFFLINE`` is set). A local folder laid out like a Hub dataset
 repo (a clone: ``data/train-*.parquet``, ``train.jsonl``, a README with ``configs:``)
 becomes the files of one split by the same rules (``hub.resolve_folder``), when
-``--split`` or ``--subset`` asks for it.
+``--split`` or ``--subset`` asks for it. A glob (``shards/*.jsonl``, ``data/**/*.parquet``,
+quoted so that the shell leaves it) that names no existing file becomes the files it
+matches, sorted by name.
 
     >>> [f.path for f in expand_inputs(["rows.jsonl", "-"])]
     ['rows.jsonl', '-']
@@ -17,6 +19,7 @@ becomes the files of one split by the same rules (``hub.resolve_folder``), when
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +80,11 @@ def expand_inputs(
             out += [
                 InputFile(f, None, os.path.relpath(f, path).replace(os.sep, "/")) for f in files
             ]
+        elif is_glob(path) and not os.path.exists(path):
+            matches = sorted(glob.glob(path, recursive=True))
+            if not matches:
+                raise UsageError(f"no file matches {path}")
+            out += [InputFile(m) for m in matches]
         else:
             out.append(InputFile(path))
     if revision is not None and not hub_seen:
@@ -91,6 +99,15 @@ def expand_inputs(
             "laid out like one, and no input is one"
         )
     return out
+
+
+def is_glob(path: str) -> bool:
+    """Whether ``path`` holds a glob's wildcards (``*``, ``?``, ``[``).
+
+    >>> is_glob("shards/*.jsonl"), is_glob("data.jsonl")
+    (True, False)
+    """
+    return any(c in path for c in "*?[")
 
 
 def describe(files: Iterable[InputFile]) -> list[str]:

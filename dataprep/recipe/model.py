@@ -16,6 +16,8 @@ Our own recipe file is YAML::
     system: "Be brief."      # default system prompt of every source (as prepare --system)
     tokenizer: ./tok         # as prepare --tokenizer
     output: prepared/        # as prepare -o
+    engine: ray              # as prepare --engine (local or ray)
+    address: 10.0.0.1:6379   # as prepare --address (the Ray cluster)
     sources:
       - path: data/chats.jsonl           # a local file or folder, relative to this file
         weight: 3
@@ -60,6 +62,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dataprep.contract import ENGINES
 from dataprep.errors import UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping, parse_field_maps, parse_role_maps
@@ -151,6 +154,8 @@ class Recipe:
     system: str | None = None
     tokenizer: str | None = None
     output: str | None = None
+    engine: str | None = None
+    address: str | None = None
     origin: str = ""  # the file the recipe was read from
 
 
@@ -213,7 +218,7 @@ _SOURCE_KEYS = (
 )  # fmt: skip
 _RECIPE_KEYS = (
     "sources", "seed", "rows", "eval_fraction", "dedup", "kind", "max_length",
-    "chat_template", "pack", "mask", "system", "tokenizer", "output",
+    "chat_template", "pack", "mask", "system", "tokenizer", "output", "engine", "address",
 )  # fmt: skip
 
 
@@ -330,9 +335,11 @@ def load_recipe(path: str) -> Recipe:
         kw["kind"] = _choice(doc["kind"], KINDS, at("kind"), "kind")
     if "mask" in doc:
         kw["mask"] = _choice(doc["mask"], MASKS, at("mask"), "mask")
-    for key in ("chat_template", "system", "tokenizer", "output"):
+    for key in ("chat_template", "system", "tokenizer", "output", "address"):
         if key in doc:
             kw[key] = _text(doc[key], at(key), key)
+    if "engine" in doc:
+        kw["engine"] = _choice(doc["engine"], ENGINES, at("engine"), "engine")
     return Recipe(sources=sources, origin=path, **kw)
 
 

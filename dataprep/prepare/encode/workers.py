@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -395,21 +395,28 @@ def batches(
     from dataprep.reading import read_records
 
     for index, item in enumerate(inputs):
-        batch: list[Any] = []
-        size = 0
         taken = picks[index] if picks is not None else None
-        for position, record in enumerate(read_records(item.read_from)):
-            times = 1 if taken is None else int(taken[position])
-            if times == 0:
-                continue
-            batch += [record] * times
-            size += times * (len(record.raw) if record.raw is not None else 0)
-            if len(batch) >= ROWS_PER_TASK or size >= BYTES_PER_TASK:
-                yield index, batch
-                batch = []
-                size = 0
-        if batch:
+        for batch in batches_of(read_records(item.read_from), taken):
             yield index, batch
+
+
+def batches_of(records: Iterable[Any], taken: np.ndarray | None = None) -> Iterator[list[Any]]:
+    """The batches of one input's records (or of a range of them, as ``prepare --engine
+    ray`` reads a file: ``taken`` is then the picks of that range's records)."""
+    batch: list[Any] = []
+    size = 0
+    for position, record in enumerate(records):
+        times = 1 if taken is None else int(taken[position])
+        if times == 0:
+            continue
+        batch += [record] * times
+        size += times * (len(record.raw) if record.raw is not None else 0)
+        if len(batch) >= ROWS_PER_TASK or size >= BYTES_PER_TASK:
+            yield batch
+            batch = []
+            size = 0
+    if batch:
+        yield batch
 
 
 def run_pool(
