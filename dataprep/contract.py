@@ -434,6 +434,18 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
         raise ManifestDamaged(e.problem, e.key, file) from None
 
 
+def read_document_sources(folder: str | os.PathLike, split: str) -> Any:
+    """``split``'s DOCUMENT_SOURCES in the prepared ``folder`` (a numpy int32 array), or
+    None where prepare wrote none (one source fed it, or an older dataprep)."""
+    import numpy as np
+
+    folder = Path(folder)
+    path = (folder / split if (folder / DATASET_DICT).exists() else folder) / DOCUMENT_SOURCES
+    if not path.is_file():
+        return None
+    return np.load(path, allow_pickle=False)
+
+
 # --- hashes -------------------------------------------------------------------------------
 
 

@@ -465,13 +465,12 @@ def evaluate_split(
 def document_sources(data: PreparedData, split: str) -> tuple[np.ndarray | None, list[str]]:
     """Each document's source index in ``split`` (as its rows hold the documents), and the
     names the indexes stand for; (None, []) where prepare recorded none (one source)."""
-    from dataprep.prepare.output import read_document_sources, split_folders
+    from dataprep.contract import read_document_sources
 
     manifest = data.manifest
     if manifest.document_sources is None:
         return None, []
-    folder = split_folders(data.path).get(split)
-    groups = read_document_sources(folder) if folder is not None else None
+    groups = read_document_sources(data.path, split)
     if manifest.document_sources == "sources":
         names = [s.name for s in manifest.sources or ()]
     else:

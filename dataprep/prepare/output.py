@@ -310,14 +310,6 @@ def write_document_sources(folder: str | os.PathLike, sources: np.ndarray) -> No
         np.save(f, np.ascontiguousarray(sources, dtype=np.int32), allow_pickle=False)
 
 
-def read_document_sources(folder: str | os.PathLike) -> np.ndarray | None:
-    """The split's ``DOCUMENT_SOURCES``, or None where prepare wrote none (one source)."""
-    path = Path(folder) / DOCUMENT_SOURCES
-    if not path.is_file():
-        return None
-    return np.load(path, allow_pickle=False)
-
-
 def write_dataset_dict(folder: str | os.PathLike, splits: list[str]) -> None:
     (Path(folder) / DATASET_DICT).write_text(json.dumps({"splits": splits}))
 
