@@ -181,18 +181,39 @@ def command_line(ctx: click.Context) -> str:
     return shlex.join(["train", *argv]) if argv else f"train {ctx.info_name}"
 
 
-@cli.command(short_help="Supervised fine-tuning on prepared SFT data (LoRA, QLoRA or full).")
-@training_options
-@click.pass_context
-def sft(
-    ctx: click.Context,
-    data: str,
-    output: str | None,
-    resume: bool,
-    config_file: str | None,
-    sets: tuple[str, ...],
-    **flags: Any,
-) -> None:
+def training_command(name: str, short_help: str, runner: str, help_text: str) -> None:
+    """Register ``train NAME``: the options every method takes (``training_options``), the
+    run's config from them, then ``runner`` ("module:function", imported only when the
+    command runs) on the data, the config and the output folder."""
+
+    @cli.command(name=name, short_help=short_help, help=help_text)
+    @training_options
+    @click.pass_context
+    def command(
+        ctx: click.Context,
+        data: str,
+        output: str | None,
+        resume: bool,
+        config_file: str | None,
+        sets: tuple[str, ...],
+        **flags: Any,
+    ) -> None:
+        import importlib
+
+        quiet_libraries()
+        run = run_config(config_file, sets, **flags)
+        module, _, function = runner.partition(":")
+        train_method = getattr(importlib.import_module(module), function)
+        train_method(
+            data, run, output_folder(output, run), resume=resume, command=command_line(ctx)
+        )
+        ctx.exit(0)
+
+
+training_command(
+    "sft",
+    "Supervised fine-tuning on prepared SFT data (LoRA, QLoRA or full).",
+    "train.sft:run_sft",
     """Supervised fine-tuning on prepared SFT data (DIR from `dataprep prepare`).
 
     The data is used as prepared: its labels, its packing (documents kept apart), its
@@ -212,27 +233,14 @@ def sft(
       train sft prepared/ --model samples/tiny-model -o run/ --set max_steps=30
       train sft prepared/ --model ./base --qlora -o run/ --config train/configs/sft_qlora.yaml
       train sft prepared/ --model ./base -o run/ --resume         continue after a crash
-    """
-    quiet_libraries()
-    run = run_config(config_file, sets, **flags)
-    from train.sft import run_sft
-
-    run_sft(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
-    ctx.exit(0)
+    """,
+)
 
 
-@cli.command(short_help="Preference optimisation (DPO) on prepared DPO data.")
-@training_options
-@click.pass_context
-def dpo(
-    ctx: click.Context,
-    data: str,
-    output: str | None,
-    resume: bool,
-    config_file: str | None,
-    sets: tuple[str, ...],
-    **flags: Any,
-) -> None:
+training_command(
+    "dpo",
+    "Preference optimisation (DPO) on prepared DPO data.",
+    "train.dpo:run_dpo",
     """Direct preference optimisation on prepared DPO data (prompt, chosen, rejected ids).
 
     The reference model is the base with the adapter switched off (LoRA, QLoRA) or a
@@ -244,27 +252,14 @@ def dpo(
     Examples:
       train dpo prepared-dpo/ --model samples/tiny-model -o run-dpo/ --set max_steps=20
       train dpo prepared-dpo/ --model ./sft-merged -o run-dpo/ --set beta=0.05
-    """
-    quiet_libraries()
-    run = run_config(config_file, sets, **flags)
-    from train.dpo import run_dpo
-
-    run_dpo(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
-    ctx.exit(0)
+    """,
+)
 
 
-@cli.command(short_help="Kahneman-Tversky optimisation (KTO) on prepared KTO data.")
-@training_options
-@click.pass_context
-def kto(
-    ctx: click.Context,
-    data: str,
-    output: str | None,
-    resume: bool,
-    config_file: str | None,
-    sets: tuple[str, ...],
-    **flags: Any,
-) -> None:
+training_command(
+    "kto",
+    "Kahneman-Tversky optimisation (KTO) on prepared KTO data.",
+    "train.kto:run_kto",
     """KTO on prepared KTO data (prompt, completion ids and a desirable/undesirable label).
 
     Each answer is pushed up or down on its own, with no pair needed; the KL term is
@@ -277,27 +272,14 @@ def kto(
     Examples:
       train kto prepared-kto/ --model samples/tiny-model -o run-kto/ --set max_steps=20
       train kto prepared-kto/ --model ./sft-merged -o run-kto/ --set beta=0.05
-    """
-    quiet_libraries()
-    run = run_config(config_file, sets, **flags)
-    from train.kto import run_kto
-
-    run_kto(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
-    ctx.exit(0)
+    """,
+)
 
 
-@cli.command(short_help="Odds-ratio preference optimisation (ORPO) on prepared DPO data.")
-@training_options
-@click.pass_context
-def orpo(
-    ctx: click.Context,
-    data: str,
-    output: str | None,
-    resume: bool,
-    config_file: str | None,
-    sets: tuple[str, ...],
-    **flags: Any,
-) -> None:
+training_command(
+    "orpo",
+    "Odds-ratio preference optimisation (ORPO) on prepared DPO data.",
+    "train.orpo:run_orpo",
     """ORPO on prepared DPO data (prompt, chosen, rejected ids): SFT on the chosen answers
     and an odds-ratio preference term in one loss, with no reference model.
 
@@ -308,27 +290,14 @@ def orpo(
     Examples:
       train orpo prepared-dpo/ --model samples/tiny-model -o run-orpo/ --set max_steps=20
       train orpo prepared-dpo/ --model ./base --qlora -o run-orpo/ --set beta=0.2
-    """
-    quiet_libraries()
-    run = run_config(config_file, sets, **flags)
-    from train.orpo import run_orpo
-
-    run_orpo(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
-    ctx.exit(0)
+    """,
+)
 
 
-@cli.command(short_help="Simple preference optimisation (SimPO) on prepared DPO data.")
-@training_options
-@click.pass_context
-def simpo(
-    ctx: click.Context,
-    data: str,
-    output: str | None,
-    resume: bool,
-    config_file: str | None,
-    sets: tuple[str, ...],
-    **flags: Any,
-) -> None:
+training_command(
+    "simpo",
+    "Simple preference optimisation (SimPO) on prepared DPO data.",
+    "train.simpo:run_simpo",
     """SimPO on prepared DPO data: the chosen answer's mean log-probability per token must
     beat the rejected one's by a margin, with no reference model (TRL's CPO trainer).
 
@@ -339,27 +308,14 @@ def simpo(
     Examples:
       train simpo prepared-dpo/ --model samples/tiny-model -o run-simpo/ --set max_steps=20
       train simpo prepared-dpo/ --model ./sft-merged -o run-simpo/ --set beta=2.5 --set simpo_gamma=1.4
-    """
-    quiet_libraries()
-    run = run_config(config_file, sets, **flags)
-    from train.simpo import run_simpo
-
-    run_simpo(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
-    ctx.exit(0)
+    """,
+)
 
 
-@cli.command(short_help="A reward model from prepared DPO data (preference pairs).")
-@training_options
-@click.pass_context
-def reward(
-    ctx: click.Context,
-    data: str,
-    output: str | None,
-    resume: bool,
-    config_file: str | None,
-    sets: tuple[str, ...],
-    **flags: Any,
-) -> None:
+training_command(
+    "reward",
+    "A reward model from prepared DPO data (preference pairs).",
+    "train.reward:run_reward",
     """A reward model from prepared DPO data: the model with a one-output head that scores
     prompt + answer, trained so the chosen answer scores above the rejected one.
 
@@ -371,13 +327,8 @@ def reward(
     Examples:
       train reward prepared-dpo/ --model samples/tiny-model -o run-rm/ --set max_steps=20
       train reward prepared-dpo/ --model ./base --full -o run-rm/ --set num_train_epochs=1
-    """
-    quiet_libraries()
-    run = run_config(config_file, sets, **flags)
-    from train.reward import run_reward
-
-    run_reward(data, run, output_folder(output, run), resume=resume, command=command_line(ctx))
-    ctx.exit(0)
+    """,
+)
 
 
 @cli.command(short_help="Merge a LoRA adapter into its base model.")

@@ -24,13 +24,13 @@ from typing import Any
 from trl import DPOTrainer
 
 from dataprep.errors import UsageError
-from train import _upstream, machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, source_of, trainer_config
+from train import _upstream, models, processes, say
+from train.config import RunConfig, source_of
 from train.run import (
+    configure,
     load_data_and_tokenizer,
     load_model,
     make_trainer,
-    memory_defaults,
     train_and_save,
 )
 
@@ -80,18 +80,8 @@ def run_dpo(
 
     # 2. TRL's config: our defaults for the mode and device (activation checkpointing
     # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
-    device = machine.device_type()
-    run = memory_defaults(run, data, "dpo", device)
-    args = trainer_config(
-        run,
-        "dpo",
-        output_dir=str(output_dir),
-        device_type=device,
-        bf16_ok=machine.bf16_supported(device),
-        has_eval=data.eval is not None,
-    )
+    run, args, device, checkpoint = configure(run, data, "dpo", output_dir, resume=resume)
     check_loss_types(run, args)
-    checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The policy, and for full fine-tuning its frozen reference.
     model = load_model(run, tokenizer, device)

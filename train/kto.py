@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 from trl import KTOTrainer
 
-from train import _upstream, machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, trainer_config
+from train import _upstream, models, processes, say
+from train.config import RunConfig
 from train.run import (
+    configure,
     load_data_and_tokenizer,
     load_model,
     make_trainer,
-    memory_defaults,
     train_and_save,
 )
 
@@ -152,17 +152,7 @@ def run_kto(
 
     # 2. TRL's config: our defaults for the mode and device (activation checkpointing
     # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
-    device = machine.device_type()
-    run = memory_defaults(run, data, "kto", device)
-    args = trainer_config(
-        run,
-        "kto",
-        output_dir=str(output_dir),
-        device_type=device,
-        bf16_ok=machine.bf16_supported(device),
-        has_eval=data.eval is not None,
-    )
-    checkpoint = resume_checkpoint(output_dir, resume)
+    run, args, device, checkpoint = configure(run, data, "kto", output_dir, resume=resume)
 
     # 3. The policy, and for full fine-tuning its frozen reference.
     model = load_model(run, tokenizer, device)

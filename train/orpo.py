@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from train import _upstream, machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, trainer_config
+from train import _upstream, models, processes, say
+from train.config import RunConfig
 from train.pair_batches import CountsTokens, PairCollator
 from train.run import (
+    configure,
     load_data_and_tokenizer,
     load_model,
     make_trainer,
-    memory_defaults,
     train_and_save,
 )
 
@@ -64,21 +64,11 @@ def run_orpo(
 
     # 2. TRL's config: our defaults for the mode and device (activation checkpointing
     # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
-    device = machine.device_type()
-    run = memory_defaults(run, data, "orpo", device)
-    args = trainer_config(
-        run,
-        "orpo",
-        output_dir=str(output_dir),
-        device_type=device,
-        bf16_ok=machine.bf16_supported(device),
-        has_eval=data.eval is not None,
-    )
+    run, args, device, checkpoint = configure(run, data, "orpo", output_dir, resume=resume)
     # The batches come from the prepared columns (PairCollator), which must reach it; the
     # length is the one prepare applied (TRL reads it only to generate during eval).
     args.remove_unused_columns = False
     args.max_length = data.manifest.max_length
-    checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The policy alone: ORPO has no reference model.
     model = load_model(run, tokenizer, device)

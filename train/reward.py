@@ -30,13 +30,13 @@ from typing import Any
 
 from trl import RewardTrainer
 
-from train import _upstream, machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, trainer_config
+from train import _upstream, models, processes, say
+from train.config import RunConfig
 from train.pair_batches import RewardCollator
 from train.run import (
+    configure,
     load_data_and_tokenizer,
     make_trainer,
-    memory_defaults,
     train_and_save,
 )
 
@@ -66,19 +66,9 @@ def run_reward(
 
     # 2. TRL's config: our defaults for the mode and device (activation checkpointing
     # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
-    device = machine.device_type()
-    run = memory_defaults(run, data, "reward", device)
-    args = trainer_config(
-        run,
-        "reward",
-        output_dir=str(output_dir),
-        device_type=device,
-        bf16_ok=machine.bf16_supported(device),
-        has_eval=data.eval is not None,
-    )
+    run, args, device, checkpoint = configure(run, data, "reward", output_dir, resume=resume)
     # The batches come from the prepared columns (RewardCollator), which must reach it.
     args.remove_unused_columns = False
-    checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The model, with a one-output head that scores a whole sequence: seeded, so the new
     # head starts the same in every run with the same seed (as TRL seeds its own load).

@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dataprep.errors import UsageError
 from train import checkpoints, models, outputs, say
@@ -131,6 +131,46 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
         "--set activation_checkpointing=... / model_dtype=... decide instead"
     )
     return dataclasses.replace(run, trl=trl_keys, model_dtype=dtype)
+
+
+class Setup(NamedTuple):
+    """What step 2 of a recipe decides: the run (with its memory defaults), TRL's config,
+    the device, and the checkpoint to resume from (None: from the start)."""
+
+    run: RunConfig
+    args: Any
+    device: str
+    checkpoint: str | None
+
+
+def configure(
+    run: RunConfig,
+    data: PreparedData,
+    kind: str,
+    output_dir: Path,
+    *,
+    resume: bool,
+    packed: bool = False,
+) -> Setup:
+    """Step 2 of every recipe: the device; activation checkpointing and the weights' dtype
+    from a memory estimate there (``memory_defaults``); TRL's config for ``kind`` from our
+    defaults, then the user's keys (``train.config.trainer_config``); the checkpoint that
+    ``--resume`` continues from."""
+    from train import machine
+    from train.config import resume_checkpoint, trainer_config
+
+    device = machine.device_type()
+    run = memory_defaults(run, data, kind, device)
+    args = trainer_config(
+        run,
+        kind,
+        output_dir=str(output_dir),
+        device_type=device,
+        bf16_ok=machine.bf16_supported(device),
+        packed=packed,
+        has_eval=data.eval is not None,
+    )
+    return Setup(run, args, device, resume_checkpoint(output_dir, resume))
 
 
 def load_model(run: RunConfig, tokenizer: Any, device: str, *, packed: bool = False) -> Any:

@@ -17,13 +17,13 @@ from typing import Any
 
 from trl import SFTTrainer
 
-from train import machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, trainer_config
+from train import models, processes, say
+from train.config import RunConfig
 from train.run import (
+    configure,
     load_data_and_tokenizer,
     load_model,
     make_trainer,
-    memory_defaults,
     train_and_save,
 )
 
@@ -46,18 +46,9 @@ def run_sft(
 
     # 2. TRL's config: our defaults for the mode and device (activation checkpointing
     # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
-    device = machine.device_type()
-    run = memory_defaults(run, data, "sft", device)
-    args = trainer_config(
-        run,
-        "sft",
-        output_dir=str(output_dir),
-        device_type=device,
-        bf16_ok=machine.bf16_supported(device),
-        packed=data.packed,
-        has_eval=data.eval is not None,
+    run, args, device, checkpoint = configure(
+        run, data, "sft", output_dir, resume=resume, packed=data.packed
     )
-    checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The model, on the attention path that keeps packed documents apart.
     model = load_model(run, tokenizer, device, packed=data.packed)

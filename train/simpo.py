@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from dataprep.errors import UsageError
-from train import _upstream, machine, models, processes, say
-from train.config import RunConfig, resume_checkpoint, source_of, trainer_config
+from train import _upstream, models, processes, say
+from train.config import RunConfig, source_of
 from train.pair_batches import CountsTokens, PairCollator
 from train.run import (
+    configure,
     load_data_and_tokenizer,
     load_model,
     make_trainer,
-    memory_defaults,
     train_and_save,
 )
 
@@ -69,17 +69,9 @@ def run_simpo(
     # 1. The data (DPO pairs), and the tokenizer it was made with.
     data, tokenizer = load_data_and_tokenizer(data_dir, run, kind="simpo")
 
-    # 2. TRL's config: our defaults for the mode and device, SimPO's, then the user's keys.
-    device = machine.device_type()
-    run = memory_defaults(run, data, "simpo", device)
-    args = trainer_config(
-        run,
-        "simpo",
-        output_dir=str(output_dir),
-        device_type=device,
-        bf16_ok=machine.bf16_supported(device),
-        has_eval=data.eval is not None,
-    )
+    # 2. TRL's config: our defaults for the mode and device (activation checkpointing
+    # and the weights' dtype from a memory estimate on a GPU), then the user's keys.
+    run, args, device, checkpoint = configure(run, data, "simpo", output_dir, resume=resume)
     if args.loss_type != "simpo":
         where = source_of(run.sources, "loss_type", "config")
         raise UsageError(
@@ -90,7 +82,6 @@ def run_simpo(
     # length is the one prepare applied (TRL reads it only to generate during eval).
     args.remove_unused_columns = False
     args.max_length = data.manifest.max_length
-    checkpoint = resume_checkpoint(output_dir, resume)
 
     # 3. The policy alone: SimPO has no reference model.
     model = load_model(run, tokenizer, device)
