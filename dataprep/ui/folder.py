@@ -45,6 +45,7 @@ class Folder:
             ) from None
         self._lock = threading.Lock()
         self._tables: dict[str, Any] = {}
+        self._sources: dict[str, Any] = {}
         self._text: Any = None
         self._stats: dict[str, Any] | None = None
 
@@ -65,6 +66,24 @@ class Folder:
                     )
                 self._tables[split] = read_split(splits[split])
             return self._tables[split]
+
+    def document_sources(self, split: str) -> tuple[Any, list[str]]:
+        """Each document's source index in ``split`` and the names they index, where
+        prepare recorded them (several sources fed it); else (None, [])."""
+        from dataprep.contract import read_document_sources
+
+        kind = self.manifest.document_sources
+        if kind is None:
+            return None, []
+        with self._lock:
+            if split not in self._sources:
+                self._sources[split] = read_document_sources(self.path, split)
+            groups = self._sources[split]
+        if kind == "sources":
+            names = [src.name for src in self.manifest.sources or ()]
+        else:
+            names = [item.path for item in self.manifest.inputs]
+        return groups, names
 
     def text(self) -> Any:
         """Token ids -> text, with the tokenizer the manifest names."""
@@ -176,6 +195,7 @@ def row(folders: Folders, number: int, split: str = "train", n: int = 0) -> dict
     docs = documents(values, text)
     for d in docs:
         whole_characters(d["tokens"], text)
+    _label_sources(folder, split, table, n, docs)
     trained = sum(t["trained"] for d in docs for t in d["tokens"])
     return {
         "page": "row",
@@ -189,6 +209,26 @@ def row(folders: Folders, number: int, split: str = "train", n: int = 0) -> dict
         "trained": trained,
         "documents": docs,
     }
+
+
+def _label_sources(folder: Folder, split: str, table: Any, n: int, docs: list) -> None:
+    """Name each document's source in ``docs`` (row ``n``'s), where prepare recorded it: a
+    packed row's documents are the ones after those of the rows before it; a pair or an
+    unpacked row is one document, all its parts from one source."""
+    groups, names = folder.document_sources(split)
+    if groups is None:
+        return
+    if "seq_lengths" in table.column_names:
+        import pyarrow.compute as pc
+
+        before = table.column("seq_lengths").slice(0, n)
+        first = int(pc.sum(pc.list_value_length(before)).as_py() or 0) if n else 0
+        indexes = [first + i for i in range(len(docs))]
+    else:
+        indexes = [n] * len(docs)
+    for doc, index in zip(docs, indexes, strict=True):
+        if index < len(groups) and int(groups[index]) < len(names):
+            doc["source"] = names[int(groups[index])]
 
 
 def whole_characters(toks: list[dict[str, Any]], text: Any) -> None:

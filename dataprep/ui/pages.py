@@ -407,6 +407,8 @@ def row_page(d: dict[str, Any]) -> str:
     for doc in d["documents"]:
         trained = sum(t["trained"] for t in doc["tokens"])
         label = doc.get("part") or f"document {doc['doc']}"
+        if doc.get("source"):
+            label += f" · from {doc['source']}"
         body.append(f'<section class=doc data-doc={doc["doc"]}><h3>{e(label)} · '
                     f'{len(doc["tokens"]):,} tokens · {trained:,} trained</h3>'
                     + tokens(doc["tokens"]) + "</section>")  # fmt: skip

@@ -78,6 +78,22 @@ def test_prepared_row_tokens_are_the_arrow_rows(server, prepared):
         ].as_py()
 
 
+def test_prepared_row_documents_name_their_source(server, prepared):
+    """Two inputs fed the folder: each document of each packed row names the input the
+    folder's document_sources.npy gives for it, read here in row order."""
+    import numpy as np
+
+    manifest = orjson.loads((prepared / "dataprep.json").read_bytes())
+    assert manifest["document_sources"] == "inputs"
+    names = [item["path"] for item in manifest["inputs"]]
+    recorded = iter(np.load(prepared / "document_sources.npy").tolist())
+    for n in range(read_split(prepared).num_rows):
+        _, doc = get_json(server + f"/api/prepared/1/row?n={n}")
+        for document in doc["documents"]:
+            assert document["source"] == names[next(recorded)]
+    assert next(recorded, None) is None  # every document was shown once
+
+
 def test_rejects_are_grouped_by_reason_with_their_line_and_row(server, prepared):
     manifest = orjson.loads((prepared / "dataprep.json").read_bytes())
     rejects = [
