@@ -113,7 +113,8 @@ def _clean_messages_row(row: dict) -> bool:
                 expect = "assistant" if expect == "user" else "user"
         elif role == "tool" and expect == "tool":
             call_id = m.get("tool_call_id")
-            if known != 3 or call_id not in ids:
+            # Not a string (a list, say): unhashable, and the full path's to report.
+            if known != 3 or type(call_id) is not str or call_id not in ids:
                 return False
             if type(content) is not str or not content or content.isspace():
                 return False

@@ -143,3 +143,31 @@ def test_changed_rows_reach_both_answers(fmt):
     settings_ = settings(max_examples=2000, database=None)
     find(changed(SHAPES[fmt]), lambda r: FAST_CLEAN[fmt](r) and r != {}, settings=settings_)
     find(changed(SHAPES[fmt]), lambda r: check_row(r, fmt) != [], settings=settings_)
+
+
+def _tool_turn(call_id):
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    return {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "Hi"},
+            {"role": "assistant", "content": "ok"},
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("call_id", "vouched"),
+    [
+        ("c1", True),
+        (["x"], False),  # unhashable: once a TypeError (exit 3) on the fast path
+        ({"id": "c1"}, False),
+        (7, False),
+        ("c9", False),
+    ],
+)
+def test_tool_call_ids_of_any_type(call_id, vouched):
+    row = _tool_turn(call_id)
+    assert FAST_CLEAN["messages"](row) is vouched
+    assert (check_row(row, "messages") == []) is vouched
