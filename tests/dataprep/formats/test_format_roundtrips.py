@@ -34,7 +34,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dataprep.canonical import ROLES, Conversation, Message, Preference, ToolCall, Unpaired
@@ -539,6 +539,8 @@ def test_any_example_converts_or_says_why(name):
 
     @QUICK
     @given(any_example)
+    # Found in CI: two user turns side by side, merged only with leave to lose.
+    @example(Conversation([Message("system", None), Message("user", ""), Message("user", "")]))
     def check(example):
         try:
             row, dropped = module.from_canonical(example, allow_lossy=True)
@@ -546,9 +548,17 @@ def test_any_example_converts_or_says_why(name):
             assert e.code == "not-convertible"
             return
         try:
-            assert module.from_canonical(example) == (row, [])
+            strict = module.from_canonical(example)
         except LossyConversion as e:
             assert e.dropped == dropped and dropped
+        else:
+            if name == "sharegpt" and _shared.DROP_MERGED in dropped:
+                # Leave to lose lets sharegpt merge same-role turns so the row passes
+                # validate; without it the turns are written as they are, nothing lost
+                # (validate's consecutive-roles refuses that row later).
+                assert strict[1] == [] and strict[0] != row
+            else:
+                assert strict == (row, [])
         module.to_canonical(row)
 
     check()
