@@ -36,6 +36,7 @@ from train.pair_batches import RewardCollator
 from train.run import (
     configure,
     load_data_and_tokenizer,
+    load_model,
     make_trainer,
     train_and_save,
 )
@@ -75,16 +76,7 @@ def run_reward(
     from transformers import set_seed
 
     set_seed(args.seed)
-    model = models.load_model(
-        models.resolve_path(run.model),
-        mode=run.mode,
-        device=device,
-        packed=False,
-        init_kwargs=run.trl.get("model_init_kwargs"),
-        model_dtype=run.model_dtype,
-        vocab_size=len(tokenizer),
-        reward_head=True,
-    )
+    model = load_model(run, tokenizer, device, reward_head=True)
     trainer = make_trainer(
         PretokenizedRewardTrainer,
         run,

@@ -173,10 +173,18 @@ def configure(
     return Setup(run, args, device, resume_checkpoint(output_dir, resume))
 
 
-def load_model(run: RunConfig, tokenizer: Any, device: str, *, packed: bool = False) -> Any:
+def load_model(
+    run: RunConfig,
+    tokenizer: Any,
+    device: str,
+    *,
+    packed: bool = False,
+    reward_head: bool = False,
+) -> Any:
     """The run's model (the policy, or a frozen reference: load it twice), with its
     embeddings grown to the tokenizer's length where prepare added special tokens for
-    the chat template; ``packed`` takes the attention path that keeps documents apart."""
+    the chat template; ``packed`` takes the attention path that keeps documents apart;
+    ``reward_head`` loads it as a one-output sequence classifier (``train reward``)."""
     return models.load_model(
         models.resolve_path(run.model),
         mode=run.mode,
@@ -185,6 +193,7 @@ def load_model(run: RunConfig, tokenizer: Any, device: str, *, packed: bool = Fa
         init_kwargs=run.trl.get("model_init_kwargs"),
         model_dtype=run.model_dtype,
         vocab_size=len(tokenizer),
+        reward_head=reward_head,
     )
 
 
