@@ -106,6 +106,23 @@ PAIR_SETS = ["model_dtype=bfloat16", "activation_checkpointing=false"]
 for _method in ("orpo", "simpo", "reward"):
     ARMS[f"{_method}_bf16"] = (_method, "dpo", PAIR_SETS)
     ARMS[f"{_method}_trl"] = (f"trl:{_method}", "pairs.jsonl", [])
+# Issue 11, what the defaults should be: the same runs with Liger's kernels chosen another
+# way (TRAIN_LIGER_KERNELS, `train.fastpath`'s measuring knob) and LoRA without dropout.
+ARM_ENV: dict[str, dict[str, str]] = {}
+for _base in ("dpo_defaults", "sft_defaults"):
+    for _suffix, _kernels in (("noliger", ""), ("norm_swiglu", "rms_norm,swiglu")):
+        ARMS[f"{_base}_{_suffix}"] = ARMS[_base]
+        ARM_ENV[f"{_base}_{_suffix}"] = {"TRAIN_LIGER_KERNELS": _kernels}
+# The same DPO run again: Triton's on-disk cache warm (no kernel compiled mid-run), and
+# with the CUDA allocator's expandable segments (batches of varying length).
+ARMS["dpo_defaults_warm"] = ARMS["dpo_defaults"]
+ARMS["dpo_defaults_expandable"] = ARMS["dpo_defaults"]
+ARM_ENV["dpo_defaults_expandable"] = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+ARMS["lora8b_dropout0"] = ("sft", "sft", ["lora.dropout=0"])
+ARM_SHAPES["lora8b_dropout0"] = "llama-8b"
+ARM_LORA.add("lora8b_dropout0")
+# Arms that leave TRL's batch size alone too (train may split it into micro-batches).
+NOTHING_SET = {n for n, (kind, _, sets) in ARMS.items() if not sets and ":" not in kind}
 ARM_GROUPS = {
     "pairs": [f"{m}_{side}" for m in ("orpo", "simpo", "reward") for side in ("bf16", "trl")],
     "defaults": ["sft_defaults", "sft_trl", "dpo_defaults", "dpo_trl"],
@@ -343,10 +360,13 @@ def throughput(steps: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
     }
 
 
-def stream(command: list[str], timeout: float) -> tuple[int, list[str], list[dict], float, Any]:
+def stream(
+    command: list[str], timeout: float, extra_env: dict[str, str] | None = None
+) -> tuple[int, list[str], list[dict], float, Any]:
     """Run ``command`` from the repo root, reading its log as it comes: (exit code, lines,
     the step log lines with their arrival time, wall seconds, the memory sampler)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
     lines: list[str] = []
     steps: list[dict[str, Any]] = []
@@ -389,7 +409,7 @@ def run_arm(
     output = Path("/tmp") / f"gpu_train_cli_{name}"
     shutil.rmtree(output, ignore_errors=True)
     common_sets = run_sets(s["steps"], s["batch"])
-    if name.endswith("_defaults"):  # TRL's batch size too: train may split it
+    if name in NOTHING_SET or name in ARM_LORA:  # TRL's batch size too: train may split it
         common_sets = [item for item in common_sets if not item.startswith("per_device")]
     if kind.startswith("trl:"):  # TRL's own trainer, in a process of its own
         method = kind.removeprefix("trl:")
@@ -407,13 +427,14 @@ def run_arm(
             "--tokenizer", str(tokenizer), *mode, "-o", str(output),
             *[arg for item in [*common_sets, *sets] for arg in ("--set", item)],
         ]  # fmt: skip
-    code, lines, steps, wall, memory = stream(command, timeout)
+    code, lines, steps, wall, memory = stream(command, timeout, ARM_ENV.get(name, {}))
     written = output / "train_config.yaml"  # the run's config as TRL took it
     config = written.read_text() if written.is_file() else None
     shutil.rmtree(output, ignore_errors=True)
     result: dict[str, Any] = {
         "arm": name,
         "command": " ".join(["train", *command[3:]]),
+        "env": ARM_ENV.get(name, {}),
         "returncode": code,
         "ok": code == 0,
         "wall_s": wall,

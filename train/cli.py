@@ -81,7 +81,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--lora",
             "mode",
             flag_value="lora",
-            help="LoRA adapter (the default): r 16, alpha 32, dropout 0.05, all linear layers.",
+            help="LoRA adapter (the default): r 16, alpha 32, no dropout, all linear layers.",
         ),
         click.option(
             "--qlora",
@@ -92,7 +92,11 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--full", "mode", flag_value="full", help="Train every weight."),
         click.option("--lora-r", type=int, help="LoRA rank (default 16)."),
         click.option("--lora-alpha", type=int, help="LoRA scale numerator (default 32)."),
-        click.option("--lora-dropout", type=float, help="LoRA dropout (default 0.05)."),
+        click.option(
+            "--lora-dropout",
+            type=float,
+            help="LoRA dropout (default 0, as in peft and LLaMA-Factory; 0.05 costs ~7% of an 8B step).",
+        ),
         click.option(
             "--lora-target",
             multiple=True,

@@ -100,6 +100,7 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
             weights_bytes=weights_bytes,
             tokens=rows * longest,
             reference=reference,
+            dropout=run.lora.dropout > 0,
         )
 
     checkpointing = None

@@ -28,29 +28,29 @@ ACCELERATE_CONFIGS = sorted(CONFIGS.glob("accelerate_*.yaml"))
 @pytest.mark.parametrize(
     ("raw", "mode", "lora", "trl"),
     [
-        ({}, "lora", (16, 32, 0.05, "all-linear"), {}),
+        ({}, "lora", (16, 32, 0.0, "all-linear"), {}),
         (
             {"mode": "qlora", "lora": {"r": 64, "alpha": 16}},
             "qlora",
-            (64, 16, 0.05, "all-linear"),
+            (64, 16, 0.0, "all-linear"),
             {},
         ),
         (
             {"mode": "full", "learning_rate": 1e-5},
             "full",
-            (16, 32, 0.05, "all-linear"),
+            (16, 32, 0.0, "all-linear"),
             {"learning_rate": 1e-5},
         ),
         (
-            {"lora": {"dropout": 0, "target_modules": ["q_proj", "v_proj"]}},
+            {"lora": {"dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}},
             "lora",
-            (16, 32, 0.0, ["q_proj", "v_proj"]),
+            (16, 32, 0.1, ["q_proj", "v_proj"]),
             {},
         ),
         (
             {"model": "m", "tokenizer": "t", "kind": "dpo", "beta": 0.2},
             "lora",
-            (16, 32, 0.05, "all-linear"),
+            (16, 32, 0.0, "all-linear"),
             {"beta": 0.2},
         ),
     ],

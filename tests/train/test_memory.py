@@ -51,13 +51,16 @@ def test_estimate_is_near_the_measured_peaks(weights_bytes, checkpointing, measu
     assert measured_gib * 0.98 <= got <= measured_gib * 1.10
 
 
-def test_estimate_is_near_the_measured_lora_peak():
-    # `train sft` (LoRA r16, the default) of an 8B Llama on one H200, micro-batches of 4
-    # packed rows of 4096: 121.16 GiB max_memory_allocated (BENCHMARKS.md, issue 11).
+@pytest.mark.parametrize(("dropout", "measured_gib"), [(False, 101.72), (True, 121.16)])
+def test_estimate_is_near_the_measured_lora_peak(dropout, measured_gib):
+    # `train sft` (LoRA r16) of an 8B Llama on one H200, micro-batches of 4 packed rows of
+    # 4096, max_memory_allocated without dropout (the default) and with 0.05
+    # (BENCHMARKS.md, issue 11).
     eight = {**LLAMA_1B_CONFIG, "hidden_size": 4096, "intermediate_size": 14336}
     eight.update(num_hidden_layers=32, head_dim=128, tie_word_embeddings=False)
-    need = estimate(model_shape(eight), mode="lora", weights_bytes=2, tokens=4 * 4096)
-    assert 121.16 * 0.98 <= need.total(checkpointing=False) / GIB <= 121.16 * 1.10
+    shape = model_shape(eight)
+    need = estimate(shape, mode="lora", weights_bytes=2, tokens=4 * 4096, dropout=dropout)
+    assert measured_gib * 0.98 <= need.total(checkpointing=False) / GIB <= measured_gib * 1.10
 
 
 def test_each_part_grows_as_it_should():
