@@ -55,6 +55,27 @@ class Message:
     extra: dict[str, Any] | None = None
 
 
+def plain_message(role: str, content: str | None, origin: str | None) -> Message:
+    """``Message(role, content, origin=origin)``, every other field unset, built for the
+    readers' common case: a dataclass ``__init__`` looks each absent keyword-only field up
+    in its defaults, six dictionary lookups a message on the path every row takes (a
+    50 MB ``convert`` builds 72k messages). ``tests/dataprep/test_canonical.py`` holds the
+    two equal, field by field.
+
+    >>> plain_message("user", "Hi", "messages[0]") == Message("user", "Hi")
+    True
+    """
+    m = _new(Message)
+    m.role = role
+    m.content = content
+    m.tool_calls = m.tool_call_id = m.name = m.reasoning = m.train = m.extra = None
+    m.origin = origin
+    return m
+
+
+_new = object.__new__
+
+
 @dataclass(slots=True)
 class Conversation:
     """A supervised example: a list of messages.

@@ -9,7 +9,7 @@ from dataprep.cli._options import format_option, hub_options, jobs_option, mappi
 from dataprep.cli._output import echo_json, plural, table
 from dataprep.cli._rows import max_row_bytes_option
 from dataprep.cli.detect import mapping_from
-from dataprep.validate import FileResult, Validation, validate_files
+from dataprep.validate.files import FileResult, Validation, validate_files
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

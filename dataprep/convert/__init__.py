@@ -125,6 +125,9 @@ NOTE_JOINED_INPUT = (
 )
 
 
+_JOINING = frozenset({"alpaca", "kto"})  # the formats whose rows joins_input may be true of
+
+
 def joins_input(row: dict[str, Any], fmt: str) -> bool:
     """Whether reading ``row`` as ``fmt`` joined an alpaca ``input`` to its
     ``instruction`` (``dataprep.formats.alpaca``: a non-empty input; KTO rows of the
@@ -207,7 +210,7 @@ class _Converter:
         self.formats[fmt] += 1
         for word in dropped:
             self.dropped[word] += 1
-        if joins_input(row, fmt):
+        if fmt in _JOINING and joins_input(row, fmt):
             self.notes[NOTE_JOINED_INPUT] += 1
         return out_row, None
 

@@ -17,7 +17,16 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from dataprep.canonical import ROLES, Conversation, Example, Message, Preference, ToolCall, Unpaired
+from dataprep.canonical import (
+    ROLES,
+    Conversation,
+    Example,
+    Message,
+    Preference,
+    ToolCall,
+    Unpaired,
+    plain_message,
+)
 from dataprep.errors import LossyConversion, RowError
 from dataprep.formats.mapping import suggest_role
 from dataprep.formats.media import MEDIA_PART_TYPES, media_part_message
@@ -337,7 +346,7 @@ def read_message(value: Any, path: str) -> Message:
         role, content = value.get("role"), value.get("content")
         if type(content) is str and role in ROLES:
             # The common message, {role, content}: convert reads millions of them. The
-            return Message(role, content, origin=path)
+            return plain_message(role, content, path)
     return _read_full_message(value, path)
 
 
@@ -387,7 +396,7 @@ def read_messages(value: Any, path: str) -> list[Message]:
         if type(item) is dict and len(item) == 2:
             role, content = item.get("role"), item.get("content")
             if type(content) is str and role in roles:
-                append(Message(role, content, origin=f"{path}[{i}]"))
+                append(plain_message(role, content, f"{path}[{i}]"))
                 continue
         append(_read_full_message(item, f"{path}[{i}]"))
     return out

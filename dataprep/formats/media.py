@@ -46,18 +46,8 @@ def refuse_media(row: Any, example: Example | None) -> None:
     adapter read it; None checks the columns only)."""
     if type(row) is not dict:
         return
-    for key in MEDIA_COLUMNS:
-        value = row.get(key)
-        if value is not None and value != "" and value != [] and value != {}:
-            # Only plural columns hold lists; a single path is one item.
-            n = len(value) if isinstance(value, list) else 1
-            raise RowError(
-                key,
-                f"the row holds {_kind(key)} ({n} item{'s' if n != 1 else ''}): {UNSUPPORTED}; "
-                "remove the row, or the column and the text's placeholders to train on the "
-                "text alone",
-                CODE,
-            )
+    if not _MEDIA_COLUMN_SET.isdisjoint(row):
+        _refuse_columns(row)
     if example is None:
         return
     for message in _messages(example):
@@ -72,6 +62,25 @@ def refuse_media(row: Any, example: Example | None) -> None:
                     "placeholder where the text stands without it",
                     CODE,
                 )
+
+
+_MEDIA_COLUMN_SET = frozenset(MEDIA_COLUMNS)
+
+
+def _refuse_columns(row: dict) -> None:
+    """Raise for the first media column of ``row`` that holds something."""
+    for key in MEDIA_COLUMNS:
+        value = row.get(key)
+        if value is not None and value != "" and value != [] and value != {}:
+            # Only plural columns hold lists; a single path is one item.
+            n = len(value) if isinstance(value, list) else 1
+            raise RowError(
+                key,
+                f"the row holds {_kind(key)} ({n} item{'s' if n != 1 else ''}): {UNSUPPORTED}; "
+                "remove the row, or the column and the text's placeholders to train on the "
+                "text alone",
+                CODE,
+            )
 
 
 def media_part_message(kind: str) -> str:

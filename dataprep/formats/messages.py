@@ -71,7 +71,7 @@ def has_role_conversations(row: dict) -> bool:
 
 
 def to_canonical(row: dict) -> Conversation:
-    if has_role_conversations(row):
+    if "messages" not in row and has_role_conversations(row):
         messages = _shared.read_messages(row["conversations"], "conversations")
         system = _shared.optional_str(row.get("system"), "system")
         if system:

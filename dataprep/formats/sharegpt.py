@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dataprep.canonical import Conversation, Example, Message, ToolCall
+from dataprep.canonical import Conversation, Example, Message, ToolCall, plain_message
 from dataprep.errors import RowError
 from dataprep.formats import _shared
 from dataprep.formats.mapping import suggest_role
@@ -126,7 +126,7 @@ def read_turn(turn: Any, path: str) -> tuple[str, Message]:
             # The common turn, {from, value} with text: validate reads millions of them.
             role = ROLE_ALIASES.get(source)
             if role is not None and role != "function_call":
-                return role, Message(role, value, origin=path)
+                return role, plain_message(role, value, path)
     if not isinstance(turn, dict):
         raise _shared.wrong_type(path, "a turn object {from, value}", turn)
     source = _shared.require(turn, "from", path)

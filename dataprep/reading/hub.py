@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -420,6 +419,8 @@ class _FileList:
         self.names = list(names)
 
     def __enter__(self) -> str:
+        import uuid  # here: it imports platform, 2 ms on every command's start
+
         import fsspec
 
         self.fs = fsspec.filesystem("memory")

@@ -23,9 +23,12 @@ import glob
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from dataprep.errors import UsageError
-from dataprep.reading.hub import HubSource, parse_hub_ref, resolve_folder, resolve_hub
+
+if TYPE_CHECKING:
+    from dataprep.reading.hub import HubSource
 
 SHA_SHOWN = 7  # the commit as a person reads it; manifests keep the whole sha
 
@@ -66,17 +69,20 @@ def expand_inputs(
     used = False  # whether --split/--subset applied to some input
     hub_seen = False
     for path in paths:
-        ref = parse_hub_ref(path)
+        # A file that exists is read as itself (as parse_hub_ref says), and the Hub's
+        # module, a few milliseconds of every command's start, stays unimported.
+        local = not path.startswith("hf://") and os.path.exists(path)
+        ref = None if local else _hub().parse_hub_ref(path)
         if ref is not None:
             hub_seen = used = True
-            source = resolve_hub(ref, split=split, subset=subset, revision=revision)
+            source = _hub().resolve_hub(ref, split=split, subset=subset, revision=revision)
             out += [
                 InputFile(f, source, name)
                 for f, name in zip(source.files, source.repo_files, strict=True)
             ]
         elif (split or subset) and _is_repo_folder(path):
             used = True
-            _, _, files = resolve_folder(path, split=split, subset=subset)
+            _, _, files = _hub().resolve_folder(path, split=split, subset=subset)
             out += [
                 InputFile(f, None, os.path.relpath(f, path).replace(os.sep, "/")) for f in files
             ]
@@ -147,3 +153,10 @@ def _is_repo_folder(path: str) -> bool:
         and not os.path.isfile(os.path.join(path, "state.json"))
         and not os.path.isfile(os.path.join(path, "dataset_dict.json"))
     )
+
+
+def _hub() -> Any:
+    """``dataprep.reading.hub``, imported when an input may be on the Hub."""
+    from dataprep.reading import hub
+
+    return hub

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from dataprep.errors import DataprepError
-    from dataprep.validate import validate_files
+    from dataprep.validate.files import validate_files
 
     try:
         mapping = None

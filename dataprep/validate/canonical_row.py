@@ -48,6 +48,11 @@ class CanonicalRow(NamedTuple):
     claimed: tuple[str, ...] = ()
 
 
+# CanonicalRow(...) goes through a __new__ of Python code; tuple's own is called directly
+# on this path, which every row of every command takes.
+_new_row = tuple.__new__
+
+
 def to_canonical(
     row: Any, fmt: str | None, mapping: Mapping | None = None, *, forced: bool = False
 ) -> CanonicalRow:
@@ -80,7 +85,7 @@ def to_canonical(
         refuse_media(row, example)
     except RowError as e:
         raise first_error(row, name, e, mapping) from None
-    return CanonicalRow(example, name, row, claimed)
+    return _new_row(CanonicalRow, (example, name, row, claimed))
 
 
 def unknown_format(row: Any) -> RowError:
@@ -111,9 +116,9 @@ def first_error(row: Any, fmt: str, error: RowError, mapping: Mapping | None = N
 
 
 def user_path(path: str, mapping: Mapping | None) -> str:
-    """``path`` with the fields ``--field`` renamed named back (``dataprep.validate.user_path``)."""
+    """``path`` with the fields ``--field`` renamed named back (``dataprep.validate.files.user_path``)."""
     if mapping is None or not path:
         return path
-    from dataprep.validate import user_path as named_back
+    from dataprep.validate.files import user_path as named_back
 
     return named_back(path, mapping)

@@ -108,7 +108,7 @@ class RowGate:
     def _error(self, f: Finding) -> RowError:
         path = f.path
         if self.mapping is not None and path:
-            from dataprep.validate import user_path
+            from dataprep.validate.files import user_path
 
             path = user_path(path, self.mapping)
         return RowError(path, f.message, f.code)

@@ -20,7 +20,7 @@ from dataprep.errors import UsageError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
 from dataprep.reading import read_records
-from dataprep.validate import validate_files
+from dataprep.validate.files import validate_files
 
 SAMPLES = sorted(
     glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "..", "samples", "*.jsonl"))

@@ -15,7 +15,7 @@ import dataprep.convert.forms
 from dataprep.convert import convert_file
 from dataprep.errors import UsageError
 from dataprep.reading import read_records
-from dataprep.validate import validate_files
+from dataprep.validate.files import validate_files
 
 
 def u(text):

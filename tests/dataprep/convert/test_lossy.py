@@ -11,7 +11,7 @@ import pytest
 from dataprep.convert import NOTE_JOINED_INPUT, convert_file
 from dataprep.formats import FORMATS
 from dataprep.reading import read_records
-from dataprep.validate import validate_files
+from dataprep.validate.files import validate_files
 
 
 def msg(role, text, **more):

@@ -434,7 +434,7 @@ def test_max_row_bytes_option_refuses_nonsense(tmp_path):
 )
 def test_convert_writes_no_row_validate_rejects(tmp_path, row, to, code):
     from dataprep.convert import convert_file
-    from dataprep.validate import validate_files
+    from dataprep.validate.files import validate_files
 
     src = tmp_path / "in.jsonl"
     src.write_bytes(orjson.dumps(row) + b"\n" + GOOD + b"\n")

@@ -34,7 +34,7 @@ def test_raw_file_rows_problems_and_detection_are_validates(server, data_dir):
     path = str(data_dir / "bad.jsonl")
     expected_lines = [r.line for r in read_records(path)]
     assert [r["line"] for r in doc["rows"]] == expected_lines
-    from dataprep.validate import validate_files
+    from dataprep.validate.files import validate_files
 
     v = validate_files([path], jobs=1).to_json()
     assert doc["problems"]["counts"] == v["counts"]

@@ -17,8 +17,8 @@ from dataprep.errors import RowError
 from dataprep.formats.mapping import Mapping
 from dataprep.prepare.pipeline import PrepareOptions, prepare
 from dataprep.stats import file_stats
-from dataprep.validate import validate_files
 from dataprep.validate.canonical_row import to_canonical, unknown_format
+from dataprep.validate.files import validate_files
 
 
 def user(text):

@@ -17,6 +17,7 @@ from jsonl_mix import lines_with_blanks
 
 import dataprep._fast.parallel
 import dataprep.validate
+import dataprep.validate.files
 import dataprep.validate.rows
 import dataprep.validate.seen
 from dataprep._fast.clean import FAST_CLEAN
@@ -25,7 +26,7 @@ from dataprep.errors import RowError
 from dataprep.formats import FORMATS
 from dataprep.formats.mapping import Mapping
 from dataprep.reading import read_records
-from dataprep.validate import validate_files, validate_records
+from dataprep.validate.files import validate_files, validate_records
 from dataprep.validate.problems import ProblemLog
 from dataprep.validate.rows import (
     CONTROL_TOKENS,
@@ -973,7 +974,7 @@ def test_format_table_and_fast_paths_agree():
 
 
 @pytest.mark.parametrize(
-    "module", [dataprep.validate, dataprep.validate.rows, dataprep.validate.seen]
+    "module", [dataprep.validate.files, dataprep.validate.rows, dataprep.validate.seen]
 )
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0

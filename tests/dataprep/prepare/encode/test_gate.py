@@ -12,7 +12,7 @@ import pytest
 from dataprep.errors import UsageError
 from dataprep.prepare.encode.gate import ACCEPTABLE_CODES
 from dataprep.prepare.pipeline import PrepareOptions, prepare
-from dataprep.validate import validate_files
+from dataprep.validate.files import validate_files
 from dataprep.validate.rows import ROW_ERROR_CODES, ROW_WARNING_CODES
 
 # Tool-call arguments JSON-encoded twice: json.dumps over the object's JSON text.
