@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from dataprep.contract import Manifest
+from train.config import RECORDED
 
 CARD = "README.md"
 METHODS = {
@@ -33,20 +34,9 @@ MODES = {
     "qlora": "LoRA adapter on a 4-bit (NF4) base (QLoRA)",
     "full": "every weight trained",
 }
-# The hyper-parameters a reader looks for first, in this order, when the config has them.
-KEY_SETTINGS = (
-    "learning_rate",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "num_train_epochs",
-    "max_steps",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "beta",
-    "loss_type",
-    "model_dtype",
-    "seed",
-)
+# The hyper-parameters a reader looks for first, when the config has them: those the
+# written config records from TRL's (``train.config.RECORDED``), then the loss and dtype.
+KEY_SETTINGS = (*RECORDED, "loss_type", "model_dtype")
 
 
 def read_run_config(folder: str | Path) -> tuple[dict[str, Any], str | None]:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +32,15 @@ HEAD_IP = "127.0.0.2"  # the workers' nodes: 127.0.0.3, 127.0.0.4, ...
 OBJECT_STORE_BYTES = 200 * 1000 * 1000  # Ray's smallest is 75 MB; the default is 30% of RAM
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_ports(host: str, count: int) -> list[int]:
+    """``count`` distinct free ports: every socket stays bound until all are chosen (one
+    bound and closed at a time, the system may give the same port twice, and the
+    head's port then clashes with its dashboard agent's)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def _ray_start(args: list[str], env: dict[str, str], log: Path) -> None:
@@ -70,7 +75,7 @@ def ray_cluster(folder: Path, cpus: int = 1, nodes: int = 2) -> Iterator[Cluster
 
     source = str(Path(dataprep.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [source, env.get("PYTHONPATH", "")] if p)
-    port = free_port(HEAD_IP)
+    port, *agent_ports = free_ports(HEAD_IP, 1 + nodes)
     log = Path(folder) / "ray-start.log"
     common = [
         f"--num-cpus={cpus}",
@@ -84,7 +89,7 @@ def ray_cluster(folder: Path, cpus: int = 1, nodes: int = 2) -> Iterator[Cluster
                 f"--node-ip-address={HEAD_IP}",
                 f"--port={port}",
                 "--include-dashboard=false",
-                f"--dashboard-agent-listen-port={free_port(HEAD_IP)}",
+                f"--dashboard-agent-listen-port={agent_ports[0]}",
                 f"--temp-dir={temp}",
                 *common,
             ],
@@ -96,7 +101,7 @@ def ray_cluster(folder: Path, cpus: int = 1, nodes: int = 2) -> Iterator[Cluster
                 [
                     f"--address={HEAD_IP}:{port}",
                     f"--node-ip-address=127.0.0.{2 + n}",
-                    f"--dashboard-agent-listen-port={free_port(HEAD_IP)}",
+                    f"--dashboard-agent-listen-port={agent_ports[n]}",
                     *common,
                 ],
                 env,
