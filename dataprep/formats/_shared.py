@@ -345,7 +345,7 @@ def read_message(value: Any, path: str) -> Message:
     if type(value) is dict and len(value) == 2:
         role, content = value.get("role"), value.get("content")
         if type(content) is str and role in ROLES:
-            # The common message, {role, content}: convert reads millions of them. The
+            # The common message, {role, content}: convert reads millions of them.
             return plain_message(role, content, path)
     return _read_full_message(value, path)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from dataprep.errors import InputError, UsageError
+from dataprep.reading.inputs import names_local
 
 # The data files our readers read (see dataprep.reading), with an optional compression
 # suffix.
@@ -116,7 +117,7 @@ def parse_hub_ref(text: str) -> HubRef | None:
             )
         rev = unquote(m["rev"]) if m["rev"] else None
         return HubRef(m["repo"], rev, m["path"].strip("/") or None if m["path"] else None)
-    if os.path.exists(text) or text == "-" or text.startswith((".", "/", "~", "\\")):
+    if names_local(text):
         return None
     m = _ID.fullmatch(text)
     if m is None or "--" in m["repo"] or ".." in m["repo"] or _DATA_SUFFIX.search(m["repo"]):

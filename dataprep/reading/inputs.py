@@ -69,10 +69,9 @@ def expand_inputs(
     used = False  # whether --split/--subset applied to some input
     hub_seen = False
     for path in paths:
-        # A file that exists is read as itself (as parse_hub_ref says), and the Hub's
-        # module, a few milliseconds of every command's start, stays unimported.
-        local = not path.startswith("hf://") and os.path.exists(path)
-        ref = None if local else _hub().parse_hub_ref(path)
+        # The Hub's module, a few milliseconds of every command's start, is imported
+        # only for an input that may name a Hub dataset.
+        ref = None if names_local(path) else _hub().parse_hub_ref(path)
         if ref is not None:
             hub_seen = used = True
             source = _hub().resolve_hub(ref, split=split, subset=subset, revision=revision)
@@ -153,6 +152,19 @@ def _is_repo_folder(path: str) -> bool:
         and not os.path.isfile(os.path.join(path, "state.json"))
         and not os.path.isfile(os.path.join(path, "dataset_dict.json"))
     )
+
+
+def names_local(text: str) -> bool:
+    """Whether input ``text`` can only be local (never a Hub id): it exists (a local path
+    that exists always wins), it is ``-`` (stdin), or it starts with ``.``, ``/``, ``~``
+    or ``\\``. An ``hf://`` URL never is.
+
+    >>> names_local("-"), names_local("./org/name"), names_local("org/name")
+    (True, True, False)
+    """
+    if text.startswith("hf://"):
+        return False
+    return os.path.exists(text) or text == "-" or text.startswith((".", "/", "~", "\\"))
 
 
 def _hub() -> Any:

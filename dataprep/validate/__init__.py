@@ -64,6 +64,6 @@ checked by worker processes (``jobs``; by default as the load allows).
 
 ``prepare`` runs the same row checks on every row it trains (``dataprep.prepare.encode.gate``).
 The other commands read a row into the canonical model with ``canonical_row.to_canonical``,
-which gives the code and message this module gives for a row that cannot be read; tool
+which gives the code and message validate gives for a row that cannot be read; tool
 calls are checked against the row's declared tools in ``tools``.
 """

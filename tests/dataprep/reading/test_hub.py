@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from hub_cache import fill_cache, write_repo
@@ -321,3 +323,33 @@ def test_offline_without_a_cached_file_list_reads_what_is_cached(cache, offline,
 def test_resolve_hub_usage_errors(ref, kw, message, offline, tmp_path):
     with pytest.raises(UsageError, match=message):
         resolve_hub(ref, cache_dir=str(tmp_path), **kw)
+
+
+@pytest.mark.parametrize(
+    ("make", "hub_loaded"),
+    [
+        (lambda d: str(d / "rows.jsonl"), False),  # a file that exists: no Hub module
+        (lambda d: str(d / "*.jsonl"), False),  # a glob (an absolute path)
+        (lambda d: "-", False),  # stdin
+        (lambda d: "org/missing-name", True),  # could be a Hub id: looked up
+    ],
+)
+def test_local_inputs_leave_the_hub_module_unloaded(tmp_path, make, hub_loaded):
+    # A fresh process, as a command starts: the Hub module (dataclasses, uuid) costs every
+    # command a few milliseconds, so only an input that may be on the Hub imports it.
+    (tmp_path / "rows.jsonl").write_text('{"text": "x"}\n')
+    code = (
+        "import sys\n"
+        "from dataprep.errors import DataprepError\n"
+        "from dataprep.reading.inputs import expand_inputs\n"
+        "try:\n"
+        f"    expand_inputs([{make(tmp_path)!r}])\n"
+        "except DataprepError:\n"
+        "    pass\n"
+        "print('dataprep.reading.hub' in sys.modules)\n"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == str(hub_loaded), done.stderr
