@@ -138,8 +138,11 @@ def test_merge_killed_at_a_random_point(tmp_path, finished_run, killer, capsys):
         assert weights_problem(output) is None, note
         for name in ("config.json", "tokenizer.json", "dataprep.json", "train_config.yaml"):
             assert (output / name).is_file(), f"{name}: {note}"
-    if code is not None and output.exists():
-        return  # it finished before the kill: the command was not cut short
+        assert not (tmp_path / "merged.partial").exists(), note
+        # The merge was complete when the kill landed (before or after the process
+        # ended): a second run refuses the full folder, as it refuses any.
+        assert_same_weights(output / "model.safetensors", reference / "model.safetensors", note)
+        return
     run_in_process(["merge", finished_run, "-o", output], capsys)
     assert not (tmp_path / "merged.partial").exists(), note
     assert_same_weights(output / "model.safetensors", reference / "model.safetensors", note)
