@@ -33,6 +33,9 @@ def main() -> int:
     parser.add_argument("--start", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument(
+        "--stacks", action="store_true", help="also write where the host waits for the device"
+    )
     args = parser.parse_args()
 
     import torch
@@ -57,7 +60,13 @@ def main() -> int:
         def on_step_begin(self, targs, state, control, **kwargs):
             if state.global_step == args.start:
                 sync()
-                self.profiler = torch.profiler.profile(activities=activities)
+                # Python stacks need the verbose experimental config (torch 2.13).
+                verbose = torch._C._profiler._ExperimentalConfig(verbose=True)
+                self.profiler = torch.profiler.profile(
+                    activities=activities,
+                    with_stack=args.stacks,
+                    experimental_config=verbose if args.stacks else None,
+                )
                 self.profiler.__enter__()
                 self.marks.append(time.perf_counter())
 
@@ -79,6 +88,8 @@ def main() -> int:
         )
         table_cpu = averages.table(sort_by="self_cpu_time_total", row_limit=30)
         (args.out / f"{args.method}_ops.txt").write_text(table + "\n\n" + table_cpu)
+        if args.stacks:
+            (args.out / f"{args.method}_waits.txt").write_text(waits(profiler))
         events = profiler.events()
         kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
         busy = sum(e.device_time for e in kernels) / 1e6
@@ -96,6 +107,19 @@ def main() -> int:
                 indent=1,
             )
         )
+
+    def waits(profiler) -> str:
+        """The operators that make the host wait for the device (a scalar read, a
+        nonzero, a copy to the CPU, a stream sync), each with the Python lines that called
+        it, most frequent first: every one stops the CPU from running ahead."""
+        names = ("aten::_local_scalar_dense", "aten::nonzero", "cudaStreamSynchronize",
+                 "cudaDeviceSynchronize", "aten::item")  # fmt: skip
+        found = [e for e in profiler.key_averages(group_by_stack_n=12) if e.key in names]
+        lines = []
+        for e in sorted(found, key=lambda e: -e.count):
+            lines.append(f"{e.count / args.steps:6.1f} a step  {e.key}")
+            lines += [f"        {frame}" for frame in e.stack if ".py(" in frame]
+        return "\n".join(lines) + "\n"
 
     sets = (
         f"max_steps={args.start + args.steps + 1}",
