@@ -143,6 +143,7 @@ def test_merge_killed_at_a_random_point(tmp_path, finished_run, killer, capsys):
         # ended): a second run refuses the full folder, as it refuses any.
         assert_same_weights(output / "model.safetensors", reference / "model.safetensors", note)
         return
+    assert code is None, f"merge ended ({code}) with no output: {note}"  # killed, not failed
     run_in_process(["merge", finished_run, "-o", output], capsys)
     assert not (tmp_path / "merged.partial").exists(), note
     assert_same_weights(output / "model.safetensors", reference / "model.safetensors", note)
