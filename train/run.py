@@ -101,6 +101,7 @@ def memory_defaults(run: RunConfig, data: PreparedData, kind: str, device: str) 
             tokens=rows * longest,
             reference=reference,
             dropout=run.lora.dropout > 0,
+            logits_bytes=memory.LOGITS_BYTES.get(kind, 0.0),
         )
 
     checkpointing = None

@@ -63,6 +63,29 @@ def test_estimate_is_near_the_measured_lora_peak(dropout, measured_gib):
     assert measured_gib * 0.98 <= need.total(checkpointing=False) / GIB <= measured_gib * 1.10
 
 
+@pytest.mark.parametrize(
+    ("method", "measured_gib"),
+    [
+        # `train orpo|simpo|reward --full`, bf16 weights, no checkpointing, 8 prepared pairs
+        # of up to 1,983 tokens (chosen and rejected in one forward), 1B Llama on one H200:
+        # max_memory_allocated (BENCHMARKS.md, issue 11). ORPO and SimPO hold the whole
+        # vocabulary's logits; the reward model has no LM head (the estimate is above it).
+        ("orpo", 36.00),
+        ("simpo", 32.24),
+    ],
+)
+def test_estimate_counts_whole_vocabulary_logits(method, measured_gib):
+    shape = model_shape(LLAMA_1B_CONFIG)
+    kw = {"mode": "full", "weights_bytes": 2, "tokens": 8 * 1983}
+    need = estimate(shape, **kw, logits_bytes=memory.LOGITS_BYTES[method])
+    assert measured_gib * 0.98 <= need.total(checkpointing=False) / GIB <= measured_gib * 1.10
+    # Checkpointing recomputes layers, not the logits: they count either way.
+    without = estimate(shape, **kw)
+    gap = need.total(checkpointing=True) - without.total(checkpointing=True)
+    assert gap == pytest.approx(need.scores) and need.scores > 0
+    assert "dpo" not in memory.LOGITS_BYTES  # TRL's chunked LM head never holds them
+
+
 def test_each_part_grows_as_it_should():
     base = estimate(LLAMA_1B, mode="full", weights_bytes=4, tokens=8192)
     double = estimate(LLAMA_1B, mode="full", weights_bytes=4, tokens=16384)
