@@ -90,6 +90,7 @@ def run_dpo(
         reference = load_model(run, tokenizer, device)
         reference.requires_grad_(False)
         reference.eval()
+        models.frozen_in_compute_dtype(reference, args)
     trainer = make_trainer(
         PretokenizedDPOTrainer,
         run,

@@ -161,6 +161,7 @@ def run_kto(
         reference = load_model(run, tokenizer, device)
         reference.requires_grad_(False)
         reference.eval()
+        models.frozen_in_compute_dtype(reference, args)
     trainer = make_trainer(
         PretokenizedKTOTrainer,
         run,

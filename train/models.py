@@ -241,6 +241,33 @@ def embedding_layers(model: Any) -> tuple[list[str], bool]:
     return layers, output.weight is embeddings.weight
 
 
+def frozen_in_compute_dtype(model: Any, args: Any) -> int:
+    """Store the linear layers of a frozen ``model`` (a DPO or KTO reference beside fp32
+    master weights) in the dtype the run's autocast computes them in; returns how many.
+
+    Autocast casts a linear layer's fp32 weight to bf16 (fp16) at every call: stored so
+    once, the products are the very same, without a cast kernel a layer a step nor the fp32
+    copy's memory (2.3 GiB on a 1B model). The embeddings and the LM head keep theirs (a
+    tied head is the embedding, whose lookup autocast leaves in fp32), as do the norms.
+    Nothing changes without mixed precision (on the CPU) or under FSDP, which shards
+    parameters of one dtype.
+    """
+    import torch
+
+    dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
+    if dtype is None or is_fsdp():
+        return 0
+    keep = {id(model.get_input_embeddings()), id(model.get_output_embeddings())}
+    linears = [
+        m
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and id(m) not in keep and m.weight.dtype == torch.float32
+    ]
+    for module in linears:
+        module.to(dtype)
+    return len(linears)
+
+
 def describe(model: Any, mode: str) -> str:
     """One line: what trains, how much of it, in which dtype."""
     sizes = [(_upstream.stored_values(p), p) for p in model.parameters()]

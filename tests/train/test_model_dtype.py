@@ -104,3 +104,35 @@ def test_train_dpo_loads_policy_and_reference_in_the_chosen_dtype(
     expected = getattr(torch, model_dtype)
     assert {p.dtype for p in trainer.model.parameters()} == {expected}
     assert {p.dtype for p in trainer.ref_model.parameters()} == {expected}
+
+
+@pytest.mark.parametrize(
+    ("bf16", "fp16", "dtype"),
+    [(True, False, torch.bfloat16), (False, True, torch.float16), (False, False, None)],
+)
+def test_a_frozen_reference_keeps_its_products_in_the_autocast_dtype(tiny_model, bf16, fp16, dtype):
+    # A DPO/KTO reference beside fp32 masters: its linear weights stored in the dtype
+    # autocast computes them in give the same outputs, bit for bit, under that autocast.
+    from types import SimpleNamespace
+
+    reference = models.load_model(str(tiny_model), mode="full", device="cpu", packed=True)
+    reference.requires_grad_(False).eval()
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7, 2, 11]])
+    run_dtype = dtype or torch.bfloat16
+    with torch.no_grad(), torch.autocast("cpu", dtype=run_dtype, enabled=dtype is not None):
+        before = reference(input_ids=ids).logits
+    changed = models.frozen_in_compute_dtype(reference, SimpleNamespace(bf16=bf16, fp16=fp16))
+    with torch.no_grad(), torch.autocast("cpu", dtype=run_dtype, enabled=dtype is not None):
+        after = reference(input_ids=ids).logits
+    assert torch.equal(before, after)
+    linears = [m for m in reference.modules() if isinstance(m, torch.nn.Linear)]
+    kept = {id(reference.get_input_embeddings()), id(reference.get_output_embeddings())}
+    assert changed == (len([m for m in linears if id(m) not in kept]) if dtype else 0)
+    assert changed > 0 or dtype is None
+    for m in linears:
+        want = dtype if dtype is not None and id(m) not in kept else torch.float32
+        assert m.weight.dtype == want
+    # The embeddings, the head and the norms keep the fp32 weights autocast never casts.
+    assert reference.get_input_embeddings().weight.dtype == torch.float32
+    norms = [p for n, p in reference.named_parameters() if "norm" in n]
+    assert norms and {p.dtype for p in norms} == {torch.float32}
