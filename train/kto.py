@@ -39,6 +39,7 @@ from train.run import (
     configure,
     load_data_and_tokenizer,
     load_model,
+    load_reference,
     make_trainer,
     train_and_save,
 )
@@ -156,12 +157,7 @@ def run_kto(
 
     # 3. The policy, and for full fine-tuning its frozen reference.
     model = load_model(run, tokenizer, device)
-    reference = None
-    if run.mode == "full" and not args.precompute_ref_log_probs:
-        reference = load_model(run, tokenizer, device)
-        reference.requires_grad_(False)
-        reference.eval()
-        models.frozen_in_compute_dtype(reference, args)
+    reference = load_reference(run, args, tokenizer, device)
     trainer = make_trainer(
         PretokenizedKTOTrainer,
         run,

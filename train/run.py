@@ -199,6 +199,20 @@ def load_model(
     )
 
 
+def load_reference(run: RunConfig, args: Any, tokenizer: Any, device: str) -> Any | None:
+    """The frozen reference of a DPO or KTO run: for full fine-tuning a second copy of the
+    model, its linear layers in the autocast dtype (``models.frozen_in_compute_dtype``);
+    None with LoRA/QLoRA (the base with the adapter off is the reference) or when the
+    reference log-probabilities are computed before training."""
+    if run.mode != "full" or args.precompute_ref_log_probs:
+        return None
+    reference = load_model(run, tokenizer, device)
+    reference.requires_grad_(False)
+    reference.eval()
+    models.frozen_in_compute_dtype(reference, args)
+    return reference
+
+
 def make_trainer(
     trainer_class: type,
     run: RunConfig,
